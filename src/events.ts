@@ -1,0 +1,96 @@
+import mittModule, { type Emitter } from 'mitt'
+import type { SessionTask, TaskMessage, TaskWake } from './schemas.js'
+
+// mitt ships CommonJS-style typings; under NodeNext its default import is typed
+// as the module object although at run time it is the factory itself.
+const mitt = mittModule as unknown as typeof mittModule.default
+
+/** Every event a session's emitter carries, with its payload. */
+export type SessionTaskEvents = {
+  /** A real insert. */
+  'task.created': { task: SessionTask }
+  /** An update or cancel request that changed the record. */
+  'task.updated': { task: SessionTask }
+  /** An inbound (session -> task) message was recorded. */
+  'task.message.sent': { taskId: string; message: TaskMessage }
+  /** An outbound (task -> session) message was recorded. */
+  'task.message.received': { taskId: string; message: TaskMessage }
+  /** Live output from a sink; never stored. */
+  'task.output': { taskId: string; stream: string; delta: string }
+  /** The wake policy says the session's agent should wake. */
+  'task.wake': TaskWake
+}
+
+/** The name of a session event. */
+export type SessionTaskEventType = keyof SessionTaskEvents
+
+/** A session event as a discriminated union of `{ type, payload }`. */
+export type SessionTaskEvent = {
+  [K in SessionTaskEventType]: { type: K; payload: SessionTaskEvents[K] }
+}[SessionTaskEventType]
+
+/** A listener of all of one session's events (a mitt wildcard handler). */
+export type SessionTaskListener = (
+  type: SessionTaskEventType,
+  payload: SessionTaskEvents[SessionTaskEventType],
+) => void
+
+/** A listener of every session's events. */
+export type AllSessionsListener = (
+  sessionId: string,
+  type: SessionTaskEventType,
+  payload: SessionTaskEvents[SessionTaskEventType],
+) => void
+
+/** Receives the errors thrown by listeners; the operation itself never fails. */
+export type ListenerErrorHandler = (error: unknown, type: string, payload: unknown) => void
+
+/** A per-session emitter (mitt). */
+export type SessionTaskEmitter = Emitter<SessionTaskEvents>
+
+/** Creates one session's emitter. */
+export function createSessionEmitter(): SessionTaskEmitter {
+  return mitt<SessionTaskEvents>()
+}
+
+type AnyHandler = (...args: unknown[]) => void
+
+/**
+ * Calls the emitter's handlers like mitt's `emit` (typed ones, then `'*'`),
+ * except that each handler is isolated: one that throws is reported and the
+ * rest still run. Handler lists are copied first so that (un)subscribing
+ * during dispatch affects only later events.
+ */
+export function dispatchIsolated(
+  emitter: SessionTaskEmitter,
+  type: SessionTaskEventType,
+  payload: unknown,
+  report: (error: unknown) => void,
+): void {
+  const typed = emitter.all.get(type)
+  if (typed !== undefined && typed.length > 0) {
+    for (const handler of typed.slice() as AnyHandler[]) {
+      try {
+        handler(payload)
+      } catch (error) {
+        report(error)
+      }
+    }
+  }
+  const wildcard = emitter.all.get('*')
+  if (wildcard !== undefined && wildcard.length > 0) {
+    for (const handler of wildcard.slice() as AnyHandler[]) {
+      try {
+        handler(type, payload)
+      } catch (error) {
+        report(error)
+      }
+    }
+  }
+}
+
+/** True when the emitter has at least one handler. */
+export function hasHandlers(emitter: SessionTaskEmitter): boolean {
+  for (const list of emitter.all.values()) if (list.length > 0) return true
+  return false
+}

@@ -1,0 +1,375 @@
+import { StaleAttemptError, TaskConflictError, TaskNotFoundError } from './errors.js'
+import { SessionEventHub } from './event-hub.js'
+import type {
+  AllSessionsListener,
+  ListenerErrorHandler,
+  SessionTaskEmitter,
+  SessionTaskListener,
+} from './events.js'
+import { generateTaskMessageId } from './ids.js'
+import { applyTaskUpdateResult } from './lifecycle.js'
+import { MessageLog } from './message-log.js'
+import { toPublicTask } from './public-task.js'
+import type { SessionTaskRegistry } from './registry.js'
+import {
+  type CreateSessionTask,
+  CreateSessionTaskSchema,
+  FunctionSchema,
+  type ListMessagesOptions,
+  ListMessagesOptionsSchema,
+  type ListStaleOptions,
+  ListStaleOptionsSchema,
+  type NewTaskMessage,
+  NewTaskMessageSchema,
+  type PruneOptions,
+  PruneOptionsSchema,
+  RegistryOptionsSchema,
+  SessionIdSchema,
+  type SessionTask,
+  type SessionTaskFilter,
+  SessionTaskFilterSchema,
+  type SessionTaskUpdate,
+  SessionTaskUpdateSchema,
+  StreamOptionsSchema,
+  TaskIdSchema,
+  type TaskMessage,
+} from './schemas.js'
+import { cloneMessage, cloneTask } from './snapshot.js'
+import { isTerminalState } from './state.js'
+import { createSessionStream, type StreamItem, type StreamOptions } from './stream.js'
+import { newSessionTask } from './task.js'
+import { parseInput } from './validate.js'
+import { wakeForMessage, wakeForUpdate } from './wake.js'
+
+/** Options of {@link InMemorySessionTaskRegistry}. */
+export type InMemorySessionTaskRegistryOptions = {
+  /**
+   * The clock that stamps records, messages and wakes.
+   * @default () => new Date()
+   */
+  now?: (() => Date) | undefined
+  /**
+   * Receives errors thrown by event listeners; the operation never fails.
+   * @default logs with console.error
+   */
+  onListenerError?: ListenerErrorHandler | undefined
+  /**
+   * How many recent events each session keeps for `stream({ since })`.
+   * @default 1000
+   */
+  replayBuffer?: number | undefined
+}
+
+type Entry = { task: SessionTask; order: number; messages: MessageLog | undefined }
+type SessionData = { tasks: Map<string, Entry>; lastCreatedAt: string; ordered: boolean }
+
+const DEFAULT_SCAN_LIMIT = 100
+
+const byKey = (a: string | undefined, b: string | undefined) =>
+  (a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0
+
+/**
+ * The embedded default registry: everything in memory, no setup. Lookups by
+ * id are O(1), listing a session is O(its tasks), and reading the newest N
+ * messages is O(N).
+ */
+export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
+  private readonly tasks = new Map<string, Entry>()
+  private readonly sessions = new Map<string, SessionData>()
+  private readonly hub: SessionEventHub
+  private readonly clock: () => Date
+  private insertions = 0
+
+  constructor(options: InMemorySessionTaskRegistryOptions = {}) {
+    parseInput(RegistryOptionsSchema, options, 'registry options')
+    this.clock = options.now ?? (() => new Date())
+    this.hub = new SessionEventHub({
+      onListenerError: options.onListenerError,
+      replayBuffer: options.replayBuffer,
+    })
+  }
+
+  /** The registry's clock. */
+  now(): Date {
+    return this.clock()
+  }
+
+  private entry(sessionId: string, taskId: string): Entry | undefined {
+    const entry = this.tasks.get(taskId)
+    return entry !== undefined && entry.task.sessionId === sessionId ? entry : undefined
+  }
+
+  private ids(sessionId: unknown, taskId: unknown): [string, string] {
+    return [
+      parseInput(SessionIdSchema, sessionId, 'sessionId'),
+      parseInput(TaskIdSchema, taskId, 'taskId'),
+    ]
+  }
+
+  /** Inserts a task; a caller id already in this session returns the stored record unchanged. */
+  async create(input: CreateSessionTask): Promise<SessionTask> {
+    const parsed = parseInput(CreateSessionTaskSchema, input, 'CreateSessionTask')
+    if (parsed.id !== undefined) {
+      const existing = this.tasks.get(parsed.id)
+      if (existing !== undefined) {
+        if (existing.task.sessionId === parsed.sessionId) return cloneTask(existing.task)
+        throw new TaskConflictError(`task id '${parsed.id}' is already used by another session`)
+      }
+    }
+    let task = newSessionTask(parsed, this.clock())
+    // A generated id colliding is ~2^-126; a caller id was checked above.
+    while (parsed.id === undefined && this.tasks.has(task.id))
+      task = newSessionTask(parsed, this.clock())
+    let session = this.sessions.get(task.sessionId)
+    if (session === undefined) {
+      session = { tasks: new Map(), lastCreatedAt: task.createdAt, ordered: true }
+      this.sessions.set(task.sessionId, session)
+    }
+    if (task.createdAt < session.lastCreatedAt) session.ordered = false
+    else session.lastCreatedAt = task.createdAt
+    const entry: Entry = { task, order: this.insertions++, messages: undefined }
+    this.tasks.set(task.id, entry)
+    session.tasks.set(task.id, entry)
+    this.hub.emit(task.sessionId, { type: 'task.created', data: task })
+    return cloneTask(task)
+  }
+
+  /** Applies an update under the lifecycle rules; emits only when the record changed. */
+  async update(
+    sessionId: string,
+    taskId: string,
+    update: SessionTaskUpdate,
+  ): Promise<SessionTask | undefined> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const parsed = parseInput(SessionTaskUpdateSchema, update, 'SessionTaskUpdate')
+    const entry = this.entry(sid, tid)
+    if (entry === undefined) return undefined
+    return cloneTask(this.commit(entry, parsed))
+  }
+
+  // Compute, commit, then notify: the record event first, then any wake.
+  private commit(entry: Entry, update: SessionTaskUpdate): SessionTask {
+    const before = entry.task
+    const now = this.clock()
+    const outcome = applyTaskUpdateResult(before, update, now)
+    if (outcome.dropped !== undefined || !outcome.changed) return before
+    const after = outcome.task
+    entry.task = after
+    this.hub.emit(after.sessionId, { type: 'task.updated', data: after })
+    const wake = wakeForUpdate(before, after, update, now)
+    if (wake !== undefined) this.hub.emit(after.sessionId, { type: 'task.wake', data: wake })
+    return after
+  }
+
+  /** Reads one task of a session. */
+  async get(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const entry = this.entry(sid, tid)
+    return entry === undefined ? undefined : cloneTask(entry.task)
+  }
+
+  private sessionEntries(sessionId: string): Entry[] {
+    const session = this.sessions.get(sessionId)
+    if (session === undefined) return []
+    const entries = [...session.tasks.values()]
+    if (!session.ordered) {
+      entries.sort((a, b) => byKey(a.task.createdAt, b.task.createdAt) || a.order - b.order)
+    }
+    return entries
+  }
+
+  /** Lists a session's tasks, oldest first (createdAt, then insertion order). */
+  async list(sessionId: string, filter?: SessionTaskFilter): Promise<SessionTask[]> {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    const f =
+      filter === undefined ? {} : parseInput(SessionTaskFilterSchema, filter, 'SessionTaskFilter')
+    const out: SessionTask[] = []
+    for (const { task } of this.sessionEntries(sid)) {
+      if (f.kind !== undefined && task.kind !== f.kind) continue
+      if (f.state !== undefined && task.state !== f.state) continue
+      out.push(cloneTask(task))
+    }
+    return out
+  }
+
+  /** Stamps `cancelRequestedAt` once; never changes the state. */
+  async requestCancel(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const entry = this.entry(sid, tid)
+    if (entry === undefined) return undefined
+    if (entry.task.cancelRequestedAt !== undefined) return cloneTask(entry.task)
+    const at = this.clock().toISOString()
+    const after: SessionTask = { ...entry.task, cancelRequestedAt: at, updatedAt: at }
+    entry.task = after
+    this.hub.emit(sid, { type: 'task.updated', data: after })
+    return cloneTask(after)
+  }
+
+  /** Stores a message; an inbound answer to the pending input request resumes the task. */
+  async recordMessage(
+    sessionId: string,
+    taskId: string,
+    message: NewTaskMessage,
+  ): Promise<TaskMessage> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const parsed = parseInput(NewTaskMessageSchema, message, 'NewTaskMessage')
+    const entry = this.entry(sid, tid)
+    if (entry === undefined)
+      throw new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`)
+    const task = entry.task
+    if (parsed.expectedAttempt !== undefined && parsed.expectedAttempt !== task.attempt) {
+      throw new StaleAttemptError(
+        `message fenced on attempt ${parsed.expectedAttempt} but task '${tid}' is at attempt ${task.attempt}`,
+      )
+    }
+    const now = this.clock()
+    const stored: TaskMessage = {
+      id: generateTaskMessageId(),
+      taskId: tid,
+      direction: parsed.direction,
+      content: parsed.content,
+      createdAt: now.toISOString(),
+    }
+    if (parsed.inReplyTo !== undefined) stored.inReplyTo = parsed.inReplyTo
+    entry.messages ??= new MessageLog()
+    entry.messages.add(stored)
+    const inbound = stored.direction === 'inbound'
+    this.hub.emit(sid, {
+      type: inbound ? 'task.message.sent' : 'task.message.received',
+      data: stored,
+    })
+    if (inbound) {
+      if (stored.inReplyTo !== undefined && stored.inReplyTo === task.inputRequest?.id) {
+        this.commit(entry, { state: 'running' })
+      }
+    } else {
+      const wake = wakeForMessage(task, stored, now)
+      if (wake !== undefined) this.hub.emit(sid, { type: 'task.wake', data: wake })
+    }
+    return cloneMessage(stored)
+  }
+
+  /** Reads messages oldest first: the newest `limit`, or the first `limit` after `afterId`. */
+  async listMessages(
+    sessionId: string,
+    taskId: string,
+    options?: ListMessagesOptions,
+  ): Promise<TaskMessage[]> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const o =
+      options === undefined
+        ? {}
+        : parseInput(ListMessagesOptionsSchema, options, 'ListMessagesOptions')
+    const entry = this.entry(sid, tid)
+    if (entry?.messages === undefined) return []
+    return entry.messages.list(o.limit, o.afterId).map(cloneMessage)
+  }
+
+  /** The session's mitt emitter (created on first use). */
+  events(sessionId: string): SessionTaskEmitter {
+    return this.hub.emitter(parseInput(SessionIdSchema, sessionId, 'sessionId'))
+  }
+
+  /** Listens to all of one session's events; returns the unsubscribe function. */
+  subscribe(sessionId: string, listener: SessionTaskListener): () => void {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    parseInput(FunctionSchema, listener, 'listener')
+    return this.hub.subscribe(sid, listener)
+  }
+
+  /** Listens to every session's events; returns the unsubscribe function. */
+  subscribeAll(listener: AllSessionsListener): () => void {
+    parseInput(FunctionSchema, listener, 'listener')
+    return this.hub.subscribeAll(listener)
+  }
+
+  /** Runs `hook` after a session is deleted. */
+  onSessionDeleted(hook: (sessionId: string) => void): () => void {
+    parseInput(FunctionSchema, hook, 'hook')
+    return this.hub.onSessionDeleted(hook)
+  }
+
+  /** A replayable stream of one session's events: a snapshot (or a replay from `since`), then live events. */
+  stream(sessionId: string, options?: StreamOptions): AsyncIterable<StreamItem> {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    const o = options === undefined ? {} : parseInput(StreamOptionsSchema, options, 'StreamOptions')
+    return createSessionStream(
+      this.hub,
+      sid,
+      () => this.sessionEntries(sid).map((e) => toPublicTask(e.task)),
+      o,
+    )
+  }
+
+  /** Queued or running tasks of every session whose heartbeat is older than the cutoff, oldest heartbeat first. */
+  async listStale(options: ListStaleOptions): Promise<SessionTask[]> {
+    const o = parseInput(ListStaleOptionsSchema, options, 'ListStaleOptions')
+    const cutoff = o.heartbeatBefore.toISOString()
+    const found: Entry[] = []
+    for (const entry of this.tasks.values()) {
+      const { state, heartbeatAt } = entry.task
+      if (
+        (state === 'queued' || state === 'running') &&
+        heartbeatAt !== undefined &&
+        heartbeatAt < cutoff
+      ) {
+        found.push(entry)
+      }
+    }
+    found.sort(
+      (a, b) =>
+        byKey(a.task.heartbeatAt, b.task.heartbeatAt) ||
+        byKey(a.task.createdAt, b.task.createdAt) ||
+        a.order - b.order,
+    )
+    return found.slice(0, o.limit ?? DEFAULT_SCAN_LIMIT).map((e) => cloneTask(e.task))
+  }
+
+  /** Deletes terminal tasks finished before the cutoff (oldest first) with their messages; returns them. */
+  async prune(options: PruneOptions): Promise<SessionTask[]> {
+    const o = parseInput(PruneOptionsSchema, options, 'PruneOptions')
+    const cutoff = o.finishedBefore.toISOString()
+    const found: Entry[] = []
+    for (const entry of this.tasks.values()) {
+      const { state, finishedAt } = entry.task
+      if (isTerminalState(state) && finishedAt !== undefined && finishedAt < cutoff)
+        found.push(entry)
+    }
+    found.sort(
+      (a, b) =>
+        byKey(a.task.finishedAt, b.task.finishedAt) ||
+        byKey(a.task.createdAt, b.task.createdAt) ||
+        a.order - b.order,
+    )
+    const removed = found.slice(0, o.limit ?? DEFAULT_SCAN_LIMIT)
+    for (const { task } of removed) {
+      this.tasks.delete(task.id)
+      const session = this.sessions.get(task.sessionId)
+      session?.tasks.delete(task.id)
+      if (session !== undefined && session.tasks.size === 0) this.sessions.delete(task.sessionId)
+    }
+    return removed.map((e) => cloneTask(e.task))
+  }
+
+  /** Drops a session's tasks, messages, emitter, listeners and buffers; emits nothing. */
+  async deleteSession(sessionId: string): Promise<number> {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    const session = this.sessions.get(sid)
+    const count = session?.tasks.size ?? 0
+    if (session !== undefined) {
+      for (const id of session.tasks.keys()) this.tasks.delete(id)
+      this.sessions.delete(sid)
+    }
+    this.hub.deleteSession(sid)
+    return count
+  }
+
+  /** Counts of what the registry holds, for leak checks and metrics. */
+  stats(): { tasks: number; sessions: number; eventSessions: number } {
+    return {
+      tasks: this.tasks.size,
+      sessions: this.sessions.size,
+      eventSessions: this.hub.sessionCount,
+    }
+  }
+}

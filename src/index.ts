@@ -1,0 +1,119 @@
+export type { SessionTaskErrorCode, ValidationIssue } from './errors.js'
+export {
+  DuplicateExecutorError,
+  isDuplicateExecutorError,
+  isNoExecutorError,
+  isSessionTaskError,
+  isStaleAttemptError,
+  isStreamOverflowError,
+  isTaskConflictError,
+  isTaskNotFoundError,
+  isUnsupportedOperationError,
+  isValidationError,
+  NoExecutorError,
+  SESSION_TASK_ERROR_CODES,
+  SessionTaskError,
+  StaleAttemptError,
+  StreamOverflowError,
+  TaskConflictError,
+  TaskNotFoundError,
+  UnsupportedOperationError,
+  ValidationError,
+} from './errors.js'
+export type {
+  AllSessionsListener,
+  ListenerErrorHandler,
+  SessionTaskEmitter,
+  SessionTaskEvent,
+  SessionTaskEvents,
+  SessionTaskEventType,
+  SessionTaskListener,
+} from './events.js'
+export { generateTaskId, generateTaskMessageId } from './ids.js'
+export type { InMemorySessionTaskRegistryOptions } from './in-memory-registry.js'
+export { InMemorySessionTaskRegistry } from './in-memory-registry.js'
+export type { JsonValue } from './json.js'
+export { MAX_JSON_DEPTH } from './json.js'
+export { applyTaskUpdate } from './lifecycle.js'
+export { taskMessageText } from './message.js'
+export { taskResultPath, taskVfsDir } from './paths.js'
+export { toPublicTask } from './public-task.js'
+export type { SessionTaskRegistry } from './registry.js'
+export type {
+  CreateSessionTask,
+  ListMessagesOptions,
+  ListStaleOptions,
+  NewTaskMessage,
+  PruneOptions,
+  SessionTask,
+  SessionTaskFilter,
+  SessionTaskUpdate,
+  TaskArtifact,
+  TaskError,
+  TaskInputRequest,
+  TaskLinks,
+  TaskLinksInput,
+  TaskMessage,
+  TaskMessagePart,
+  TaskProgress,
+  TaskStep,
+  TaskWake,
+  TaskWakeTransition,
+} from './schemas.js'
+export {
+  CallerTaskIdSchema,
+  CreateSessionTaskSchema,
+  InputRequestIdSchema,
+  JsonValueSchema,
+  ListMessagesOptionsSchema,
+  ListStaleOptionsSchema,
+  NewTaskMessageSchema,
+  PruneOptionsSchema,
+  SessionIdSchema,
+  SessionTaskFilterSchema,
+  SessionTaskSchema,
+  SessionTaskStateSchema,
+  SessionTaskUpdateSchema,
+  StreamOptionsSchema,
+  TaskArtifactSchema,
+  TaskErrorSchema,
+  TaskIdSchema,
+  TaskInputRequestSchema,
+  TaskLinksInputSchema,
+  TaskLinksSchema,
+  TaskMessageDirectionSchema,
+  TaskMessagePartSchema,
+  TaskMessageSchema,
+  TaskProgressSchema,
+  TaskStepSchema,
+  TaskStepStatusSchema,
+  TaskWakePolicySchema,
+  TaskWakeSchema,
+  TaskWakeTransitionSchema,
+} from './schemas.js'
+export type {
+  SessionTaskState,
+  TaskMessageDirection,
+  TaskStepStatus,
+  TaskWakePolicy,
+  TerminalTaskState,
+} from './state.js'
+export {
+  isTerminalState,
+  parseTaskState,
+  SESSION_TASK_STATES,
+  TASK_KIND_AGENT_HANDOFF,
+  TASK_KIND_BACKGROUND_TOOL,
+  TASK_KIND_EXTERNAL_AGENT,
+  TASK_KIND_MONITOR,
+  TASK_KIND_SESSION,
+  TASK_KIND_SUBAGENT,
+  TASK_MESSAGE_DIRECTIONS,
+  TASK_STEP_STATUSES,
+  TASK_WAKE_POLICIES,
+  TERMINAL_TASK_STATES,
+} from './state.js'
+export type { StreamItem, StreamOptions, StreamSnapshotItem } from './stream.js'
+export { newSessionTask } from './task.js'
+export type { WakeQueue } from './wake-queue.js'
+export { createWakeQueue } from './wake-queue.js'

@@ -1,0 +1,141 @@
+/** A JSON value: what `spec`, `expected` and data message parts may hold. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue }
+
+/** How deep arrays and objects may nest inside one JSON value. */
+export const MAX_JSON_DEPTH = 64
+
+/** Where and why a value is not JSON; thrown by {@link toJsonValue}. */
+export class JsonValueIssue {
+  constructor(
+    readonly path: (string | number)[],
+    readonly message: string,
+  ) {}
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value !== 'object') return typeof value
+  const proto: unknown = Object.getPrototypeOf(value)
+  const name = (proto as { constructor?: { name?: unknown } } | null)?.constructor?.name
+  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an exotic object'
+}
+
+// `__proto__` as a key must land as an own data property; plain assignment
+// would set the prototype instead.
+function setOwn(target: Record<string, JsonValue>, key: string, value: JsonValue): void {
+  if (key === '__proto__') {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    })
+  } else {
+    target[key] = value
+  }
+}
+
+function copy(
+  value: unknown,
+  path: (string | number)[],
+  depth: number,
+  ancestors: Set<object>,
+): JsonValue {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value
+    case 'number':
+      if (!Number.isFinite(value))
+        throw new JsonValueIssue(path, `must be a finite number, got ${value}`)
+      return value
+    case 'object':
+      break
+    default:
+      throw new JsonValueIssue(path, `must be a JSON value, got ${describe(value)}`)
+  }
+  if (value === null) return null
+  if (ancestors.has(value)) throw new JsonValueIssue(path, 'must not contain a circular reference')
+  if (depth >= MAX_JSON_DEPTH) {
+    throw new JsonValueIssue(path, `must not nest more than ${MAX_JSON_DEPTH} levels deep`)
+  }
+  ancestors.add(value)
+  let result: JsonValue
+  if (Array.isArray(value)) {
+    const out: JsonValue[] = new Array(value.length)
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value))
+        throw new JsonValueIssue([...path, i], 'must not be a hole in a sparse array')
+      const item: unknown = value[i]
+      if (item === undefined)
+        throw new JsonValueIssue([...path, i], 'must be a JSON value, got undefined')
+      out[i] = copy(item, [...path, i], depth + 1, ancestors)
+    }
+    result = out
+  } else {
+    const proto: unknown = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) {
+      throw new JsonValueIssue(path, `must be a plain object or array, got ${describe(value)}`)
+    }
+    const out: Record<string, JsonValue> = {}
+    for (const key of Object.keys(value)) {
+      const item: unknown = (value as Record<string, unknown>)[key]
+      // JSON.stringify drops undefined properties; so do we.
+      if (item === undefined) continue
+      setOwn(out, key, copy(item, [...path, key], depth + 1, ancestors))
+    }
+    result = out
+  }
+  ancestors.delete(value)
+  return result
+}
+
+/**
+ * Checks that `value` is JSON and returns a detached deep copy of it.
+ * Throws {@link JsonValueIssue} naming the offending path.
+ */
+export function toJsonValue(value: unknown, path: (string | number)[] = []): JsonValue {
+  try {
+    return copy(value, path, 0, new Set())
+  } catch (error) {
+    if (error instanceof JsonValueIssue) throw error
+    // Proxies, throwing getters and revoked objects end up here.
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new JsonValueIssue(path, `could not be read as JSON: ${reason}`)
+  }
+}
+
+/** Deep copy of a value already known to be JSON (no checks, no cycles). */
+export function cloneJson<T extends JsonValue>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value
+  if (Array.isArray(value)) return value.map(cloneJson) as T
+  const out: Record<string, JsonValue> = {}
+  for (const key of Object.keys(value)) {
+    setOwn(out, key, cloneJson((value as Record<string, JsonValue>)[key] as JsonValue))
+  }
+  return out as T
+}
+
+/** Structural equality of two JSON values (key order ignored). */
+export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  for (const key of keys) {
+    if (!Object.hasOwn(b, key) || !jsonEqual(a[key], b[key])) return false
+  }
+  return true
+}

@@ -1,0 +1,142 @@
+import { jsonEqual } from './json.js'
+import type { SessionTask, SessionTaskUpdate, TaskArtifact, TaskLinks } from './schemas.js'
+import { isTerminalState, type SessionTaskState } from './state.js'
+import { mergeLinks } from './task.js'
+
+/** What {@link applyTaskUpdateResult} decided, besides the new record. */
+export type TaskUpdateOutcome = {
+  /** The resulting record; the input record itself when the update was dropped. */
+  task: SessionTask
+  /** `fenced` or `terminal` when rule 1 or 2 dropped the whole update. */
+  dropped?: 'fenced' | 'terminal'
+  /** True when anything but `updatedAt` differs from the input record. */
+  changed: boolean
+}
+
+type Json = Parameters<typeof jsonEqual>[0]
+const same = (a: unknown, b: unknown): boolean => jsonEqual(a as Json, b as Json)
+
+function sameArtifacts(a: readonly TaskArtifact[], b: readonly TaskArtifact[]): boolean {
+  return same(a, b)
+}
+
+function sameLinks(a: TaskLinks, b: TaskLinks): boolean {
+  return (
+    a.childSessionId === b.childSessionId &&
+    a.remoteTaskId === b.remoteTaskId &&
+    same(a.resourceIds, b.resourceIds)
+  )
+}
+
+/**
+ * Applies SPEC 3 and reports whether the update was dropped or changed
+ * anything. Pure: the input record is never mutated.
+ */
+export function applyTaskUpdateResult(
+  task: SessionTask,
+  update: SessionTaskUpdate,
+  now: Date,
+): TaskUpdateOutcome {
+  // 1. Fence.
+  if (update.expectedAttempt !== undefined && update.expectedAttempt !== task.attempt) {
+    return { task, dropped: 'fenced', changed: false }
+  }
+  const wasTerminal = isTerminalState(task.state)
+  // 2. Terminal finality: a finished task only takes content, never another state.
+  if (wasTerminal && update.state !== undefined && update.state !== task.state) {
+    return { task, dropped: 'terminal', changed: false }
+  }
+  const next: SessionTask = { ...task }
+  let changed = false
+
+  // 3. Attempt.
+  if (update.incrementAttempt === true) {
+    next.attempt = task.attempt + 1
+    changed = true
+  }
+
+  // 4. An input request forces awaiting_input, whatever state was asked for.
+  let nextState: SessionTaskState | undefined = update.state
+  if (update.inputRequest !== undefined && !wasTerminal) {
+    if (!same(task.inputRequest, update.inputRequest)) changed = true
+    next.inputRequest = update.inputRequest
+    nextState = 'awaiting_input'
+  }
+
+  // 5. Transition.
+  if (nextState !== undefined && !wasTerminal && nextState !== task.state) {
+    const at = now.toISOString()
+    next.state = nextState
+    changed = true
+    if (task.state === 'queued' && next.startedAt === undefined) next.startedAt = at
+    if (isTerminalState(nextState) && next.finishedAt === undefined) next.finishedAt = at
+    if (nextState !== 'awaiting_input') delete next.inputRequest
+  }
+
+  // 6. Overwrites.
+  if (update.stateDetail !== undefined && update.stateDetail !== task.stateDetail) {
+    next.stateDetail = update.stateDetail
+    changed = true
+  }
+  if (update.progress !== undefined && !same(update.progress, task.progress)) {
+    next.progress = update.progress
+    changed = true
+  }
+  if (update.summary !== undefined && update.summary !== task.summary) {
+    next.summary = update.summary
+    changed = true
+  }
+  if (update.resultPath !== undefined && update.resultPath !== task.resultPath) {
+    next.resultPath = update.resultPath
+    changed = true
+  }
+  if (update.error !== undefined && !same(update.error, task.error)) {
+    next.error = update.error
+    changed = true
+  }
+  if (update.workerId !== undefined && update.workerId !== task.workerId) {
+    next.workerId = update.workerId
+    changed = true
+  }
+  if (update.heartbeatAt !== undefined && update.heartbeatAt !== task.heartbeatAt) {
+    next.heartbeatAt = update.heartbeatAt
+    changed = true
+  }
+
+  // 7. Artifacts: replace, then append.
+  if (update.artifacts !== undefined || update.appendArtifact !== undefined) {
+    const artifacts =
+      update.artifacts !== undefined ? update.artifacts.slice() : task.artifacts.slice()
+    if (update.appendArtifact !== undefined) artifacts.push(update.appendArtifact)
+    if (!sameArtifacts(artifacts, task.artifacts)) {
+      next.artifacts = artifacts
+      changed = true
+    }
+  }
+
+  // 8. Links.
+  if (update.links !== undefined) {
+    const links = mergeLinks(task.links, update.links)
+    if (!sameLinks(links, task.links)) {
+      next.links = links
+      changed = true
+    }
+  }
+
+  // 9. Every update that was not dropped touches updatedAt.
+  next.updatedAt = now.toISOString()
+  return { task: next, changed }
+}
+
+/**
+ * Applies a partial update under the lifecycle rules (SPEC 3) and returns the
+ * new record. A fenced or terminal-dropped update returns the input record
+ * unchanged. Pure and trusting: validate with `SessionTaskUpdateSchema` first.
+ */
+export function applyTaskUpdate(
+  task: SessionTask,
+  update: SessionTaskUpdate,
+  now: Date,
+): SessionTask {
+  return applyTaskUpdateResult(task, update, now).task
+}

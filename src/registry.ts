@@ -1,0 +1,61 @@
+import type { AllSessionsListener, SessionTaskEmitter, SessionTaskListener } from './events.js'
+import type {
+  CreateSessionTask,
+  ListMessagesOptions,
+  ListStaleOptions,
+  NewTaskMessage,
+  PruneOptions,
+  SessionTask,
+  SessionTaskFilter,
+  SessionTaskUpdate,
+  TaskMessage,
+} from './schemas.js'
+import type { StreamItem, StreamOptions } from './stream.js'
+
+/**
+ * Where a session's tasks and messages live. Every method is async so that a
+ * persistent backend fits the same shape; every backend applies the lifecycle
+ * rules through `applyTaskUpdate`.
+ */
+export interface SessionTaskRegistry {
+  /** Inserts a task, or returns the stored one when its caller id exists in this session. */
+  create(input: CreateSessionTask): Promise<SessionTask>
+  /** Applies a partial update; `undefined` for an unknown task or another session's. */
+  update(
+    sessionId: string,
+    taskId: string,
+    update: SessionTaskUpdate,
+  ): Promise<SessionTask | undefined>
+  /** Reads one task of a session. */
+  get(sessionId: string, taskId: string): Promise<SessionTask | undefined>
+  /** Lists a session's tasks, oldest first, filtered by kind and state. */
+  list(sessionId: string, filter?: SessionTaskFilter): Promise<SessionTask[]>
+  /** Records the wish to cancel (cooperative); never changes the state. */
+  requestCancel(sessionId: string, taskId: string): Promise<SessionTask | undefined>
+  /** Stores a message between the session and a task. */
+  recordMessage(sessionId: string, taskId: string, message: NewTaskMessage): Promise<TaskMessage>
+  /** Reads a task's messages, oldest first. */
+  listMessages(
+    sessionId: string,
+    taskId: string,
+    options?: ListMessagesOptions,
+  ): Promise<TaskMessage[]>
+  /** The session's mitt emitter, created lazily. */
+  events(sessionId: string): SessionTaskEmitter
+  /** Listens to all of one session's events; returns the unsubscribe function. */
+  subscribe(sessionId: string, listener: SessionTaskListener): () => void
+  /** Listens to every session's events; returns the unsubscribe function. */
+  subscribeAll(listener: AllSessionsListener): () => void
+  /** The registry's clock. */
+  now(): Date
+  /** A replayable stream of one session's events (snapshot, then deltas). */
+  stream(sessionId: string, options?: StreamOptions): AsyncIterable<StreamItem>
+  /** Queued or running tasks of every session whose heartbeat is older than the cutoff. */
+  listStale(options: ListStaleOptions): Promise<SessionTask[]>
+  /** Deletes terminal tasks (and their messages) finished before the cutoff; returns them. */
+  prune(options: PruneOptions): Promise<SessionTask[]>
+  /** Drops a session's tasks, messages, emitter and buffers; returns the number of tasks removed. */
+  deleteSession(sessionId: string): Promise<number>
+  /** Optional: runs `hook` after a session is deleted (wake queues use it). */
+  onSessionDeleted?(hook: (sessionId: string) => void): () => void
+}

@@ -1,0 +1,282 @@
+import * as z from 'zod'
+import { type JsonValue, JsonValueIssue, toJsonValue } from './json.js'
+import {
+  SESSION_TASK_STATES,
+  TASK_MESSAGE_DIRECTIONS,
+  TASK_STEP_STATUSES,
+  TASK_WAKE_POLICIES,
+} from './state.js'
+
+// Control characters (C0, DEL, C1) in ids would end up in logs and paths.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+
+const nonEmpty = z.string().min(1, 'must not be empty')
+const boundedId = (max: number) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+const count = z.int('must be an integer').min(0, 'must not be negative')
+const positive = z.int('must be an integer').min(1, 'must be a positive integer')
+const isoInstant = z.iso.datetime({ message: 'must be an ISO-8601 UTC timestamp' })
+
+/** A JSON value (see {@link JsonValue}); the parsed output is a detached deep copy. */
+export const JsonValueSchema: z.ZodType<JsonValue, unknown> = z
+  .unknown()
+  .transform((value, ctx) => {
+    try {
+      return toJsonValue(value)
+    } catch (error) {
+      const issue = error instanceof JsonValueIssue ? error : new JsonValueIssue([], String(error))
+      ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path, input: value })
+      return z.NEVER
+    }
+  })
+
+/** A session id: 1-256 characters, no control characters. */
+export const SessionIdSchema = boundedId(256)
+/** A task id as used in lookups: 1-256 characters, no control characters. */
+export const TaskIdSchema = boundedId(256)
+/** A caller-chosen task id; it becomes a VFS path segment, so it is restricted. */
+export const CallerTaskIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be 1-128 characters of A-Z, a-z, 0-9, _ or -')
+/** An input request id (also `inReplyTo`): 1-256 characters, no control characters. */
+export const InputRequestIdSchema = boundedId(256)
+
+/** Lifecycle state. */
+export const SessionTaskStateSchema = z.enum(SESSION_TASK_STATES)
+/** Wake policy. */
+export const TaskWakePolicySchema = z.enum(TASK_WAKE_POLICIES)
+/** Message direction. */
+export const TaskMessageDirectionSchema = z.enum(TASK_MESSAGE_DIRECTIONS)
+/** Progress step status. */
+export const TaskStepStatusSchema = z.enum(TASK_STEP_STATUSES)
+
+/** One named step of a task's progress. */
+export const TaskStepSchema = z.strictObject({ title: nonEmpty, status: TaskStepStatusSchema })
+
+/** Progress of a task; an update replaces the whole object. */
+export const TaskProgressSchema = z.strictObject({
+  current: count.optional(),
+  total: count.optional(),
+  unit: z.string().optional(),
+  label: z.string().optional(),
+  steps: z.array(TaskStepSchema).optional(),
+})
+
+/** A structured ask from a task that needs input to continue. */
+export const TaskInputRequestSchema = z.strictObject({
+  id: InputRequestIdSchema,
+  prompt: nonEmpty,
+  expected: JsonValueSchema.optional(),
+})
+
+/** Why a task failed; `kind` is the machine reason (`timeout`, `orphaned`, ...). */
+export const TaskErrorSchema = z.strictObject({ kind: nonEmpty, message: z.string() })
+
+/** A typed link to something a task produced. */
+export const TaskArtifactSchema = z.strictObject({
+  name: nonEmpty,
+  type: nonEmpty,
+  path: z.string().optional(),
+  url: z.string().optional(),
+})
+
+/** Cross-references owned by a task, as stored on the record. */
+export const TaskLinksSchema = z.strictObject({
+  childSessionId: SessionIdSchema.optional(),
+  remoteTaskId: nonEmpty.optional(),
+  resourceIds: z.array(nonEmpty),
+})
+
+/** Cross-references as given on create or update (merged into the record's links). */
+export const TaskLinksInputSchema = z.strictObject({
+  childSessionId: SessionIdSchema.optional(),
+  remoteTaskId: nonEmpty.optional(),
+  resourceIds: z.array(nonEmpty).optional(),
+})
+
+/** The task record. */
+export const SessionTaskSchema = z.strictObject({
+  id: TaskIdSchema,
+  sessionId: SessionIdSchema,
+  rootSessionId: SessionIdSchema.optional(),
+  kind: nonEmpty,
+  displayName: nonEmpty,
+  spec: JsonValueSchema,
+  state: SessionTaskStateSchema,
+  stateDetail: z.string().optional(),
+  progress: TaskProgressSchema.optional(),
+  inputRequest: TaskInputRequestSchema.optional(),
+  cancelRequestedAt: isoInstant.optional(),
+  summary: z.string().optional(),
+  resultPath: z.string().optional(),
+  artifacts: z.array(TaskArtifactSchema),
+  error: TaskErrorSchema.optional(),
+  attempt: positive,
+  workerId: nonEmpty.optional(),
+  heartbeatAt: isoInstant.optional(),
+  links: TaskLinksSchema,
+  wakePolicy: TaskWakePolicySchema,
+  createdAt: isoInstant,
+  startedAt: isoInstant.optional(),
+  finishedAt: isoInstant.optional(),
+  updatedAt: isoInstant,
+})
+
+/** Input of `registry.create`. */
+export const CreateSessionTaskSchema = z.strictObject({
+  sessionId: SessionIdSchema,
+  id: CallerTaskIdSchema.optional(),
+  kind: nonEmpty,
+  displayName: nonEmpty,
+  spec: JsonValueSchema.optional(),
+  state: SessionTaskStateSchema.optional(),
+  links: TaskLinksInputSchema.optional(),
+  wakePolicy: TaskWakePolicySchema.optional(),
+  rootSessionId: SessionIdSchema.optional(),
+})
+
+/** A partial update; absent fields stay unchanged. */
+export const SessionTaskUpdateSchema = z.strictObject({
+  state: SessionTaskStateSchema.optional(),
+  stateDetail: z.string().optional(),
+  progress: TaskProgressSchema.optional(),
+  inputRequest: TaskInputRequestSchema.optional(),
+  summary: z.string().optional(),
+  resultPath: z.string().optional(),
+  artifacts: z.array(TaskArtifactSchema).optional(),
+  appendArtifact: TaskArtifactSchema.optional(),
+  error: TaskErrorSchema.optional(),
+  links: TaskLinksInputSchema.optional(),
+  workerId: nonEmpty.optional(),
+  // Normalised so that stored heartbeats compare correctly as strings.
+  heartbeatAt: isoInstant.transform((s) => new Date(s).toISOString()).optional(),
+  expectedAttempt: positive.optional(),
+  incrementAttempt: z.boolean().optional(),
+})
+
+/** Filter of `registry.list`; fields combine with AND. */
+export const SessionTaskFilterSchema = z.strictObject({
+  kind: nonEmpty.optional(),
+  state: SessionTaskStateSchema.optional(),
+})
+
+/** One part of a message: text, or any JSON data. */
+export const TaskMessagePartSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('text'), text: z.string() }),
+  z.strictObject({ type: z.literal('data'), data: JsonValueSchema }),
+])
+
+const messageContent = z.array(TaskMessagePartSchema).min(1, 'must have at least one part')
+
+/** A stored message between a session and one of its tasks. */
+export const TaskMessageSchema = z.strictObject({
+  id: TaskIdSchema,
+  taskId: TaskIdSchema,
+  direction: TaskMessageDirectionSchema,
+  content: messageContent,
+  inReplyTo: InputRequestIdSchema.optional(),
+  createdAt: isoInstant,
+})
+
+/** Input of `registry.recordMessage`. */
+export const NewTaskMessageSchema = z.strictObject({
+  direction: TaskMessageDirectionSchema,
+  content: messageContent,
+  inReplyTo: InputRequestIdSchema.optional(),
+  expectedAttempt: positive.optional(),
+})
+
+/** Options of `registry.listMessages`. */
+export const ListMessagesOptionsSchema = z.strictObject({
+  limit: positive.optional(),
+  afterId: TaskIdSchema.optional(),
+})
+
+const instant = z.date().refine((d) => !Number.isNaN(d.getTime()), 'must be a valid Date')
+
+/** Options of `registry.listStale`. */
+export const ListStaleOptionsSchema = z.strictObject({
+  heartbeatBefore: instant,
+  limit: positive.optional(),
+})
+
+/** Options of `registry.prune`. */
+export const PruneOptionsSchema = z.strictObject({
+  finishedBefore: instant,
+  limit: positive.optional(),
+})
+
+/** Why a wake was raised. */
+export const TaskWakeTransitionSchema = z.enum(['terminal', 'awaiting_input', 'message'])
+
+/** A nudge for the session's agent: something it asked to hear about happened. */
+export const TaskWakeSchema = z.strictObject({
+  sessionId: SessionIdSchema,
+  taskId: TaskIdSchema,
+  transition: TaskWakeTransitionSchema,
+  text: z.string(),
+  createdAt: isoInstant,
+})
+
+/** Progress of a task. */
+export type TaskProgress = z.infer<typeof TaskProgressSchema>
+/** One named progress step. */
+export type TaskStep = z.infer<typeof TaskStepSchema>
+/** A structured ask from a task. */
+export type TaskInputRequest = z.infer<typeof TaskInputRequestSchema>
+/** Why a task failed. */
+export type TaskError = z.infer<typeof TaskErrorSchema>
+/** A typed link to something a task produced. */
+export type TaskArtifact = z.infer<typeof TaskArtifactSchema>
+/** Cross-references on a record (`resourceIds` always present). */
+export type TaskLinks = z.infer<typeof TaskLinksSchema>
+/** Cross-references as given on create or update. */
+export type TaskLinksInput = z.infer<typeof TaskLinksInputSchema>
+/** The task record: a snapshot, yours to keep. */
+export type SessionTask = z.infer<typeof SessionTaskSchema>
+/** Input of `registry.create`. */
+export type CreateSessionTask = z.infer<typeof CreateSessionTaskSchema>
+/** A partial update (absent = unchanged). */
+export type SessionTaskUpdate = z.infer<typeof SessionTaskUpdateSchema>
+/** Filter of `registry.list`. */
+export type SessionTaskFilter = z.infer<typeof SessionTaskFilterSchema>
+/** One part of a task message. */
+export type TaskMessagePart = z.infer<typeof TaskMessagePartSchema>
+/** A stored task message. */
+export type TaskMessage = z.infer<typeof TaskMessageSchema>
+/** Input of `registry.recordMessage`. */
+export type NewTaskMessage = z.infer<typeof NewTaskMessageSchema>
+/** Options of `registry.listMessages`. */
+export type ListMessagesOptions = z.infer<typeof ListMessagesOptionsSchema>
+/** Options of `registry.listStale`. */
+export type ListStaleOptions = z.infer<typeof ListStaleOptionsSchema>
+/** Options of `registry.prune`. */
+export type PruneOptions = z.infer<typeof PruneOptionsSchema>
+/** Why a wake was raised. */
+export type TaskWakeTransition = z.infer<typeof TaskWakeTransitionSchema>
+/** A nudge for the session's agent. */
+export type TaskWake = z.infer<typeof TaskWakeSchema>
+
+/** Any function (listeners, clocks, factories). */
+export const FunctionSchema = z.custom<(...args: never[]) => unknown>(
+  (value) => typeof value === 'function',
+  'must be a function',
+)
+
+/** Options of `new InMemorySessionTaskRegistry()`. */
+export const RegistryOptionsSchema = z.strictObject({
+  now: FunctionSchema.optional(),
+  onListenerError: FunctionSchema.optional(),
+  replayBuffer: count.optional(),
+})
+
+/** Options of `registry.stream`. */
+export const StreamOptionsSchema = z.strictObject({
+  since: count.optional(),
+  signal: z.instanceof(AbortSignal, { message: 'must be an AbortSignal' }).optional(),
+  maxQueue: positive.optional(),
+})
