@@ -10,7 +10,7 @@ import { generateTaskMessageId } from './ids.js'
 import { applyTaskUpdateResult } from './lifecycle.js'
 import { MessageLog } from './message-log.js'
 import { toPublicTask } from './public-task.js'
-import type { SessionTaskRegistry } from './registry.js'
+import type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 import {
   type CreateSessionTask,
   CreateSessionTaskSchema,
@@ -33,6 +33,8 @@ import {
   StreamOptionsSchema,
   TaskIdSchema,
   type TaskMessage,
+  type TaskOutput,
+  TaskOutputSchema,
 } from './schemas.js'
 import { cloneMessage, cloneTask } from './snapshot.js'
 import { isTerminalState } from './state.js'
@@ -140,25 +142,44 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     taskId: string,
     update: SessionTaskUpdate,
   ): Promise<SessionTask | undefined> {
+    return this.applyUpdate(sessionId, taskId, update)?.task
+  }
+
+  /** Like `update`, and also reports whether the update was applied and changed the record. */
+  async updateWithOutcome(
+    sessionId: string,
+    taskId: string,
+    update: SessionTaskUpdate,
+  ): Promise<TaskUpdateResult | undefined> {
+    return this.applyUpdate(sessionId, taskId, update)
+  }
+
+  private applyUpdate(
+    sessionId: unknown,
+    taskId: unknown,
+    update: unknown,
+  ): TaskUpdateResult | undefined {
     const [sid, tid] = this.ids(sessionId, taskId)
     const parsed = parseInput(SessionTaskUpdateSchema, update, 'SessionTaskUpdate')
     const entry = this.entry(sid, tid)
     if (entry === undefined) return undefined
-    return cloneTask(this.commit(entry, parsed))
+    const result = this.commit(entry, parsed)
+    return { ...result, task: cloneTask(result.task) }
   }
 
   // Compute, commit, then notify: the record event first, then any wake.
-  private commit(entry: Entry, update: SessionTaskUpdate): SessionTask {
+  private commit(entry: Entry, update: SessionTaskUpdate): TaskUpdateResult {
     const before = entry.task
     const now = this.clock()
     const outcome = applyTaskUpdateResult(before, update, now)
-    if (outcome.dropped !== undefined || !outcome.changed) return before
+    if (outcome.dropped !== undefined) return { task: before, applied: false, changed: false }
+    if (!outcome.changed) return { task: before, applied: true, changed: false }
     const after = outcome.task
     entry.task = after
     this.hub.emit(after.sessionId, { type: 'task.updated', data: after })
     const wake = wakeForUpdate(before, after, update, now)
     if (wake !== undefined) this.hub.emit(after.sessionId, { type: 'task.wake', data: wake })
-    return after
+    return { task: after, applied: true, changed: true }
   }
 
   /** Reads one task of a session. */
@@ -263,6 +284,20 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     const entry = this.entry(sid, tid)
     if (entry?.messages === undefined) return []
     return entry.messages.list(o.limit, o.afterId).map(cloneMessage)
+  }
+
+  /** Emits a `task.output` chunk; false (and silent) for an unknown, foreign or stale task. */
+  async publishOutput(sessionId: string, taskId: string, output: TaskOutput): Promise<boolean> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const o = parseInput(TaskOutputSchema, output, 'TaskOutput')
+    const entry = this.entry(sid, tid)
+    if (entry === undefined) return false
+    if (o.expectedAttempt !== undefined && o.expectedAttempt !== entry.task.attempt) return false
+    this.hub.emit(sid, {
+      type: 'task.output',
+      data: { taskId: tid, stream: o.stream, delta: o.delta },
+    })
+    return true
   }
 
   /** The session's mitt emitter (created on first use). */

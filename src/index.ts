@@ -29,6 +29,19 @@ export type {
   SessionTaskEventType,
   SessionTaskListener,
 } from './events.js'
+export type {
+  ResolvedTaskExecutor,
+  TaskExecutionContext,
+  TaskExecutor,
+  TaskExecutorPlugin,
+} from './executor.js'
+export {
+  defaultTaskExecutors,
+  findTaskExecutor,
+  listTaskExecutorKinds,
+  registerTaskExecutor,
+  TaskExecutorRegistry,
+} from './executor-registry.js'
 export { generateTaskId, generateTaskMessageId } from './ids.js'
 export type { InMemorySessionTaskRegistryOptions } from './in-memory-registry.js'
 export { InMemorySessionTaskRegistry } from './in-memory-registry.js'
@@ -38,7 +51,7 @@ export { applyTaskUpdate } from './lifecycle.js'
 export { taskMessageText } from './message.js'
 export { taskResultPath, taskVfsDir } from './paths.js'
 export { toPublicTask } from './public-task.js'
-export type { SessionTaskRegistry } from './registry.js'
+export type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 export type {
   CreateSessionTask,
   ListMessagesOptions,
@@ -55,42 +68,60 @@ export type {
   TaskLinksInput,
   TaskMessage,
   TaskMessagePart,
+  TaskOutput,
   TaskProgress,
   TaskStep,
   TaskWake,
   TaskWakeTransition,
 } from './schemas.js'
 export {
+  AttemptSchema,
   CallerTaskIdSchema,
+  ConcurrencyLimitsSchema,
   CreateSessionTaskSchema,
+  DurationMsSchema,
+  FunctionSchema,
+  HousekeepingOptionsSchema,
   InputRequestIdSchema,
   JsonValueSchema,
   ListMessagesOptionsSchema,
   ListStaleOptionsSchema,
+  NewSinkMessageSchema,
   NewTaskMessageSchema,
   PruneOptionsSchema,
+  ReapOptionsSchema,
+  RegistryOptionsSchema,
   SessionIdSchema,
   SessionTaskFilterSchema,
   SessionTaskSchema,
   SessionTaskStateSchema,
   SessionTaskUpdateSchema,
+  SpawnOptionsSchema,
   StreamOptionsSchema,
+  SupervisorMessageSchema,
+  SupervisorOptionsSchema,
   TaskArtifactSchema,
   TaskErrorSchema,
+  TaskExecutorPluginSchema,
   TaskIdSchema,
   TaskInputRequestSchema,
+  TaskKindSchema,
   TaskLinksInputSchema,
   TaskLinksSchema,
   TaskMessageDirectionSchema,
   TaskMessagePartSchema,
   TaskMessageSchema,
+  TaskOutputSchema,
   TaskProgressSchema,
   TaskStepSchema,
   TaskStepStatusSchema,
   TaskWakePolicySchema,
   TaskWakeSchema,
   TaskWakeTransitionSchema,
+  WaitOptionsSchema,
 } from './schemas.js'
+export type { SinkMessage, TaskSink } from './sink.js'
+export { RegistryTaskSink } from './sink.js'
 export type {
   SessionTaskState,
   TaskMessageDirection,
@@ -114,6 +145,20 @@ export {
   TERMINAL_TASK_STATES,
 } from './state.js'
 export type { StreamItem, StreamOptions, StreamSnapshotItem } from './stream.js'
+export type {
+  ConcurrencyLimits,
+  HousekeepingOptions,
+  MessageDelivery,
+  ReapOptions,
+  ReapOutcome,
+  ReapResult,
+  SpawnOptions,
+  SupervisorMessage,
+  TaskSupervisor,
+  TaskSupervisorOptions,
+  WaitOptions,
+} from './supervisor.js'
+export { createTaskSupervisor } from './supervisor.js'
 export { newSessionTask } from './task.js'
 export type { WakeQueue } from './wake-queue.js'
 export { createWakeQueue } from './wake-queue.js'

@@ -9,8 +9,19 @@ import type {
   SessionTaskFilter,
   SessionTaskUpdate,
   TaskMessage,
+  TaskOutput,
 } from './schemas.js'
 import type { StreamItem, StreamOptions } from './stream.js'
+
+/** What `updateWithOutcome` reports. */
+export type TaskUpdateResult = {
+  /** The record after the call (unchanged when not applied). */
+  task: SessionTask
+  /** False when the fence or terminal finality dropped the whole update. */
+  applied: boolean
+  /** True when the record changed (and `task.updated` was emitted). */
+  changed: boolean
+}
 
 /**
  * Where a session's tasks and messages live. Every method is async so that a
@@ -26,6 +37,16 @@ export interface SessionTaskRegistry {
     taskId: string,
     update: SessionTaskUpdate,
   ): Promise<SessionTask | undefined>
+  /**
+   * Like `update`, but also says whether the update was applied (`false`
+   * when a fence or terminal finality dropped it) and whether it changed the
+   * record. Fencing writers (reapers) use it to know whether they won.
+   */
+  updateWithOutcome(
+    sessionId: string,
+    taskId: string,
+    update: SessionTaskUpdate,
+  ): Promise<TaskUpdateResult | undefined>
   /** Reads one task of a session. */
   get(sessionId: string, taskId: string): Promise<SessionTask | undefined>
   /** Lists a session's tasks, oldest first, filtered by kind and state. */
@@ -40,6 +61,11 @@ export interface SessionTaskRegistry {
     taskId: string,
     options?: ListMessagesOptions,
   ): Promise<TaskMessage[]>
+  /**
+   * Emits a `task.output` chunk (not stored). Returns false, emitting nothing,
+   * for an unknown task, another session's, or a stale `expectedAttempt`.
+   */
+  publishOutput(sessionId: string, taskId: string, output: TaskOutput): Promise<boolean>
   /** The session's mitt emitter, created lazily. */
   events(sessionId: string): SessionTaskEmitter
   /** Listens to all of one session's events; returns the unsubscribe function. */

@@ -280,3 +280,96 @@ export const StreamOptionsSchema = z.strictObject({
   signal: z.instanceof(AbortSignal, { message: 'must be an AbortSignal' }).optional(),
   maxQueue: positive.optional(),
 })
+
+/** A task executor plugin: a kind and a factory. */
+export const TaskExecutorPluginSchema = z.object({
+  kind: nonEmpty,
+  executor: FunctionSchema,
+})
+
+/** A positive whole number of milliseconds. */
+export const DurationMsSchema = positive
+
+/** A task kind: any non-empty string. */
+export const TaskKindSchema = nonEmpty
+
+/** Input of `registry.publishOutput`: one chunk of live output. */
+export const TaskOutputSchema = z.strictObject({
+  stream: nonEmpty,
+  delta: z.string(),
+  expectedAttempt: positive.optional(),
+})
+
+/** A live output chunk (`task.output`), never stored. */
+export type TaskOutput = z.infer<typeof TaskOutputSchema>
+
+/** An attempt number: a positive integer. */
+export const AttemptSchema = positive
+
+/** A message as a sink posts it (direction, when given, must be outbound). */
+export const NewSinkMessageSchema = z.strictObject({
+  direction: z.literal('outbound', 'a sink posts outbound messages only').optional(),
+  content: messageContent,
+  inReplyTo: InputRequestIdSchema.optional(),
+  expectedAttempt: positive.optional(),
+})
+
+/** Concurrency limits of a supervisor; all apply at once. */
+export const ConcurrencyLimitsSchema = z.strictObject({
+  global: positive.optional(),
+  perSession: positive.optional(),
+  perKind: positive.optional(),
+})
+
+/** Options of `supervisor.spawn`. */
+export const SpawnOptionsSchema = z.strictObject({ timeoutMs: positive.optional() })
+
+/** The body of `supervisor.message`: `text` or `content` (exactly one). */
+export const SupervisorMessageSchema = z
+  .strictObject({
+    text: z.string().optional(),
+    content: messageContent.optional(),
+    inReplyTo: InputRequestIdSchema.optional(),
+  })
+  .refine((m) => (m.text === undefined) !== (m.content === undefined), {
+    message: 'give exactly one of text or content',
+  })
+
+/** Options of `supervisor.wait`. */
+export const WaitOptionsSchema = z.strictObject({
+  until: z.enum(['terminal', 'settled']).optional(),
+  timeoutMs: positive.optional(),
+  signal: z.instanceof(AbortSignal, { message: 'must be an AbortSignal' }).optional(),
+})
+
+/** Options of `supervisor.reap`. */
+export const ReapOptionsSchema = z.strictObject({
+  staleAfterMs: positive.optional(),
+  maxAttempts: positive.optional(),
+  limit: positive.optional(),
+})
+
+/** Options of `supervisor.startHousekeeping`. */
+export const HousekeepingOptionsSchema = z.strictObject({
+  intervalMs: positive.optional(),
+  staleAfterMs: positive.optional(),
+  maxAttempts: positive.optional(),
+  retainFinishedMs: count.optional(),
+  limit: positive.optional(),
+  onError: FunctionSchema.optional(),
+})
+
+/** Options of `createTaskSupervisor` (the registry and executors are checked by shape). */
+export const SupervisorOptionsSchema = z.strictObject({
+  registry: z.custom<object>(
+    (v) => typeof v === 'object' && v !== null,
+    'must be a SessionTaskRegistry',
+  ),
+  executors: z
+    .custom<object>((v) => typeof v === 'object' && v !== null, 'must be a TaskExecutorRegistry')
+    .optional(),
+  now: FunctionSchema.optional(),
+  cancelGraceMs: count.optional(),
+  concurrency: ConcurrencyLimitsSchema.optional(),
+  onError: FunctionSchema.optional(),
+})
