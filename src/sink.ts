@@ -43,6 +43,11 @@ export interface TaskSink {
   artifact(artifact: TaskArtifact): Promise<void>
   /** Stamps `heartbeatAt` with the registry's clock. */
   heartbeat(): Promise<void>
+  /**
+   * Any other fenced update (summary, resultPath, error, ...); the sink sets
+   * `expectedAttempt` itself.
+   */
+  update(update: SessionTaskUpdate): Promise<void>
 }
 
 /** A {@link TaskSink} that writes into a registry, fenced on one attempt. */
@@ -115,5 +120,10 @@ export class RegistryTaskSink implements TaskSink {
   /** Stamps `heartbeatAt` with `registry.now()` (fenced). */
   heartbeat(): Promise<void> {
     return this.write({ heartbeatAt: this.registry.now().toISOString() })
+  }
+
+  /** Any other update, fenced on this sink's attempt (a caller's `expectedAttempt` is replaced). */
+  update(update: SessionTaskUpdate): Promise<void> {
+    return this.write(update)
   }
 }

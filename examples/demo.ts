@@ -1,0 +1,189 @@
+/**
+ * `npm run demo`: one agent session spawns five background tasks and we
+ * watch every event the session would see, as it happens.
+ */
+import {
+  createTaskSupervisor,
+  createWakeQueue,
+  InMemorySessionTaskRegistry,
+  type SessionTask,
+  type SessionTaskEvents,
+  type SessionTaskEventType,
+  TaskExecutorRegistry,
+} from '../src/index.js'
+import { backgroundToolExecutor } from './executors/background-tool.js'
+import { externalAgentExecutor } from './executors/external-agent.js'
+import { monitorExecutor } from './executors/monitor.js'
+import { subagentExecutor } from './executors/subagent.js'
+
+const SESSION = 'chat-42'
+const color = process.stdout.isTTY
+  ? (code: number) => (text: string) => `\x1b[${code}m${text}\x1b[0m`
+  : () => (text: string) => text
+const dim = color(2)
+const bold = color(1)
+const green = color(32)
+const red = color(31)
+const yellow = color(33)
+const cyan = color(36)
+
+const registry = new InMemorySessionTaskRegistry()
+const executors = new TaskExecutorRegistry()
+executors.register(backgroundToolExecutor())
+executors.register(subagentExecutor())
+executors.register(externalAgentExecutor({ thinkMs: 150 }))
+executors.register(monitorExecutor())
+// A worker that starts and then never answers, not even to cancel: the timeout must end it.
+executors.register({
+  kind: 'stuck_tool',
+  executor: () => ({
+    kind: 'stuck_tool',
+    start: async (_task, ctx) => ctx.sink.state('running', 'hanging on purpose'),
+    cancel: async () => {},
+  }),
+})
+const supervisor = createTaskSupervisor({ registry, executors, cancelGraceMs: 300 })
+const wakes = createWakeQueue(registry)
+
+const t0 = Date.now()
+const names = new Map<string, string>()
+const stamp = () => dim(`${((Date.now() - t0) / 1000).toFixed(3)}s`)
+const name = (taskId: string) => cyan((names.get(taskId) ?? taskId).padEnd(16))
+const stateColor = (state: string) =>
+  state === 'succeeded'
+    ? green(state)
+    : state === 'failed'
+      ? red(state)
+      : state === 'canceled'
+        ? yellow(state)
+        : state
+
+function progressBar(task: SessionTask): string {
+  const p = task.progress
+  if (p?.current === undefined) return ''
+  if (p.total === undefined) return ` ${p.current} ${p.unit ?? ''}`.trimEnd()
+  const width = 12
+  const filled = Math.round((p.current / Math.max(p.total, 1)) * width)
+  return ` [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.current}/${p.total}`
+}
+
+function describe(
+  type: SessionTaskEventType,
+  payload: SessionTaskEvents[SessionTaskEventType],
+): string {
+  switch (type) {
+    case 'task.created': {
+      const { task } = payload as SessionTaskEvents['task.created']
+      names.set(task.id, task.displayName)
+      return `${name(task.id)} created (${task.kind})`
+    }
+    case 'task.updated': {
+      const { task } = payload as SessionTaskEvents['task.updated']
+      const detail = task.stateDetail ? dim(` - ${task.stateDetail}`) : ''
+      const extra = task.error ? red(` ${task.error.kind}: ${task.error.message}`) : ''
+      const cancel = task.cancelRequestedAt && !task.finishedAt ? yellow(' (cancel requested)') : ''
+      return `${name(task.id)} ${stateColor(task.state)}${progressBar(task)}${detail}${extra}${cancel}`
+    }
+    case 'task.message.sent':
+    case 'task.message.received': {
+      const { taskId, message } = payload as SessionTaskEvents['task.message.sent']
+      const arrow = message.direction === 'inbound' ? 'session -> task' : 'task -> session'
+      const text = message.content
+        .map((p) => (p.type === 'text' ? p.text : JSON.stringify(p.data)))
+        .join(' ')
+      return `${name(taskId)} ${bold(arrow)}: ${text}`
+    }
+    case 'task.output': {
+      const { taskId, stream, delta } = payload as SessionTaskEvents['task.output']
+      return `${name(taskId)} ${dim(`${stream} |`)} ${delta.trimEnd()}`
+    }
+    case 'task.wake': {
+      const wake = payload as SessionTaskEvents['task.wake']
+      return `${name(wake.taskId)} ${bold(yellow('WAKE'))} ${wake.text.split('\n').join(dim(' / '))}`
+    }
+  }
+}
+
+// Heartbeats change the record but not what we print: show each line once.
+let previous = ''
+registry.subscribe(SESSION, (type, payload) => {
+  const line = describe(type, payload)
+  if (line !== previous) console.log(`${stamp()}  ${line}`)
+  previous = line
+})
+
+console.log(bold(`session-tasks demo: session '${SESSION}' spawns five background tasks\n`))
+
+const tool = await supervisor.spawn({
+  sessionId: SESSION,
+  kind: 'background_tool',
+  displayName: 'count-lines',
+  wakePolicy: 'on_terminal',
+  spec: {
+    command: process.execPath,
+    args: [
+      '-e',
+      'let i=0;const t=setInterval(()=>{console.log("line "+(++i));if(i===5)clearInterval(t)},120)',
+    ],
+    expectedLines: 5,
+  },
+})
+const sub = await supervisor.spawn({
+  sessionId: SESSION,
+  kind: 'subagent',
+  displayName: 'research',
+  wakePolicy: 'on_terminal',
+  spec: { goal: 'compare three vendors', steps: ['search', 'read', 'summarise'], stepMs: 200 },
+})
+const agent = await supervisor.spawn({
+  sessionId: SESSION,
+  kind: 'external_agent',
+  displayName: 'deploy-agent',
+  wakePolicy: 'on_activity',
+  spec: { action: 'deploy build 1.4.2 to staging' },
+})
+const monitor = await supervisor.spawn({
+  sessionId: SESSION,
+  kind: 'monitor',
+  displayName: 'uptime',
+  spec: { target: 'api.example.invalid', intervalMs: 250 },
+})
+const stuck = await supervisor.spawn(
+  { sessionId: SESSION, kind: 'stuck_tool', displayName: 'stuck', wakePolicy: 'on_terminal' },
+  { timeoutMs: 600 },
+)
+
+// The external agent asks a question; the session answers it.
+const asked = await supervisor.wait(SESSION, agent.id, { until: 'settled' })
+console.log(`${stamp()}  ${bold('the session answers:')} ${asked.task.inputRequest?.prompt} -> yes`)
+await supervisor.message(SESSION, agent.id, {
+  text: 'yes',
+  inReplyTo: asked.task.inputRequest?.id ?? '',
+})
+
+// Let the monitor post a few checks, then cancel it.
+await new Promise((resolve) => setTimeout(resolve, 800))
+console.log(`${stamp()}  ${bold('the session cancels the monitor')}`)
+const canceled = await supervisor.cancel(SESSION, monitor.id)
+console.log(`${stamp()}  cancel returned state: ${stateColor(canceled?.state ?? 'unknown')}`)
+
+for (const task of [tool, sub, agent, stuck]) await supervisor.wait(SESSION, task.id)
+
+console.log(bold('\nwakes the agent would get on its next turn:'))
+for (const wake of wakes.drain(SESSION)) console.log(`  - ${wake.text.split('\n').join('\n    ')}`)
+
+console.log(bold('\nfinal records:'))
+for (const task of await registry.list(SESSION)) {
+  const why = task.error ? ` (${task.error.kind})` : task.summary ? ` (${task.summary})` : ''
+  console.log(
+    `  ${task.displayName.padEnd(14)} ${task.kind.padEnd(16)} ${stateColor(task.state)}${why}`,
+  )
+}
+const messages = await registry.listMessages(SESSION, monitor.id, { limit: 2 })
+console.log(
+  dim(
+    `\nlast two monitor messages: ${messages.map((m) => (m.content[0]?.type === 'text' ? m.content[0].text : '')).join(' | ')}`,
+  ),
+)
+await supervisor.close()
+wakes.stop()
