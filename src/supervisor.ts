@@ -278,6 +278,8 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     if (run !== undefined) {
       release(run)
       runs.delete(key)
+      // The record is final: whatever still runs for it should stop.
+      run.controller.abort(new Error('task reached a terminal state'))
     }
     if (runs.size === 0) for (const resolve of [...settleWaiters]) resolve()
     schedulePump()
@@ -799,7 +801,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     })
     if (outcome === undefined) return record(task, 'skipped', 'task no longer exists')
     if (!outcome.applied) return record(task, 'skipped', 'another writer moved the task first')
-    runs.get(key)?.controller.abort(new Error('worker heartbeat stopped'))
     return record(task, 'reaped', task.attempt >= maxAttempts ? 'max attempts reached' : undefined)
   }
 
