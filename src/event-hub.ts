@@ -49,12 +49,26 @@ export type EventTap = {
 type HubSession = {
   emitter: SessionTaskEmitter | undefined
   seq: number
-  // Ring buffer of the last `capacity` events, oldest at `head`.
-  ring: (SequencedEvent | undefined)[]
-  head: number
-  size: number
+  // Buffered events in seq order from index `start`; the slots before it are
+  // spent and reclaimed in batches, so trimming the oldest is O(1).
+  buffer: (SequencedEvent | undefined)[]
+  start: number
+  // Highest seq dropped from the buffer (by capacity or by prune): a replay
+  // from below it could miss an event, so it gets a snapshot instead.
+  floor: number
   taps: Set<EventTap>
   deleted: boolean
+}
+
+/** The task an event is about. */
+function taskIdOf(event: RawEvent): string {
+  switch (event.type) {
+    case 'task.created':
+    case 'task.updated':
+      return event.data.id
+    default:
+      return event.data.taskId
+  }
 }
 
 type Queued = { session: HubSession; sessionId: string; event: SequencedEvent }
@@ -95,9 +109,9 @@ export class SessionEventHub {
       session = {
         emitter: undefined,
         seq: 0,
-        ring: [],
-        head: 0,
-        size: 0,
+        buffer: [],
+        start: 0,
+        floor: 0,
         taps: new Set(),
         deleted: false,
       }
@@ -140,13 +154,13 @@ export class SessionEventHub {
   emit(sessionId: string, event: RawEvent): void {
     const session = this.session(sessionId)
     const sequenced = { ...event, seq: ++session.seq } as SequencedEvent
-    if (this.capacity > 0) {
-      if (session.size < this.capacity) {
-        session.ring.push(sequenced)
-        session.size++
-      } else {
-        session.ring[session.head] = sequenced
-        session.head = (session.head + 1) % this.capacity
+    session.buffer.push(sequenced)
+    if (session.buffer.length - session.start > this.capacity) {
+      session.floor = (session.buffer[session.start] as SequencedEvent).seq
+      session.buffer[session.start++] = undefined
+      if (session.start > 1024 && session.start * 2 > session.buffer.length) {
+        session.buffer = session.buffer.slice(session.start)
+        session.start = 0
       }
     }
     this.queue.push({ session, sessionId, event: sequenced })
@@ -204,15 +218,34 @@ export class SessionEventHub {
     const last = session?.seq ?? 0
     if (since > last || since < 0) return undefined
     if (since === last) return []
-    if (session === undefined || session.size === 0) return undefined
-    const first = last - session.size + 1
-    if (since < first - 1) return undefined
-    const out: SequencedEvent[] = []
-    for (let seq = since + 1; seq <= last; seq++) {
-      const index = (session.head + (seq - first)) % session.ring.length
-      out.push(session.ring[index] as SequencedEvent)
+    if (session === undefined || since < session.floor) return undefined
+    const { buffer } = session
+    // Binary search for the first buffered event after `since`.
+    let lo = session.start
+    let hi = buffer.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((buffer[mid] as SequencedEvent).seq <= since) lo = mid + 1
+      else hi = mid
     }
-    return out
+    return buffer.slice(lo) as SequencedEvent[]
+  }
+
+  /**
+   * Drops the buffered events of deleted tasks so that pruning frees their
+   * memory; replays from before the last dropped event fall back to a snapshot.
+   */
+  forgetTasks(sessionId: string, taskIds: ReadonlySet<string>): void {
+    const session = this.sessions.get(sessionId)
+    if (session === undefined) return
+    const kept: SequencedEvent[] = []
+    for (let i = session.start; i < session.buffer.length; i++) {
+      const event = session.buffer[i] as SequencedEvent
+      if (taskIds.has(taskIdOf(event))) session.floor = Math.max(session.floor, event.seq)
+      else kept.push(event)
+    }
+    session.buffer = kept
+    session.start = 0
   }
 
   /** Attaches a live consumer of one session's events. */

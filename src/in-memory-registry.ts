@@ -377,12 +377,17 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
         a.order - b.order,
     )
     const removed = found.slice(0, o.limit ?? DEFAULT_SCAN_LIMIT)
+    const bySession = new Map<string, Set<string>>()
     for (const { task } of removed) {
       this.tasks.delete(task.id)
       const session = this.sessions.get(task.sessionId)
       session?.tasks.delete(task.id)
       if (session !== undefined && session.tasks.size === 0) this.sessions.delete(task.sessionId)
+      const ids = bySession.get(task.sessionId)
+      if (ids === undefined) bySession.set(task.sessionId, new Set([task.id]))
+      else ids.add(task.id)
     }
+    for (const [sessionId, ids] of bySession) this.hub.forgetTasks(sessionId, ids)
     return removed.map((e) => cloneTask(e.task))
   }
 

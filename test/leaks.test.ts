@@ -1,0 +1,72 @@
+import { describe, expect, test } from 'vitest'
+import {
+  createWakeQueue,
+  InMemorySessionTaskRegistry,
+  RegistryTaskSink,
+  type StreamItem,
+} from '../src/index.js'
+
+async function churn(registry: InMemorySessionTaskRegistry, sessionId: string, tasks: number) {
+  for (let i = 0; i < tasks; i++) {
+    const task = await registry.create({
+      sessionId,
+      kind: 'k',
+      displayName: 'd',
+      wakePolicy: 'on_terminal',
+    })
+    const sink = new RegistryTaskSink(registry, sessionId, task.id)
+    await sink.state('running')
+    await sink.post({ content: [{ type: 'text', text: 'x' }] })
+    await sink.state('succeeded')
+  }
+}
+
+describe('memory', () => {
+  test('deleted sessions leave no task, emitter, buffer or pending wake behind', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    const wakes = createWakeQueue(registry)
+    registry.subscribe('a', () => {})
+    registry.events('b').on('task.created', () => {})
+    await churn(registry, 'a', 5)
+    await churn(registry, 'b', 5)
+    expect(registry.stats()).toEqual({ tasks: 10, sessions: 2, eventSessions: 2 })
+    expect(wakes.pending('a')).toBe(5)
+    expect(await registry.deleteSession('a')).toBe(5)
+    expect(await registry.deleteSession('b')).toBe(5)
+    expect(registry.stats()).toEqual({ tasks: 0, sessions: 0, eventSessions: 0 })
+    expect(wakes.pending('a')).toBe(0)
+    expect(registry.events('a').all.size).toBe(0)
+    wakes.stop()
+  })
+
+  test('pruning every finished task leaves the registry empty', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    await churn(registry, 'a', 20)
+    const pruned = await registry.prune({
+      finishedBefore: new Date(Date.now() + 60_000),
+      limit: 1000,
+    })
+    expect(pruned).toHaveLength(20)
+    expect(registry.stats().tasks).toBe(0)
+    expect(registry.stats().sessions).toBe(0)
+  })
+
+  test('a stream from before a pruned task’s events falls back to a snapshot', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    await churn(registry, 'a', 1)
+    const keep = await registry.create({ sessionId: 'a', kind: 'k', displayName: 'keep' })
+    // 1 task x 5 events (created, running, message, succeeded, wake), then keep's created at seq 6.
+    await registry.prune({ finishedBefore: new Date(Date.now() + 60_000) })
+    const fromStart = registry.stream('a', { since: 1 })[Symbol.asyncIterator]()
+    const first = (await fromStart.next()).value as StreamItem
+    expect(first.type).toBe('snapshot')
+    expect(first.seq).toBe(6)
+    expect(first.type === 'snapshot' && first.payload.tasks.map((t) => t.id)).toEqual([keep.id])
+    await fromStart.return?.()
+    // After the dropped events, the buffer still serves.
+    const fromFive = registry.stream('a', { since: 5 })[Symbol.asyncIterator]()
+    const next = (await fromFive.next()).value as StreamItem
+    expect(next).toMatchObject({ seq: 6, type: 'task.created' })
+    await fromFive.return?.()
+  })
+})
