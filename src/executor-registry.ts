@@ -69,11 +69,11 @@ export class TaskExecutorRegistry {
    * now, so a broken plugin fails here, not at the first spawn.
    */
   register(plugin: TaskExecutorPlugin): () => void {
-    const { kind } = parseInput(TaskExecutorPluginSchema, plugin, 'TaskExecutorPlugin')
+    const { kind, executor } = parseInput(TaskExecutorPluginSchema, plugin, 'TaskExecutorPlugin')
     if (this.executors.has(kind)) {
       throw new DuplicateExecutorError(`an executor for task kind '${kind}' is already registered`)
     }
-    const resolved = resolve(checkExecutor(kind, plugin.executor()))
+    const resolved = resolve(checkExecutor(kind, (executor as TaskExecutorPlugin['executor'])()))
     this.executors.set(kind, resolved)
     return () => {
       // Only this registration: a later plugin for the same kind stays.

@@ -10,6 +10,7 @@ import { generateTaskMessageId } from './ids.js'
 import { applyTaskUpdateResult } from './lifecycle.js'
 import { MessageLog } from './message-log.js'
 import { toPublicTask } from './public-task.js'
+import { buildTask, fieldsOf } from './record.js'
 import type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 import {
   type CreateSessionTask,
@@ -40,6 +41,7 @@ import { cloneMessage, cloneTask } from './snapshot.js'
 import { isTerminalState } from './state.js'
 import { createSessionStream, type StreamItem, type StreamOptions } from './stream.js'
 import { newSessionTask } from './task.js'
+import { isoString } from './timestamp.js'
 import { parseInput } from './validate.js'
 import { wakeForMessage, wakeForUpdate } from './wake.js'
 
@@ -83,11 +85,12 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
   private insertions = 0
 
   constructor(options: InMemorySessionTaskRegistryOptions = {}) {
-    parseInput(RegistryOptionsSchema, options, 'registry options')
-    this.clock = options.now ?? (() => new Date())
+    // Read the validated copy only: a getter must not answer differently twice.
+    const o = parseInput(RegistryOptionsSchema, options, 'registry options')
+    this.clock = (o.now as (() => Date) | undefined) ?? (() => new Date())
     this.hub = new SessionEventHub({
-      onListenerError: options.onListenerError,
-      replayBuffer: options.replayBuffer,
+      onListenerError: o.onListenerError as ListenerErrorHandler | undefined,
+      replayBuffer: o.replayBuffer,
     })
   }
 
@@ -219,8 +222,11 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     const entry = this.entry(sid, tid)
     if (entry === undefined) return undefined
     if (entry.task.cancelRequestedAt !== undefined) return cloneTask(entry.task)
-    const at = this.clock().toISOString()
-    const after: SessionTask = { ...entry.task, cancelRequestedAt: at, updatedAt: at }
+    const at = isoString(this.clock())
+    const fields = fieldsOf(entry.task)
+    fields.cancelRequestedAt = at
+    fields.updatedAt = at
+    const after = buildTask(fields)
     entry.task = after
     this.hub.emit(sid, { type: 'task.updated', data: after })
     return cloneTask(after)
@@ -249,7 +255,7 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
       taskId: tid,
       direction: parsed.direction,
       content: parsed.content,
-      createdAt: now.toISOString(),
+      createdAt: isoString(now),
     }
     if (parsed.inReplyTo !== undefined) stored.inReplyTo = parsed.inReplyTo
     entry.messages ??= new MessageLog()

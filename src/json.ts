@@ -41,6 +41,17 @@ function setOwn(target: Record<string, JsonValue>, key: string, value: JsonValue
   }
 }
 
+// Proxies, throwing getters and revoked objects fail here, with the path of
+// the property that could not be read.
+function read<T>(path: (string | number)[], get: () => T): T {
+  try {
+    return get()
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new JsonValueIssue(path, `could not be read: ${reason}`)
+  }
+}
+
 function copy(
   value: unknown,
   path: (string | number)[],
@@ -67,28 +78,31 @@ function copy(
   }
   ancestors.add(value)
   let result: JsonValue
-  if (Array.isArray(value)) {
-    const out: JsonValue[] = new Array(value.length)
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value))
-        throw new JsonValueIssue([...path, i], 'must not be a hole in a sparse array')
-      const item: unknown = value[i]
-      if (item === undefined)
-        throw new JsonValueIssue([...path, i], 'must be a JSON value, got undefined')
-      out[i] = copy(item, [...path, i], depth + 1, ancestors)
+  if (read(path, () => Array.isArray(value))) {
+    const array = value as unknown[]
+    const length = read(path, () => array.length)
+    const out: JsonValue[] = new Array(length)
+    for (let i = 0; i < length; i++) {
+      const at = [...path, i]
+      if (!read(at, () => i in array))
+        throw new JsonValueIssue(at, 'must not be a hole in a sparse array')
+      const item = read(at, () => array[i])
+      if (item === undefined) throw new JsonValueIssue(at, 'must be a JSON value, got undefined')
+      out[i] = copy(item, at, depth + 1, ancestors)
     }
     result = out
   } else {
-    const proto: unknown = Object.getPrototypeOf(value)
+    const proto = read(path, () => Object.getPrototypeOf(value) as unknown)
     if (proto !== Object.prototype && proto !== null) {
       throw new JsonValueIssue(path, `must be a plain object or array, got ${describe(value)}`)
     }
     const out: Record<string, JsonValue> = {}
-    for (const key of Object.keys(value)) {
-      const item: unknown = (value as Record<string, unknown>)[key]
+    for (const key of read(path, () => Object.keys(value))) {
+      const at = [...path, key]
+      const item = read(at, () => (value as Record<string, unknown>)[key])
       // JSON.stringify drops undefined properties; so do we.
       if (item === undefined) continue
-      setOwn(out, key, copy(item, [...path, key], depth + 1, ancestors))
+      setOwn(out, key, copy(item, at, depth + 1, ancestors))
     }
     result = out
   }

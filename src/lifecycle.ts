@@ -1,7 +1,9 @@
 import { jsonEqual } from './json.js'
-import type { SessionTask, SessionTaskUpdate, TaskArtifact, TaskLinks } from './schemas.js'
-import { isTerminalState, type SessionTaskState } from './state.js'
+import { buildTask, fieldsOf } from './record.js'
+import type { SessionTask, SessionTaskUpdate, TaskLinks } from './schemas.js'
+import { isTerminalState } from './state.js'
 import { mergeLinks } from './task.js'
+import { isoString } from './timestamp.js'
 
 /** What {@link applyTaskUpdateResult} decided, besides the new record. */
 export type TaskUpdateOutcome = {
@@ -15,10 +17,6 @@ export type TaskUpdateOutcome = {
 
 type Json = Parameters<typeof jsonEqual>[0]
 const same = (a: unknown, b: unknown): boolean => jsonEqual(a as Json, b as Json)
-
-function sameArtifacts(a: readonly TaskArtifact[], b: readonly TaskArtifact[]): boolean {
-  return same(a, b)
-}
 
 function sameLinks(a: TaskLinks, b: TaskLinks): boolean {
   return (
@@ -46,7 +44,7 @@ export function applyTaskUpdateResult(
   if (wasTerminal && update.state !== undefined && update.state !== task.state) {
     return { task, dropped: 'terminal', changed: false }
   }
-  const next: SessionTask = { ...task }
+  const next = fieldsOf(task)
   let changed = false
 
   // 3. Attempt.
@@ -56,24 +54,24 @@ export function applyTaskUpdateResult(
   }
 
   // 4. An input request forces awaiting_input, whatever state was asked for.
-  let nextState: SessionTaskState | undefined = update.state
+  let nextState = update.state
   if (update.inputRequest !== undefined && !wasTerminal) {
     if (!same(task.inputRequest, update.inputRequest)) changed = true
     next.inputRequest = update.inputRequest
     nextState = 'awaiting_input'
   }
 
+  const at = isoString(now)
   // 5. Transition.
   if (nextState !== undefined && !wasTerminal && nextState !== task.state) {
-    const at = now.toISOString()
     next.state = nextState
     changed = true
     if (task.state === 'queued' && next.startedAt === undefined) next.startedAt = at
     if (isTerminalState(nextState) && next.finishedAt === undefined) next.finishedAt = at
-    if (nextState !== 'awaiting_input') delete next.inputRequest
+    if (nextState !== 'awaiting_input') next.inputRequest = undefined
   }
 
-  // 6. Overwrites.
+  // 6. Overwrites; text fields can be overwritten but never cleared.
   if (update.stateDetail !== undefined && update.stateDetail !== task.stateDetail) {
     next.stateDetail = update.stateDetail
     changed = true
@@ -108,7 +106,7 @@ export function applyTaskUpdateResult(
     const artifacts =
       update.artifacts !== undefined ? update.artifacts.slice() : task.artifacts.slice()
     if (update.appendArtifact !== undefined) artifacts.push(update.appendArtifact)
-    if (!sameArtifacts(artifacts, task.artifacts)) {
+    if (!same(artifacts, task.artifacts)) {
       next.artifacts = artifacts
       changed = true
     }
@@ -124,8 +122,8 @@ export function applyTaskUpdateResult(
   }
 
   // 9. Every update that was not dropped touches updatedAt.
-  next.updatedAt = now.toISOString()
-  return { task: next, changed }
+  next.updatedAt = at
+  return { task: buildTask(next), changed }
 }
 
 /**

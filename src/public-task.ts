@@ -21,7 +21,6 @@ function redactPushConfigs(spec: JsonValue): JsonValue {
  * The stored spec keeps its secrets for executors.
  */
 export function toPublicTask(task: SessionTask): SessionTask {
-  const copy = cloneTask(task)
-  copy.spec = redactPushConfigs(copy.spec)
-  return copy
+  // Redact first (a shallow rebuild), then deep-copy: the stored spec is never touched.
+  return cloneTask(task, redactPushConfigs(task.spec))
 }

@@ -6,6 +6,7 @@ import {
   TASK_STEP_STATUSES,
   TASK_WAKE_POLICIES,
 } from './state.js'
+import { isIsoUtc, normalizeIso } from './timestamp.js'
 
 // Control characters (C0, DEL, C1) in ids would end up in logs and paths.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
@@ -19,7 +20,7 @@ const boundedId = (max: number) =>
     .refine((s) => !CONTROL.test(s), 'must not contain control characters')
 const count = z.int('must be an integer').min(0, 'must not be negative')
 const positive = z.int('must be an integer').min(1, 'must be a positive integer')
-const isoInstant = z.iso.datetime({ message: 'must be an ISO-8601 UTC timestamp' })
+const isoInstant = z.string().refine(isIsoUtc, 'must be an ISO-8601 UTC timestamp')
 
 /** A JSON value (see {@link JsonValue}); the parsed output is a detached deep copy. */
 export const JsonValueSchema: z.ZodType<JsonValue, unknown> = z
@@ -153,7 +154,7 @@ export const SessionTaskUpdateSchema = z.strictObject({
   links: TaskLinksInputSchema.optional(),
   workerId: nonEmpty.optional(),
   // Normalised so that stored heartbeats compare correctly as strings.
-  heartbeatAt: isoInstant.transform((s) => new Date(s).toISOString()).optional(),
+  heartbeatAt: isoInstant.transform(normalizeIso).optional(),
   expectedAttempt: positive.optional(),
   incrementAttempt: z.boolean().optional(),
 })

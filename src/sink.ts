@@ -11,6 +11,7 @@ import {
   type TaskProgress,
 } from './schemas.js'
 import type { SessionTaskState } from './state.js'
+import { isoString } from './timestamp.js'
 import { parseInput } from './validate.js'
 
 /** A message as running work posts it: always outbound, fenced by the sink. */
@@ -119,7 +120,7 @@ export class RegistryTaskSink implements TaskSink {
 
   /** Stamps `heartbeatAt` with `registry.now()` (fenced). */
   heartbeat(): Promise<void> {
-    return this.write({ heartbeatAt: this.registry.now().toISOString() })
+    return this.write({ heartbeatAt: isoString(this.registry.now()) })
   }
 
   /** Any other update, fenced on this sink's attempt (a caller's `expectedAttempt` is replaced). */

@@ -1,40 +1,67 @@
 import { cloneJson } from './json.js'
-import type { SessionTask, TaskMessage } from './schemas.js'
+import { buildTask, fieldsOf } from './record.js'
+import type {
+  SessionTask,
+  TaskLinks,
+  TaskMessage,
+  TaskMessagePart,
+  TaskProgress,
+} from './schemas.js'
 
 // Records handed out are detached copies, so callers may keep and even mutate
 // them without reaching registry state. Copying is explicit per field because
-// it runs on every read and every event: a generic deep clone costs more.
+// it runs on every read and every event: a generic deep clone costs far more.
 
-/** A detached deep copy of a record. */
-export function cloneTask(task: SessionTask): SessionTask {
-  const copy: SessionTask = {
-    ...task,
-    spec: cloneJson(task.spec),
-    artifacts: task.artifacts.map((a) => ({ ...a })),
-    links: { ...task.links, resourceIds: task.links.resourceIds.slice() },
-  }
-  if (task.progress !== undefined) {
-    const progress = { ...task.progress }
-    if (task.progress.steps !== undefined)
-      progress.steps = task.progress.steps.map((s) => ({ ...s }))
-    copy.progress = progress
-  }
+function cloneProgress(p: TaskProgress): TaskProgress {
+  const out = {} as TaskProgress
+  if (p.current !== undefined) out.current = p.current
+  if (p.total !== undefined) out.total = p.total
+  if (p.unit !== undefined) out.unit = p.unit
+  if (p.label !== undefined) out.label = p.label
+  if (p.steps !== undefined) out.steps = p.steps.map((s) => ({ title: s.title, status: s.status }))
+  return out
+}
+
+function cloneLinks(l: TaskLinks): TaskLinks {
+  const out = {} as TaskLinks
+  if (l.childSessionId !== undefined) out.childSessionId = l.childSessionId
+  if (l.remoteTaskId !== undefined) out.remoteTaskId = l.remoteTaskId
+  out.resourceIds = l.resourceIds.slice()
+  return out
+}
+
+/** A detached deep copy of a record, optionally with another spec. */
+export function cloneTask(task: SessionTask, spec = task.spec): SessionTask {
+  const f = fieldsOf(task)
+  f.spec = cloneJson(spec)
+  f.artifacts = task.artifacts.length === 0 ? [] : task.artifacts.map((a) => ({ ...a }))
+  f.links = cloneLinks(task.links)
+  if (task.progress !== undefined) f.progress = cloneProgress(task.progress)
   if (task.inputRequest !== undefined) {
-    const request = { ...task.inputRequest }
-    if (task.inputRequest.expected !== undefined)
-      request.expected = cloneJson(task.inputRequest.expected)
-    copy.inputRequest = request
+    const r = task.inputRequest
+    f.inputRequest =
+      r.expected === undefined
+        ? { id: r.id, prompt: r.prompt }
+        : { id: r.id, prompt: r.prompt, expected: cloneJson(r.expected) }
   }
-  if (task.error !== undefined) copy.error = { ...task.error }
-  return copy
+  if (task.error !== undefined) f.error = { kind: task.error.kind, message: task.error.message }
+  return buildTask(f)
+}
+
+function clonePart(part: TaskMessagePart): TaskMessagePart {
+  return part.type === 'text'
+    ? { type: 'text', text: part.text }
+    : { type: 'data', data: cloneJson(part.data) }
 }
 
 /** A detached deep copy of a message. */
 export function cloneMessage(message: TaskMessage): TaskMessage {
-  return {
-    ...message,
-    content: message.content.map((part) =>
-      part.type === 'text' ? { ...part } : { type: 'data', data: cloneJson(part.data) },
-    ),
-  }
+  const out = {} as TaskMessage
+  out.id = message.id
+  out.taskId = message.taskId
+  out.direction = message.direction
+  out.content = message.content.map(clonePart)
+  if (message.inReplyTo !== undefined) out.inReplyTo = message.inReplyTo
+  out.createdAt = message.createdAt
+  return out
 }

@@ -54,7 +54,8 @@ export function createSessionStream(
       let lastSeq = 0
       let head = 0
       const queue: (StreamItem | SequencedEvent)[] = []
-      let waiting: Pending | undefined
+      // Consumers may call next() again before the previous one settled.
+      const waiting: Pending[] = []
       let detach: (() => void) | undefined
 
       const cleanup = () => {
@@ -68,9 +69,7 @@ export function createSessionStream(
         cleanup()
         queue.length = 0
         head = 0
-        const resolve = waiting
-        waiting = undefined
-        resolve?.({ done: true, value: undefined })
+        for (const resolve of waiting.splice(0)) resolve({ done: true, value: undefined })
       }
       function onAbort() {
         finish()
@@ -85,9 +84,8 @@ export function createSessionStream(
             } as StreamItem)
 
       const enqueue = (entry: StreamItem | SequencedEvent) => {
-        if (waiting !== undefined) {
-          const resolve = waiting
-          waiting = undefined
+        const resolve = waiting.shift()
+        if (resolve !== undefined) {
           resolve({ done: false, value: toItem(entry) })
           return
         }
@@ -153,7 +151,7 @@ export function createSessionStream(
           }
           if (finished) return Promise.resolve({ done: true, value: undefined })
           return new Promise((resolve) => {
-            waiting = resolve
+            waiting.push(resolve)
           })
         },
         return(): Promise<IteratorResult<StreamItem>> {

@@ -208,14 +208,15 @@ function unref(timer: Timer): Timer {
  * message, wait, timeouts, concurrency limits, reaping and retention.
  */
 export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSupervisor {
-  parseInput(SupervisorOptionsSchema, options, 'TaskSupervisorOptions')
-  const registry = options.registry
-  const executors = options.executors ?? defaultTaskExecutors()
-  const clock = options.now ?? (() => registry.now())
-  const cancelGraceMs = options.cancelGraceMs ?? 5000
-  const limits = options.concurrency ?? {}
+  // Read the validated copy only: a getter must not answer differently twice.
+  const o = parseInput(SupervisorOptionsSchema, options, 'TaskSupervisorOptions')
+  const registry = o.registry as SessionTaskRegistry
+  const executors = (o.executors as TaskExecutorRegistry | undefined) ?? defaultTaskExecutors()
+  const clock = (o.now as (() => Date) | undefined) ?? (() => registry.now())
+  const cancelGraceMs = o.cancelGraceMs ?? 5000
+  const limits: ConcurrencyLimits = o.concurrency ?? {}
   const onError =
-    options.onError ??
+    (o.onError as TaskSupervisorOptions['onError']) ??
     ((error: unknown, context: string) => console.error(`session-tasks: ${context}`, error))
 
   const runs = new Map<string, Run>()
@@ -773,7 +774,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     } catch (error) {
       onError(error, `executor.canReattach of task '${task.id}'`)
     }
-    const key = keyOf(task.sessionId, task.id)
     if (reattach && executor !== undefined) {
       const next = task.attempt + 1
       const outcome = await registry.updateWithOutcome(task.sessionId, task.id, {

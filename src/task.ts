@@ -1,6 +1,8 @@
 import { generateTaskId } from './ids.js'
+import { buildTask } from './record.js'
 import type { CreateSessionTask, SessionTask, TaskLinks, TaskLinksInput } from './schemas.js'
 import { isTerminalState } from './state.js'
+import { isoString } from './timestamp.js'
 
 /** Appends `extra` to `base` without duplicates, first occurrence first. */
 export function mergeResourceIds(base: readonly string[], extra: readonly string[]): string[] {
@@ -17,12 +19,15 @@ export function mergeResourceIds(base: readonly string[], extra: readonly string
 
 /** Merges input links into record links: ids overwrite when given, resource ids append. */
 export function mergeLinks(base: TaskLinks, input: TaskLinksInput): TaskLinks {
-  const links: TaskLinks = { ...base, resourceIds: base.resourceIds }
-  if (input.childSessionId !== undefined) links.childSessionId = input.childSessionId
-  if (input.remoteTaskId !== undefined) links.remoteTaskId = input.remoteTaskId
-  if (input.resourceIds !== undefined && input.resourceIds.length > 0) {
-    links.resourceIds = mergeResourceIds(base.resourceIds, input.resourceIds)
-  }
+  const links = {} as TaskLinks
+  const child = input.childSessionId ?? base.childSessionId
+  const remote = input.remoteTaskId ?? base.remoteTaskId
+  if (child !== undefined) links.childSessionId = child
+  if (remote !== undefined) links.remoteTaskId = remote
+  links.resourceIds =
+    input.resourceIds !== undefined && input.resourceIds.length > 0
+      ? mergeResourceIds(base.resourceIds, input.resourceIds)
+      : base.resourceIds
   return links
 }
 
@@ -31,24 +36,32 @@ export function mergeLinks(base: TaskLinks, input: TaskLinksInput): TaskLinks {
  * `CreateSessionTaskSchema` first). Starts at attempt 1 with no artifacts.
  */
 export function newSessionTask(input: CreateSessionTask, now: Date): SessionTask {
-  const at = now.toISOString()
+  const at = isoString(now)
   const state = input.state ?? 'queued'
-  const task: SessionTask = {
+  return buildTask({
     id: input.id ?? generateTaskId(),
     sessionId: input.sessionId,
+    rootSessionId: input.rootSessionId,
     kind: input.kind,
     displayName: input.displayName,
     spec: input.spec ?? null,
     state,
+    stateDetail: undefined,
+    progress: undefined,
+    inputRequest: undefined,
+    cancelRequestedAt: undefined,
+    summary: undefined,
+    resultPath: undefined,
     artifacts: [],
+    error: undefined,
     attempt: 1,
+    workerId: undefined,
+    heartbeatAt: undefined,
     links: mergeLinks({ resourceIds: [] }, input.links ?? {}),
     wakePolicy: input.wakePolicy ?? 'silent',
     createdAt: at,
+    startedAt: state === 'queued' ? undefined : at,
+    finishedAt: isTerminalState(state) ? at : undefined,
     updatedAt: at,
-  }
-  if (input.rootSessionId !== undefined) task.rootSessionId = input.rootSessionId
-  if (state !== 'queued') task.startedAt = at
-  if (isTerminalState(state)) task.finishedAt = at
-  return task
+  })
 }

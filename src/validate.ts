@@ -25,13 +25,16 @@ function toIssues(error: z.ZodError): ValidationIssue[] {
 }
 
 // Optional keys given as `undefined` count as absent: records never carry
-// undefined-valued keys.
+// undefined-valued keys. Only plain objects and arrays are walked: anything
+// else (a Date, an AbortSignal) is the caller's own object, passed through.
 function dropUndefined(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value
   if (Array.isArray(value)) {
     for (const item of value) dropUndefined(item)
     return value
   }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return value
   const record = value as Record<string, unknown>
   for (const key of Object.keys(record)) {
     if (record[key] === undefined) delete record[key]
@@ -52,6 +55,7 @@ export function parseInput<S extends z.ZodType>(
   let result: z.ZodSafeParseResult<z.output<S>>
   try {
     result = schema.safeParse(value)
+    if (result.success) return dropUndefined(result.data) as z.output<S>
   } catch (error) {
     // A proxy or a throwing getter can break out of the parser itself.
     const reason = error instanceof Error ? error.message : String(error)
@@ -61,7 +65,6 @@ export function parseInput<S extends z.ZodType>(
       { cause: error },
     )
   }
-  if (result.success) return dropUndefined(result.data) as z.output<S>
   const issues = toIssues(result.error)
   const text = issues
     .map((issue) => {

@@ -1,6 +1,7 @@
 import { taskMessageText } from './message.js'
 import type { SessionTask, SessionTaskUpdate, TaskMessage, TaskWake } from './schemas.js'
 import { isTerminalState } from './state.js'
+import { isoString } from './timestamp.js'
 
 function label(task: SessionTask): string {
   return `Task "${task.displayName}" (${task.id})`
@@ -17,7 +18,7 @@ function wake(
     taskId: task.id,
     transition,
     text,
-    createdAt: now.toISOString(),
+    createdAt: isoString(now),
   }
 }
 

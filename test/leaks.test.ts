@@ -70,3 +70,20 @@ describe('memory', () => {
     await fromFive.return?.()
   })
 })
+
+describe('stream waiters', () => {
+  test('two next() calls pending at once both settle, in order', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    const it = registry.stream('a')[Symbol.asyncIterator]()
+    expect((await it.next()).value).toMatchObject({ type: 'snapshot', seq: 0 })
+    const first = it.next()
+    const second = it.next()
+    const third = it.next()
+    const task = await registry.create({ sessionId: 'a', kind: 'k', displayName: 'd' })
+    await registry.update('a', task.id, { state: 'running' })
+    expect((await first).value).toMatchObject({ seq: 1, type: 'task.created' })
+    expect((await second).value).toMatchObject({ seq: 2, type: 'task.updated' })
+    await it.return?.()
+    expect(await third).toEqual({ done: true, value: undefined })
+  })
+})

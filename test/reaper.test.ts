@@ -99,7 +99,7 @@ describe('reap', () => {
     expect(restart?.task.attempt).toBe(2)
     expect(restart?.task.workerId).toBe('reaper')
     expect(restart?.task.stateDetail).toBe('re-attached (attempt 2)')
-    expect((restart?.ctx.sink as RegistryTaskSink).attempt).toBe(2)
+    expect((restart?.ctx.sink as RegistryTaskSink | undefined)?.attempt).toBe(2)
     expect(w.starts[0]?.ctx.signal.aborted).toBe(true)
     const after = await w.registry.get('s', task.id)
     expect(after?.state).toBe('running')
