@@ -6,6 +6,7 @@ import type {
   SessionTaskEmitter,
   SessionTaskListener,
 } from './events.js'
+import { fastTextMessage, fastUpdate, isBoundedId } from './fast-validate.js'
 import { generateTaskMessageId } from './ids.js'
 import { applyTaskUpdateResult } from './lifecycle.js'
 import { MessageLog } from './message-log.js'
@@ -106,8 +107,8 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
 
   private ids(sessionId: unknown, taskId: unknown): [string, string] {
     return [
-      parseInput(SessionIdSchema, sessionId, 'sessionId'),
-      parseInput(TaskIdSchema, taskId, 'taskId'),
+      isBoundedId(sessionId) ? sessionId : parseInput(SessionIdSchema, sessionId, 'sessionId'),
+      isBoundedId(taskId) ? taskId : parseInput(TaskIdSchema, taskId, 'taskId'),
     ]
   }
 
@@ -163,7 +164,8 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     update: unknown,
   ): TaskUpdateResult | undefined {
     const [sid, tid] = this.ids(sessionId, taskId)
-    const parsed = parseInput(SessionTaskUpdateSchema, update, 'SessionTaskUpdate')
+    const parsed =
+      fastUpdate(update) ?? parseInput(SessionTaskUpdateSchema, update, 'SessionTaskUpdate')
     const entry = this.entry(sid, tid)
     if (entry === undefined) return undefined
     const result = this.commit(entry, parsed)
@@ -239,7 +241,8 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     message: NewTaskMessage,
   ): Promise<TaskMessage> {
     const [sid, tid] = this.ids(sessionId, taskId)
-    const parsed = parseInput(NewTaskMessageSchema, message, 'NewTaskMessage')
+    const parsed =
+      fastTextMessage(message) ?? parseInput(NewTaskMessageSchema, message, 'NewTaskMessage')
     const entry = this.entry(sid, tid)
     if (entry === undefined)
       throw new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`)

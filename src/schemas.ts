@@ -1,4 +1,6 @@
 import * as z from 'zod'
+// Control characters in ids would end up in logs and VFS paths.
+import { CONTROL_CHARACTERS } from './fast-validate.js'
 import { type JsonValue, JsonValueIssue, toJsonValue } from './json.js'
 import {
   SESSION_TASK_STATES,
@@ -8,16 +10,13 @@ import {
 } from './state.js'
 import { isIsoUtc, normalizeIso } from './timestamp.js'
 
-// Control characters (C0, DEL, C1) in ids would end up in logs and paths.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
-
 const nonEmpty = z.string().min(1, 'must not be empty')
 const boundedId = (max: number) =>
   z
     .string()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters')
+    .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain control characters')
 const count = z.int('must be an integer').min(0, 'must not be negative')
 const positive = z.int('must be an integer').min(1, 'must be a positive integer')
 const isoInstant = z.string().refine(isIsoUtc, 'must be an ISO-8601 UTC timestamp')

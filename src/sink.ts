@@ -80,12 +80,17 @@ export class RegistryTaskSink implements TaskSink {
 
   /** Moves the task to `state` (fenced; ignored when stale or unknown). */
   state(state: SessionTaskState, detail?: string): Promise<void> {
-    return this.write(detail === undefined ? { state } : { state, stateDetail: detail })
+    const attempt = this.attempt
+    return this.write(
+      detail === undefined
+        ? { state, expectedAttempt: attempt }
+        : { state, stateDetail: detail, expectedAttempt: attempt },
+    )
   }
 
   /** Replaces the progress (fenced). */
   progress(progress: TaskProgress): Promise<void> {
-    return this.write({ progress })
+    return this.write({ progress, expectedAttempt: this.attempt })
   }
 
   /** Emits `task.output` (fenced; dropped when stale or unknown). */
@@ -110,21 +115,25 @@ export class RegistryTaskSink implements TaskSink {
 
   /** Asks for input (fenced); the task becomes `awaiting_input`. */
   requestInput(request: TaskInputRequest): Promise<void> {
-    return this.write({ inputRequest: request })
+    return this.write({ inputRequest: request, expectedAttempt: this.attempt })
   }
 
   /** Appends one artifact (fenced, atomic). */
   artifact(artifact: TaskArtifact): Promise<void> {
-    return this.write({ appendArtifact: artifact })
+    return this.write({ appendArtifact: artifact, expectedAttempt: this.attempt })
   }
 
   /** Stamps `heartbeatAt` with `registry.now()` (fenced). */
   heartbeat(): Promise<void> {
-    return this.write({ heartbeatAt: isoString(this.registry.now()) })
+    return this.write({
+      heartbeatAt: isoString(this.registry.now()),
+      expectedAttempt: this.attempt,
+    })
   }
 
   /** Any other update, fenced on this sink's attempt (a caller's `expectedAttempt` is replaced). */
   update(update: SessionTaskUpdate): Promise<void> {
-    return this.write(update)
+    // Assign onto a fresh object (not spread-then-add, a V8 slow path); the fence wins.
+    return this.write(Object.assign({}, update, { expectedAttempt: this.attempt }))
   }
 }

@@ -24,12 +24,20 @@ const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))
 export function isIsoUtc(value: string): boolean {
   const m = ISO_UTC.exec(value)
   if (m === null) return false
-  const [, y, mo, d, h, mi, s] = m.map(Number) as number[]
-  const date = new Date(Date.UTC(y as number, (mo as number) - 1, d, h, mi, s))
-  // Round-trip the fields: Date.UTC silently rolls invalid ones over.
+  const y = Number(m[1])
+  const mo = Number(m[2]) - 1
+  const d = Number(m[3])
+  const h = Number(m[4])
+  const mi = Number(m[5])
+  const s = Number(m[6])
+  // setUTCFullYear, unlike Date.UTC, keeps years 0-99 as they are.
+  const date = new Date(0)
+  date.setUTCFullYear(y, mo, d)
+  date.setUTCHours(h, mi, s, 0)
+  // Round-trip the fields: the setters silently roll invalid ones over.
   return (
     date.getUTCFullYear() === y &&
-    date.getUTCMonth() === (mo as number) - 1 &&
+    date.getUTCMonth() === mo &&
     date.getUTCDate() === d &&
     date.getUTCHours() === h &&
     date.getUTCMinutes() === mi &&

@@ -1,0 +1,217 @@
+import type {
+  SessionTaskUpdate,
+  TaskArtifact,
+  TaskError,
+  TaskMessagePart,
+  TaskProgress,
+} from './schemas.js'
+import { SESSION_TASK_STATES, type SessionTaskState } from './state.js'
+import { isIsoUtc, normalizeIso } from './timestamp.js'
+
+// Hand-written checks for the shapes written on every progress tick,
+// heartbeat and message. They accept a strict subset of what the zod schemas
+// accept and build the same output; anything else returns `undefined` and the
+// caller falls back to zod, which stays the contract and writes the error
+// messages. test/fast-validate.test.ts holds them to that.
+
+/** Control characters (C0, DEL, C1), refused in ids. */
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/
+
+/** The id rule: 1-`max` characters, none of them a control character. */
+export function isBoundedId(value: unknown, max = 256): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= max &&
+    !CONTROL_CHARACTERS.test(value)
+  )
+}
+
+const STATES: ReadonlySet<unknown> = new Set(SESSION_TASK_STATES)
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
+const isPositive = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1
+const isNonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype
+}
+
+function progress(v: unknown): TaskProgress | undefined {
+  if (!isPlain(v)) return undefined
+  const out: TaskProgress = {}
+  for (const key of Object.keys(v)) {
+    const x = v[key]
+    if (key === 'current' || key === 'total') {
+      if (x !== undefined && !isCount(x)) return undefined
+      if (x !== undefined) out[key] = x
+    } else if (key === 'unit' || key === 'label') {
+      if (x !== undefined && typeof x !== 'string') return undefined
+      if (x !== undefined) out[key] = x
+    } else {
+      // Unknown keys are errors even when undefined: zod decides.
+      return undefined
+    }
+  }
+  return out
+}
+
+function taskError(v: unknown): TaskError | undefined {
+  if (!isPlain(v)) return undefined
+  const keys = Object.keys(v)
+  if (keys.length !== 2 || !isNonEmpty(v.kind) || typeof v.message !== 'string') return undefined
+  return { kind: v.kind, message: v.message }
+}
+
+function artifact(v: unknown): TaskArtifact | undefined {
+  if (!isPlain(v)) return undefined
+  const out = {} as TaskArtifact
+  for (const key of Object.keys(v)) {
+    const x = v[key]
+    if (key === 'name' || key === 'type') {
+      if (x !== undefined && !isNonEmpty(x)) return undefined
+      if (x !== undefined) out[key] = x
+    } else if (key === 'path' || key === 'url') {
+      if (x !== undefined && typeof x !== 'string') return undefined
+      if (x !== undefined) out[key] = x
+    } else {
+      return undefined
+    }
+  }
+  return out.name !== undefined && out.type !== undefined ? out : undefined
+}
+
+// Keys of SessionTaskUpdate; an undefined value for one of them means "absent".
+const UPDATE_KEYS: ReadonlySet<string> = new Set([
+  'state',
+  'stateDetail',
+  'progress',
+  'inputRequest',
+  'summary',
+  'resultPath',
+  'artifacts',
+  'appendArtifact',
+  'error',
+  'links',
+  'workerId',
+  'heartbeatAt',
+  'expectedAttempt',
+  'incrementAttempt',
+])
+
+function read(value: unknown): SessionTaskUpdate | undefined {
+  if (!isPlain(value)) return undefined
+  const out: SessionTaskUpdate = {}
+  for (const key of Object.keys(value)) {
+    const x = value[key]
+    if (x === undefined) {
+      if (!UPDATE_KEYS.has(key)) return undefined
+      continue
+    }
+    switch (key) {
+      case 'state':
+        if (!STATES.has(x)) return undefined
+        out.state = x as SessionTaskState
+        break
+      case 'stateDetail':
+      case 'summary':
+      case 'resultPath':
+        if (typeof x !== 'string') return undefined
+        out[key] = x
+        break
+      case 'workerId':
+        if (!isNonEmpty(x)) return undefined
+        out.workerId = x
+        break
+      case 'heartbeatAt':
+        if (typeof x !== 'string' || !isIsoUtc(x)) return undefined
+        out.heartbeatAt = normalizeIso(x)
+        break
+      case 'expectedAttempt':
+        if (!isPositive(x)) return undefined
+        out.expectedAttempt = x
+        break
+      case 'incrementAttempt':
+        if (typeof x !== 'boolean') return undefined
+        out.incrementAttempt = x
+        break
+      case 'progress': {
+        const p = progress(x)
+        if (p === undefined) return undefined
+        out.progress = p
+        break
+      }
+      case 'error': {
+        const e = taskError(x)
+        if (e === undefined) return undefined
+        out.error = e
+        break
+      }
+      case 'appendArtifact': {
+        const a = artifact(x)
+        if (a === undefined) return undefined
+        out.appendArtifact = a
+        break
+      }
+      default:
+        return undefined
+    }
+  }
+  return out
+}
+
+/** The common update shapes, checked and copied without zod; `undefined` means "ask zod". */
+export function fastUpdate(value: unknown): SessionTaskUpdate | undefined {
+  try {
+    return read(value)
+  } catch {
+    // A throwing getter or proxy: zod reports it properly.
+    return undefined
+  }
+}
+
+/** A message of text parts only, checked and copied without zod; `undefined` means "ask zod". */
+export function fastTextMessage(value: unknown):
+  | {
+      direction: 'inbound' | 'outbound'
+      content: TaskMessagePart[]
+      inReplyTo?: string
+      expectedAttempt?: number
+    }
+  | undefined {
+  try {
+    if (!isPlain(value)) return undefined
+    const { direction, content, inReplyTo, expectedAttempt } = value
+    if (direction !== 'inbound' && direction !== 'outbound') return undefined
+    if (!Array.isArray(content) || content.length === 0) return undefined
+    let known = 2
+    const parts: TaskMessagePart[] = []
+    for (const part of content as unknown[]) {
+      if (!isPlain(part) || part.type !== 'text' || typeof part.text !== 'string') return undefined
+      if (Object.keys(part).length !== 2) return undefined
+      parts.push({ type: 'text', text: part.text })
+    }
+    const out: {
+      direction: 'inbound' | 'outbound'
+      content: TaskMessagePart[]
+      inReplyTo?: string
+      expectedAttempt?: number
+    } = { direction, content: parts }
+    if ('inReplyTo' in value) {
+      known++
+      if (inReplyTo !== undefined) {
+        if (!isBoundedId(inReplyTo)) return undefined
+        out.inReplyTo = inReplyTo
+      }
+    }
+    if ('expectedAttempt' in value) {
+      known++
+      if (expectedAttempt !== undefined) {
+        if (!isPositive(expectedAttempt)) return undefined
+        out.expectedAttempt = expectedAttempt
+      }
+    }
+    return Object.keys(value).length === known ? out : undefined
+  } catch {
+    return undefined
+  }
+}
