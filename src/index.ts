@@ -122,6 +122,8 @@ export {
 } from './schemas.js'
 export type { SinkMessage, TaskSink } from './sink.js'
 export { RegistryTaskSink } from './sink.js'
+export type { ServerSentEventsOptions } from './sse.js'
+export { serverSentEventFrame, sinceFromLastEventId, toServerSentEvents } from './sse.js'
 export type {
   SessionTaskState,
   TaskMessageDirection,
