@@ -53,6 +53,7 @@ export { taskResultPath, taskVfsDir } from './paths.js'
 export { toPublicTask } from './public-task.js'
 export type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 export type {
+  AnyFunction,
   CreateSessionTask,
   ListMessagesOptions,
   ListStaleOptions,

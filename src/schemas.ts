@@ -261,8 +261,11 @@ export type TaskWakeTransition = z.infer<typeof TaskWakeTransitionSchema>
 /** A nudge for the session's agent. */
 export type TaskWake = z.infer<typeof TaskWakeSchema>
 
+/** Any function: listeners, clocks, factories. */
+export type AnyFunction = (...args: never[]) => unknown
+
 /** Any function (listeners, clocks, factories). */
-export const FunctionSchema = z.custom<(...args: never[]) => unknown>(
+export const FunctionSchema = z.custom<AnyFunction>(
   (value) => typeof value === 'function',
   'must be a function',
 )
