@@ -104,13 +104,73 @@ function describe(
   }
 }
 
-// Heartbeats change the record but not what we print: show each line once.
+// On a terminal: a live table redrawn in place, with the latest events below.
+// Piped: one plain line per event (heartbeats that change nothing visible are skipped).
+const live = process.stdout.isTTY === true && process.env.DEMO_PLAIN === undefined
+const tasks = new Map<string, SessionTask>()
+const recent: string[] = []
+let drawnLines = 0
+let drawPending = false
+
+function table(): string[] {
+  const rows = [...tasks.values()].map((task) => {
+    const detail = task.error
+      ? red(`${task.error.kind}: ${task.error.message}`)
+      : dim(task.summary ?? task.stateDetail ?? '')
+    return `  ${cyan(task.displayName.padEnd(14))} ${task.kind.padEnd(16)} ${stateColor(task.state.padEnd(14))}${progressBar(task).padEnd(26)} ${detail}`
+  })
+  return [
+    bold(`  ${'task'.padEnd(14)} ${'kind'.padEnd(16)} ${'state'.padEnd(14)}progress`),
+    ...rows,
+  ]
+}
+
+let frozen = false
+function draw() {
+  drawPending = false
+  if (frozen) return
+  const lines = [...table(), '', bold('  latest events'), ...recent.map((line) => `  ${line}`)]
+  const width = process.stdout.columns ?? 120
+  const clipped = lines.map((line) =>
+    line.length > width + 40 ? `${line.slice(0, width + 37)}...` : line,
+  )
+  process.stdout.write(
+    `${drawnLines > 0 ? `\x1b[${drawnLines}A` : ''}\x1b[0J${clipped.join('\n')}\n`,
+  )
+  drawnLines = clipped.length
+}
+
 let previous = ''
 registry.subscribe(SESSION, (type, payload) => {
+  if (type === 'task.created' || type === 'task.updated') {
+    const { task } = payload as SessionTaskEvents['task.updated']
+    tasks.set(task.id, task)
+  }
   const line = describe(type, payload)
-  if (line !== previous) console.log(`${stamp()}  ${line}`)
+  if (line === previous) return
   previous = line
+  if (!live) {
+    console.log(`${stamp()}  ${line}`)
+    return
+  }
+  recent.push(`${stamp()}  ${line}`)
+  if (recent.length > 10) recent.shift()
+  if (!drawPending) {
+    drawPending = true
+    setTimeout(draw, 40)
+  }
 })
+
+// Narration goes through here so that the live view stays in one piece.
+function say(text: string) {
+  if (live) {
+    recent.push(`${stamp()}  ${text}`)
+    if (recent.length > 10) recent.shift()
+    draw()
+  } else {
+    console.log(`${stamp()}  ${text}`)
+  }
+}
 
 console.log(bold(`session-tasks demo: session '${SESSION}' spawns five background tasks\n`))
 
@@ -155,7 +215,7 @@ const stuck = await supervisor.spawn(
 
 // The external agent asks a question; the session answers it.
 const asked = await supervisor.wait(SESSION, agent.id, { until: 'settled' })
-console.log(`${stamp()}  ${bold('the session answers:')} ${asked.task.inputRequest?.prompt} -> yes`)
+say(`${bold('the session answers:')} ${asked.task.inputRequest?.prompt} -> yes`)
 await supervisor.message(SESSION, agent.id, {
   text: 'yes',
   inReplyTo: asked.task.inputRequest?.id ?? '',
@@ -163,11 +223,15 @@ await supervisor.message(SESSION, agent.id, {
 
 // Let the monitor post a few checks, then cancel it.
 await new Promise((resolve) => setTimeout(resolve, 800))
-console.log(`${stamp()}  ${bold('the session cancels the monitor')}`)
+say(bold('the session cancels the monitor'))
 const canceled = await supervisor.cancel(SESSION, monitor.id)
-console.log(`${stamp()}  cancel returned state: ${stateColor(canceled?.state ?? 'unknown')}`)
+say(`cancel returned state: ${stateColor(canceled?.state ?? 'unknown')}`)
 
 for (const task of [tool, sub, agent, stuck]) await supervisor.wait(SESSION, task.id)
+if (live) {
+  draw()
+  frozen = true
+}
 
 console.log(bold('\nwakes the agent would get on its next turn:'))
 for (const wake of wakes.drain(SESSION)) console.log(`  - ${wake.text.split('\n').join('\n    ')}`)
