@@ -150,11 +150,23 @@ export class SessionEventHub {
     return () => this.deletionHooks.delete(hook)
   }
 
-  /** Sequences, buffers and dispatches one event of a session. */
-  emit(sessionId: string, event: RawEvent): void {
+  /**
+   * Sequences, buffers and dispatches one event of a session. A backend that
+   * numbers events itself (a database) passes `seq`: an event at or below the
+   * session's latest seq is a duplicate and is dropped; a jump over missing
+   * seqs raises the replay floor, so no replay can skip them silently.
+   */
+  emit(sessionId: string, event: RawEvent, seq?: number): void {
     const session = this.session(sessionId)
+    let next = session.seq + 1
+    if (seq !== undefined) {
+      if (seq <= session.seq) return
+      if (seq > next) session.floor = Math.max(session.floor, seq - 1)
+      next = seq
+    }
+    session.seq = next
     // Built field by field: spreading and adding `seq` is a V8 slow path.
-    const sequenced = { type: event.type, data: event.data, seq: ++session.seq } as SequencedEvent
+    const sequenced = { type: event.type, data: event.data, seq: next } as SequencedEvent
     session.buffer.push(sequenced)
     if (session.buffer.length - session.start > this.capacity) {
       session.floor = (session.buffer[session.start] as SequencedEvent).seq
