@@ -1,3 +1,5 @@
+export type { A2AStateMapping, A2ATaskState } from './a2a.js'
+export { A2A_TASK_STATES, fromA2ATaskState, toA2ATaskState } from './a2a.js'
 export type { SessionTaskErrorCode, ValidationIssue } from './errors.js'
 export {
   DuplicateExecutorError,
@@ -165,3 +167,13 @@ export { createTaskSupervisor } from './supervisor.js'
 export { newSessionTask } from './task.js'
 export type { WakeQueue } from './wake-queue.js'
 export { createWakeQueue } from './wake-queue.js'
+export type { WireSessionTask, WireTaskLinks, WireTaskMessage } from './wire.js'
+export {
+  fromWireMessage,
+  fromWireTask,
+  toWireMessage,
+  toWireTask,
+  WireSessionTaskSchema,
+  WireTaskLinksSchema,
+  WireTaskMessageSchema,
+} from './wire.js'

@@ -497,6 +497,70 @@ const CASES: Record<string, SchemaCase> = {
     valid: [{ resourceIds: [] }, { childSessionId: 'c', remoteTaskId: 'r', resourceIds: ['a'] }],
     invalid: [{}, { resourceIds: [''] }, { resourceIds: [], extra: 1 }],
   },
+  WireTaskLinksSchema: {
+    valid: [
+      { resource_ids: [] },
+      { child_session_id: 'c', remote_task_id: 'r', resource_ids: ['a'] },
+    ],
+    invalid: [{}, { resourceIds: [] }, { resource_ids: [''] }],
+  },
+  WireTaskMessageSchema: {
+    valid: [
+      {
+        id: 'tmsg_1',
+        task_id: 'task_1',
+        direction: 'outbound',
+        content: [{ type: 'text', text: 'hi' }],
+        in_reply_to: 'q1',
+        created_at: ISO,
+      },
+    ],
+    invalid: [
+      {
+        id: 'tmsg_1',
+        taskId: 'task_1',
+        direction: 'outbound',
+        content: [{ type: 'text', text: 'hi' }],
+        createdAt: ISO,
+      },
+      { id: 'tmsg_1', task_id: 'task_1', direction: 'outbound', content: [], created_at: ISO },
+    ],
+  },
+  WireSessionTaskSchema: {
+    valid: [
+      {
+        id: 'task_1',
+        session_id: 's',
+        kind: 'k',
+        display_name: 'd',
+        spec: null,
+        state: 'queued',
+        artifacts: [],
+        attempt: 1,
+        links: { resource_ids: [] },
+        wake_policy: 'silent',
+        created_at: ISO,
+        updated_at: ISO,
+      },
+    ],
+    invalid: [
+      {
+        id: 'task_1',
+        sessionId: 's',
+        kind: 'k',
+        displayName: 'd',
+        spec: null,
+        state: 'queued',
+        artifacts: [],
+        attempt: 1,
+        links: { resourceIds: [] },
+        wakePolicy: 'silent',
+        createdAt: ISO,
+        updatedAt: ISO,
+      },
+      { id: 'task_1' },
+    ],
+  },
   TaskMessageDirectionSchema: {
     valid: ['inbound', 'outbound'],
     invalid: ['in', 'Inbound', ''],
