@@ -130,17 +130,25 @@ export class SessionEventHub {
   /** Listens to all of one session's events; returns the unsubscribe function. */
   subscribe(sessionId: string, listener: SessionTaskListener): () => void {
     const emitter = this.emitter(sessionId)
-    emitter.on('*', listener)
-    return () => emitter.off('*', listener)
+    // A wrapper per registration: unsubscribing twice, or one of two
+    // registrations of the same function, removes only this one.
+    const registration: SessionTaskListener = (type, payload) => listener(type, payload)
+    emitter.on('*', registration)
+    let active = true
+    return () => {
+      if (!active) return
+      active = false
+      emitter.off('*', registration)
+    }
   }
 
   /** Listens to every session's events; returns the unsubscribe function. */
   subscribeAll(listener: AllSessionsListener): () => void {
+    const registration: AllSessionsListener = (sessionId, type, payload) => listener(sessionId, type, payload)
     // Copy on write: a dispatch in progress keeps iterating its own array.
-    this.globals = [...this.globals, listener]
+    this.globals = [...this.globals, registration]
     return () => {
-      const index = this.globals.indexOf(listener)
-      if (index !== -1) this.globals = this.globals.filter((_, i) => i !== index)
+      this.globals = this.globals.filter((g) => g !== registration)
     }
   }
 
@@ -157,6 +165,17 @@ export class SessionEventHub {
    * seqs raises the replay floor, so no replay can skip them silently.
    */
   emit(sessionId: string, event: RawEvent, seq?: number): void {
+    this.enqueue(sessionId, event, seq)
+    this.flush()
+  }
+
+  /**
+   * Sequences and buffers an event without dispatching it yet. An operation
+   * enqueues all its events (a record event and its wake, a message and the
+   * resume it caused) and then calls {@link flush}, so no listener write-back
+   * can land between them.
+   */
+  enqueue(sessionId: string, event: RawEvent, seq?: number): void {
     const session = this.session(sessionId)
     let next = session.seq + 1
     if (seq !== undefined) {
@@ -177,7 +196,11 @@ export class SessionEventHub {
       }
     }
     this.queue.push({ session, sessionId, event: sequenced })
-    if (!this.dispatching) this.drain()
+  }
+
+  /** Dispatches everything enqueued, unless a dispatch is already running (it will). */
+  flush(): void {
+    if (!this.dispatching && this.queue.length > 0) this.drain()
   }
 
   private drain(): void {
@@ -197,14 +220,17 @@ export class SessionEventHub {
     const globals = this.globals
     const local = emitter !== undefined && hasHandlers(emitter)
     if (!local && globals.length === 0) return
-    const payload = materialize(event)
-    const report = (error: unknown) => this.report(error, event.type, payload)
+    // Every listener gets its own copy: one that mutates its payload cannot
+    // change what the next listener (the supervisor, say) sees.
+    const payload = () => materialize(event)
+    const report = (error: unknown, value: unknown) => this.report(error, event.type, value)
     if (local) dispatchIsolated(emitter, event.type, payload, report)
     for (const listener of globals) {
+      const value = payload()
       try {
-        listener(sessionId, event.type, payload)
+        listener(sessionId, event.type, value)
       } catch (error) {
-        report(error)
+        report(error, value)
       }
     }
   }

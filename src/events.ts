@@ -57,34 +57,34 @@ type AnyHandler = (...args: unknown[]) => void
 
 /**
  * Calls the emitter's handlers like mitt's `emit` (typed ones, then `'*'`),
- * except that each handler is isolated: one that throws is reported and the
- * rest still run. Handler lists are copied first so that (un)subscribing
- * during dispatch affects only later events.
+ * except that each handler is isolated (one that throws is reported and the
+ * rest still run) and gets its own payload from `payload()`, so a handler
+ * that mutates its copy cannot change what the next one sees. Both handler
+ * lists are copied before the first call: (un)subscribing during dispatch
+ * takes effect from the next event.
  */
 export function dispatchIsolated(
   emitter: SessionTaskEmitter,
   type: SessionTaskEventType,
-  payload: unknown,
-  report: (error: unknown) => void,
+  payload: () => unknown,
+  report: (error: unknown, payload: unknown) => void,
 ): void {
-  const typed = emitter.all.get(type)
-  if (typed !== undefined && typed.length > 0) {
-    for (const handler of typed.slice() as AnyHandler[]) {
-      try {
-        handler(payload)
-      } catch (error) {
-        report(error)
-      }
+  const typed = (emitter.all.get(type) ?? []).slice() as AnyHandler[]
+  const wildcard = (emitter.all.get('*') ?? []).slice() as AnyHandler[]
+  for (const handler of typed) {
+    const value = payload()
+    try {
+      handler(value)
+    } catch (error) {
+      report(error, value)
     }
   }
-  const wildcard = emitter.all.get('*')
-  if (wildcard !== undefined && wildcard.length > 0) {
-    for (const handler of wildcard.slice() as AnyHandler[]) {
-      try {
-        handler(type, payload)
-      } catch (error) {
-        report(error)
-      }
+  for (const handler of wildcard) {
+    const value = payload()
+    try {
+      handler(type, value)
+    } catch (error) {
+      report(error, value)
     }
   }
 }

@@ -169,10 +169,12 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     const entry = this.entry(sid, tid)
     if (entry === undefined) return undefined
     const result = this.commit(entry, parsed)
+    this.hub.flush()
     return { ...result, task: cloneTask(result.task) }
   }
 
-  // Compute, commit, then notify: the record event first, then any wake.
+  // Compute and commit, then enqueue the record event and any wake right
+  // behind it; the caller flushes once the whole operation is done.
   private commit(entry: Entry, update: SessionTaskUpdate): TaskUpdateResult {
     const before = entry.task
     const now = this.clock()
@@ -181,9 +183,9 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     if (!outcome.changed) return { task: before, applied: true, changed: false }
     const after = outcome.task
     entry.task = after
-    this.hub.emit(after.sessionId, { type: 'task.updated', data: after })
+    this.hub.enqueue(after.sessionId, { type: 'task.updated', data: after })
     const wake = wakeForUpdate(before, after, update, now)
-    if (wake !== undefined) this.hub.emit(after.sessionId, { type: 'task.wake', data: wake })
+    if (wake !== undefined) this.hub.enqueue(after.sessionId, { type: 'task.wake', data: wake })
     return { task: after, applied: true, changed: true }
   }
 
@@ -264,7 +266,9 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     entry.messages ??= new MessageLog()
     entry.messages.add(stored)
     const inbound = stored.direction === 'inbound'
-    this.hub.emit(sid, {
+    // The whole operation (store, resume) happens before any listener runs,
+    // so a listener's write-back can neither interleave nor be resumed by mistake.
+    this.hub.enqueue(sid, {
       type: inbound ? 'task.message.sent' : 'task.message.received',
       data: stored,
     })
@@ -274,8 +278,9 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
       }
     } else {
       const wake = wakeForMessage(task, stored, now)
-      if (wake !== undefined) this.hub.emit(sid, { type: 'task.wake', data: wake })
+      if (wake !== undefined) this.hub.enqueue(sid, { type: 'task.wake', data: wake })
     }
+    this.hub.flush()
     return cloneMessage(stored)
   }
 

@@ -221,6 +221,9 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
 
   const runs = new Map<string, Run>()
   const waiting: Waiting[] = []
+  // Tasks taken off the wait list whose start is still being prepared (the
+  // registry is async): a cancel or a terminal write in that gap revokes the claim.
+  const starting = new Map<string, { revoked: boolean }>()
   const deadlines = new Map<string, Timer>()
   const graces = new Map<string, Timer>()
   let active = 0
@@ -275,6 +278,8 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   const forget = (key: string) => {
     clearTimers(key)
     removeWaiting(key)
+    const claim = starting.get(key)
+    if (claim !== undefined) claim.revoked = true
     const run = runs.get(key)
     if (run !== undefined) {
       release(run)
@@ -291,7 +296,14 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     const { task } = payload as { task: SessionTask }
     if (isTerminalState(task.state)) {
       const key = keyOf(sessionId, task.id)
-      if (runs.has(key) || deadlines.has(key) || waiting.some((w) => w.key === key)) forget(key)
+      if (
+        runs.has(key) ||
+        deadlines.has(key) ||
+        starting.has(key) ||
+        waiting.some((w) => w.key === key)
+      ) {
+        forget(key)
+      }
     }
   })
   const unhook = registry.onSessionDeleted?.((sessionId) => {
@@ -387,31 +399,40 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
           waiting.splice(i, 1)
           // Hold the slot while reading, so no other start overtakes it.
           takeSlot(next.sessionId, next.kind)
+          const claim = { revoked: false }
+          starting.set(next.key, claim)
           let task: SessionTask | undefined
           try {
             task = await registry.get(next.sessionId, next.taskId)
+            const executor = task === undefined ? undefined : executors.find(task.kind)
+            if (task !== undefined && !isTerminalState(task.state) && !claim.revoked && !closed) {
+              if (executor === undefined) {
+                await registry.update(task.sessionId, task.id, {
+                  state: 'failed',
+                  error: {
+                    kind: 'start_failed',
+                    message: `no executor is registered for task kind '${task.kind}'`,
+                  },
+                })
+              } else {
+                // Text fields cannot be cleared, only overwritten: drop the "waiting" detail.
+                await registry.update(task.sessionId, task.id, {
+                  stateDetail: '',
+                  expectedAttempt: task.attempt,
+                })
+                if (!claim.revoked && !closed) {
+                  releaseSlot(next.sessionId, next.kind)
+                  starting.delete(next.key)
+                  void launch(task, executor, 'start_failed')
+                  continue
+                }
+              }
+            }
           } catch (error) {
-            onError(error, `reading queued task '${next.taskId}'`)
+            onError(error, `starting queued task '${next.taskId}'`)
           }
           releaseSlot(next.sessionId, next.kind)
-          if (task === undefined || isTerminalState(task.state) || closed) continue
-          const executor = executors.find(task.kind)
-          if (executor === undefined) {
-            await registry.update(task.sessionId, task.id, {
-              state: 'failed',
-              error: {
-                kind: 'start_failed',
-                message: `no executor is registered for task kind '${task.kind}'`,
-              },
-            })
-            continue
-          }
-          // Text fields cannot be cleared, only overwritten: drop the "waiting" detail.
-          await registry.update(task.sessionId, task.id, {
-            stateDetail: '',
-            expectedAttempt: task.attempt,
-          })
-          void launch(task, executor, 'start_failed')
+          starting.delete(next.key)
         }
       } while (pumpAgain && !closed)
     } catch (error) {
@@ -446,7 +467,9 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
 
   const cancelWaiting = async (task: SessionTask, detail: string): Promise<boolean> => {
     const key = keyOf(task.sessionId, task.id)
-    if (!removeWaiting(key)) return false
+    const claim = starting.get(key)
+    if (claim !== undefined) claim.revoked = true
+    else if (!removeWaiting(key)) return false
     await registry.update(task.sessionId, task.id, { state: 'canceled', stateDetail: detail })
     return true
   }
