@@ -144,3 +144,10 @@ export async function expectTaskToSettle(
   }
   return task
 }
+
+export type {
+  RegistryContractFactory,
+  RegistryContractFactoryOptions,
+  RegistryContractOptions,
+} from './contract.js'
+export { describeRegistryContract } from './contract.js'
