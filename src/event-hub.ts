@@ -144,7 +144,8 @@ export class SessionEventHub {
 
   /** Listens to every session's events; returns the unsubscribe function. */
   subscribeAll(listener: AllSessionsListener): () => void {
-    const registration: AllSessionsListener = (sessionId, type, payload) => listener(sessionId, type, payload)
+    const registration: AllSessionsListener = (sessionId, type, payload) =>
+      listener(sessionId, type, payload)
     // Copy on write: a dispatch in progress keeps iterating its own array.
     this.globals = [...this.globals, registration]
     return () => {
