@@ -2,6 +2,7 @@ import { cloneJson } from './json.js'
 import { buildTask, fieldsOf } from './record.js'
 import type {
   SessionTask,
+  TaskArtifact,
   TaskLinks,
   TaskMessage,
   TaskMessagePart,
@@ -12,13 +13,22 @@ import type {
 // them without reaching registry state. Copying is explicit per field because
 // it runs on every read and every event: a generic deep clone costs far more.
 
-function cloneProgress(p: TaskProgress): TaskProgress {
+/** A detached copy of a progress object. */
+export function cloneProgress(p: TaskProgress): TaskProgress {
   const out = {} as TaskProgress
   if (p.current !== undefined) out.current = p.current
   if (p.total !== undefined) out.total = p.total
   if (p.unit !== undefined) out.unit = p.unit
   if (p.label !== undefined) out.label = p.label
   if (p.steps !== undefined) out.steps = p.steps.map((s) => ({ title: s.title, status: s.status }))
+  return out
+}
+
+/** A detached copy of an artifact, keys in one order. */
+export function cloneArtifact(a: TaskArtifact): TaskArtifact {
+  const out = { name: a.name, type: a.type } as TaskArtifact
+  if (a.path !== undefined) out.path = a.path
+  if (a.url !== undefined) out.url = a.url
   return out
 }
 
@@ -34,7 +44,7 @@ function cloneLinks(l: TaskLinks): TaskLinks {
 export function cloneTask(task: SessionTask, spec = task.spec): SessionTask {
   const f = fieldsOf(task)
   f.spec = cloneJson(spec)
-  f.artifacts = task.artifacts.length === 0 ? [] : task.artifacts.map((a) => ({ ...a }))
+  f.artifacts = task.artifacts.map(cloneArtifact)
   f.links = cloneLinks(task.links)
   if (task.progress !== undefined) f.progress = cloneProgress(task.progress)
   if (task.inputRequest !== undefined) {
@@ -48,7 +58,8 @@ export function cloneTask(task: SessionTask, spec = task.spec): SessionTask {
   return buildTask(f)
 }
 
-function clonePart(part: TaskMessagePart): TaskMessagePart {
+/** A detached copy of a message part. */
+export function clonePart(part: TaskMessagePart): TaskMessagePart {
   return part.type === 'text'
     ? { type: 'text', text: part.text }
     : { type: 'data', data: cloneJson(part.data) }

@@ -4,13 +4,11 @@ import { buildTask } from './record.js'
 import {
   type SessionTask,
   SessionTaskSchema,
-  type TaskArtifact,
   TaskLinksSchema,
   type TaskMessage,
-  type TaskMessagePart,
   TaskMessageSchema,
-  type TaskProgress,
 } from './schemas.js'
+import { cloneArtifact, clonePart, cloneProgress } from './snapshot.js'
 import { parseInput } from './validate.js'
 
 // The everruns (Rust, serde) JSON shape of records and messages: the same
@@ -76,29 +74,6 @@ export type WireSessionTask = z.infer<typeof WireSessionTaskSchema>
 /** A task message as everruns serialises it. */
 export type WireTaskMessage = z.infer<typeof WireTaskMessageSchema>
 
-function copyProgress(p: TaskProgress): TaskProgress {
-  const out = {} as TaskProgress
-  if (p.current !== undefined) out.current = p.current
-  if (p.total !== undefined) out.total = p.total
-  if (p.unit !== undefined) out.unit = p.unit
-  if (p.label !== undefined) out.label = p.label
-  if (p.steps !== undefined) out.steps = p.steps.map((s) => ({ title: s.title, status: s.status }))
-  return out
-}
-
-function copyArtifact(a: TaskArtifact): TaskArtifact {
-  const out = { name: a.name, type: a.type } as TaskArtifact
-  if (a.path !== undefined) out.path = a.path
-  if (a.url !== undefined) out.url = a.url
-  return out
-}
-
-function copyPart(part: TaskMessagePart): TaskMessagePart {
-  return part.type === 'text'
-    ? { type: 'text', text: part.text }
-    : { type: 'data', data: cloneJson(part.data) }
-}
-
 /**
  * Converts a record to the everruns JSON shape (snake_case keys).
  *
@@ -117,7 +92,7 @@ export function toWireTask(task: SessionTask): WireSessionTask {
   w.spec = cloneJson(task.spec)
   w.state = task.state
   if (task.stateDetail !== undefined) w.state_detail = task.stateDetail
-  if (task.progress !== undefined) w.progress = copyProgress(task.progress)
+  if (task.progress !== undefined) w.progress = cloneProgress(task.progress)
   if (task.inputRequest !== undefined) {
     const r = task.inputRequest
     w.input_request =
@@ -128,7 +103,7 @@ export function toWireTask(task: SessionTask): WireSessionTask {
   if (task.cancelRequestedAt !== undefined) w.cancel_requested_at = task.cancelRequestedAt
   if (task.summary !== undefined) w.summary = task.summary
   if (task.resultPath !== undefined) w.result_path = task.resultPath
-  w.artifacts = task.artifacts.map(copyArtifact)
+  w.artifacts = task.artifacts.map(cloneArtifact)
   if (task.error !== undefined) w.error = { kind: task.error.kind, message: task.error.message }
   w.attempt = task.attempt
   if (task.workerId !== undefined) w.worker_id = task.workerId
@@ -202,7 +177,7 @@ export function toWireMessage(message: TaskMessage): WireTaskMessage {
   w.id = message.id
   w.task_id = message.taskId
   w.direction = message.direction
-  w.content = message.content.map(copyPart)
+  w.content = message.content.map(clonePart)
   if (message.inReplyTo !== undefined) w.in_reply_to = message.inReplyTo
   w.created_at = message.createdAt
   return w
