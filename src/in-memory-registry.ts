@@ -70,6 +70,29 @@ type SessionData = { tasks: Map<string, Entry>; lastCreatedAt: string; ordered: 
 
 const DEFAULT_SCAN_LIMIT = 100
 
+// Stored records are never mutated (every change builds a new one and every
+// reader gets a copy), so a task without artifacts or links can share these
+// instead of holding three empty containers of its own.
+const NO_ARTIFACTS: SessionTask['artifacts'] = Object.freeze(
+  [],
+) as unknown as SessionTask['artifacts']
+const NO_LINKS: SessionTask['links'] = Object.freeze({
+  resourceIds: Object.freeze([]) as unknown as string[],
+}) as SessionTask['links']
+
+function internEmpty(task: SessionTask): SessionTask {
+  if (task.artifacts.length === 0) task.artifacts = NO_ARTIFACTS
+  const links = task.links
+  if (
+    links.resourceIds.length === 0 &&
+    links.childSessionId === undefined &&
+    links.remoteTaskId === undefined
+  ) {
+    task.links = NO_LINKS
+  }
+  return task
+}
+
 const byKey = (a: string | undefined, b: string | undefined) =>
   (a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0
 
@@ -126,6 +149,7 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     // A generated id colliding is ~2^-126; a caller id was checked above.
     while (parsed.id === undefined && this.tasks.has(task.id))
       task = newSessionTask(parsed, this.clock())
+    task = internEmpty(task)
     let session = this.sessions.get(task.sessionId)
     if (session === undefined) {
       session = { tasks: new Map(), lastCreatedAt: task.createdAt, ordered: true }
