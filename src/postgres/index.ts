@@ -1,0 +1,14 @@
+export type { MigrateOptions, TableNames } from './migrate.js'
+export { DEFAULT_TABLE_PREFIX, migrate, migrationStatements, tableNames } from './migrate.js'
+export type { PostgresSessionTaskRegistryOptions } from './registry.js'
+export { PostgresSessionTaskRegistry } from './registry.js'
+export type {
+  PGliteLike,
+  PgClientLike,
+  PgPoolLike,
+  SqlClient,
+  SqlListenOptions,
+  SqlResult,
+  SqlTx,
+} from './sql-client.js'
+export { fromPGlite, fromPgPool } from './sql-client.js'

@@ -1,0 +1,114 @@
+import type { SqlClient } from './sql-client.js'
+
+/** Options of {@link migrate}. */
+export type MigrateOptions = {
+  /**
+   * Prepended to every table and index name, so that several registries (or
+   * an application's own `sessions` table) can share one schema. Lower-case
+   * letters, digits and `_`.
+   * @default 'session_tasks_'
+   */
+  prefix?: string | undefined
+}
+
+/** The prefix used when none is given: tables `session_tasks_tasks`, `session_tasks_events`, ... */
+export const DEFAULT_TABLE_PREFIX = 'session_tasks_'
+
+/** The table names the registry uses for one prefix. */
+export type TableNames = {
+  /** One row per task: the full record as JSON plus the columns queries sort and filter on. */
+  tasks: string
+  /** One row per task message. */
+  messages: string
+  /** One row per session that raised events: its event counter. */
+  sessions: string
+  /** The recent events of every session (public payloads), for replay and cross-process delivery. */
+  events: string
+  /** Prefix of index names. */
+  prefix: string
+}
+
+const PREFIX = /^[a-z_][a-z0-9_]{0,39}$/
+
+/** The table names for `prefix`; throws a TypeError for a prefix that is not a plain identifier. */
+export function tableNames(prefix: string = DEFAULT_TABLE_PREFIX): TableNames {
+  if (prefix !== '' && !PREFIX.test(prefix)) {
+    throw new TypeError(
+      `invalid table prefix '${prefix}': use up to 40 characters of a-z, 0-9 and _ (not starting with a digit)`,
+    )
+  }
+  return {
+    tasks: `${prefix}tasks`,
+    messages: `${prefix}messages`,
+    sessions: `${prefix}sessions`,
+    events: `${prefix}events`,
+    prefix,
+  }
+}
+
+// Timestamps are canonical `toISOString()` strings; with the "C" collation
+// their byte order is their time order, whatever the database's locale.
+// Records and payloads are `json`, not `jsonb`: `json` keeps key order and
+// accepts every string the library accepts (jsonb rejects `\u0000`), and the
+// registry never looks inside them in SQL.
+
+/** The statements {@link migrate} runs, in order (each one idempotent). */
+export function migrationStatements(prefix: string = DEFAULT_TABLE_PREFIX): string[] {
+  const t = tableNames(prefix)
+  const p = t.prefix
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t.tasks} (
+      id text PRIMARY KEY,
+      session_id text NOT NULL,
+      state text NOT NULL,
+      record json NOT NULL,
+      heartbeat_at text COLLATE "C",
+      finished_at text COLLATE "C",
+      created_at text COLLATE "C" NOT NULL,
+      ord bigserial NOT NULL
+    )`,
+    `CREATE INDEX IF NOT EXISTS ${p}tasks_by_session ON ${t.tasks} (session_id, created_at, ord)`,
+    `CREATE INDEX IF NOT EXISTS ${p}tasks_stale ON ${t.tasks} (heartbeat_at, created_at, ord)
+      WHERE state IN ('queued', 'running') AND heartbeat_at IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS ${p}tasks_finished ON ${t.tasks} (finished_at, created_at, ord)
+      WHERE state IN ('succeeded', 'failed', 'canceled') AND finished_at IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS ${t.messages} (
+      id text PRIMARY KEY,
+      task_id text NOT NULL REFERENCES ${t.tasks} (id) ON DELETE CASCADE,
+      record json NOT NULL,
+      created_at text COLLATE "C" NOT NULL,
+      ord bigserial NOT NULL
+    )`,
+    `CREATE INDEX IF NOT EXISTS ${p}messages_by_task ON ${t.messages} (task_id, created_at, ord)`,
+    `CREATE TABLE IF NOT EXISTS ${t.sessions} (
+      session_id text PRIMARY KEY,
+      seq bigint NOT NULL,
+      epoch text NOT NULL
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${t.events} (
+      session_id text NOT NULL,
+      seq bigint NOT NULL,
+      task_id text NOT NULL,
+      type text NOT NULL,
+      payload json NOT NULL,
+      PRIMARY KEY (session_id, seq)
+    )`,
+    `CREATE INDEX IF NOT EXISTS ${p}events_by_task ON ${t.events} (task_id)`,
+  ]
+}
+
+// Any constant works; it only keeps two processes from migrating at once
+// (concurrent CREATE ... IF NOT EXISTS can still collide in the catalogs).
+const MIGRATION_LOCK = 0x5e55_1a5c
+
+/**
+ * Creates the registry's tables and indexes when they do not exist yet.
+ * Idempotent and safe to run from several processes at once.
+ */
+export async function migrate(client: SqlClient, options: MigrateOptions = {}): Promise<void> {
+  const statements = migrationStatements(options.prefix)
+  await client.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`)
+    for (const statement of statements) await tx.query(statement)
+  })
+}

@@ -1,0 +1,249 @@
+// The registry talks to PostgreSQL through this small interface only, so the
+// library never imports a driver: `fromPgPool` adapts node-postgres,
+// `fromPGlite` adapts PGlite (which also runs in browsers). Both adapters are
+// typed structurally, so neither `pg` nor `@electric-sql/pglite` (nor their
+// type packages) is needed to compile against this module.
+
+/** The rows one statement returned. */
+export type SqlResult<T> = { rows: T[] }
+
+/** Runs statements inside one open transaction. */
+export interface SqlTx {
+  /** Runs one statement with `$1`-style parameters. */
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<SqlResult<T>>
+}
+
+/** Hooks of {@link SqlClient.listen}. */
+export type SqlListenOptions = {
+  /** A failure of the listening connection (it is re-established when the driver can). */
+  onError?: ((error: unknown) => void) | undefined
+  /** The listening connection was re-established; notifications may have been missed meanwhile. */
+  onReconnect?: (() => void) | undefined
+}
+
+/** What the PostgreSQL registry needs from a database: statements, transactions and LISTEN. */
+export interface SqlClient extends SqlTx {
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<R>(fn: (tx: SqlTx) => Promise<R>): Promise<R>
+  /** Starts listening on a channel; resolves with the function that stops listening. */
+  listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+    options?: SqlListenOptions,
+  ): Promise<() => Promise<void>>
+}
+
+/** The part of a node-postgres client (`PoolClient`) the adapter uses. */
+export interface PgClientLike {
+  /** Runs one statement. */
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>
+  /** Returns the client to its pool; an error (or `true`) destroys it instead. */
+  release(error?: Error | boolean): void
+  /** Attaches an event handler (`notification`, `error`, `end`). */
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  /** Removes an event handler. */
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown
+}
+
+/** The part of a node-postgres `Pool` the adapter uses; a `pg.Pool` fits. */
+export interface PgPoolLike {
+  /** Runs one statement on any pooled connection. */
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>
+  /** Checks out one connection (for a transaction or for LISTEN). */
+  connect(): Promise<PgClientLike>
+}
+
+/** The part of a PGlite database the adapter uses; a `PGlite` instance fits. */
+export interface PGliteLike {
+  /** Runs one statement. */
+  query<T>(query: string, params?: unknown[]): Promise<{ rows: T[] }>
+  /** Runs `callback` in one transaction. */
+  transaction<T>(
+    callback: (tx: {
+      query<R>(query: string, params?: unknown[]): Promise<{ rows: R[] }>
+    }) => Promise<T>,
+  ): Promise<T>
+  /** Listens on a channel; resolves with the function that stops listening. */
+  listen(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>
+}
+
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** Checks that `channel` is a plain lower-case identifier, safe to splice into LISTEN. */
+export function assertChannelName(channel: string): void {
+  if (!CHANNEL.test(channel)) {
+    throw new TypeError(
+      `invalid channel name '${channel}': use 1-63 characters of a-z, 0-9 and _ (not starting with a digit)`,
+    )
+  }
+}
+
+type Notification = { channel?: unknown; payload?: unknown }
+
+const RECONNECT_MIN_MS = 100
+const RECONNECT_MAX_MS = 30_000
+
+/**
+ * Adapts a node-postgres pool. Statements use any pooled connection, a
+ * transaction checks out one connection for BEGIN ... COMMIT, and LISTEN holds
+ * one dedicated connection, re-established with backoff when it fails.
+ */
+export function fromPgPool(pool: PgPoolLike): SqlClient {
+  return {
+    async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
+      const result = await pool.query(text, params)
+      return { rows: result.rows as T[] }
+    },
+
+    async transaction<R>(fn: (tx: SqlTx) => Promise<R>): Promise<R> {
+      const client = await pool.connect()
+      let broken: Error | undefined
+      try {
+        await client.query('BEGIN')
+        const tx: SqlTx = {
+          async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
+            const result = await client.query(text, params)
+            return { rows: result.rows as T[] }
+          },
+        }
+        const result = await fn(tx)
+        await client.query('COMMIT')
+        return result
+      } catch (error) {
+        try {
+          await client.query('ROLLBACK')
+        } catch (rollbackError) {
+          // The connection is unusable: destroy it rather than pool it.
+          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))
+        }
+        throw error
+      } finally {
+        client.release(broken)
+      }
+    },
+
+    async listen(channel, onPayload, options = {}) {
+      assertChannelName(channel)
+      let client: PgClientLike | undefined
+      let closed = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      let delay = RECONNECT_MIN_MS
+
+      const onNotification = (...args: unknown[]) => {
+        const message = (args[0] ?? {}) as Notification
+        if (message.channel === channel && typeof message.payload === 'string') {
+          onPayload(message.payload)
+        }
+      }
+      const detach = (c: PgClientLike) => {
+        c.removeListener('notification', onNotification)
+        c.removeListener('error', onFailure)
+        c.removeListener('end', onEnd)
+      }
+      const drop = (error: Error | boolean) => {
+        const c = client
+        client = undefined
+        if (c === undefined) return
+        detach(c)
+        c.release(error)
+      }
+      const schedule = () => {
+        if (closed || timer !== undefined) return
+        timer = setTimeout(() => {
+          timer = undefined
+          attach().then(
+            () => {
+              delay = RECONNECT_MIN_MS
+              options.onReconnect?.()
+            },
+            (error: unknown) => {
+              options.onError?.(error)
+              delay = Math.min(delay * 2, RECONNECT_MAX_MS)
+              schedule()
+            },
+          )
+        }, delay)
+        // A pending reconnect must not keep a Node process alive on its own.
+        ;(timer as { unref?: () => void }).unref?.()
+      }
+      function onFailure(error: unknown) {
+        if (closed) return
+        options.onError?.(error)
+        drop(error instanceof Error ? error : true)
+        schedule()
+      }
+      function onEnd() {
+        if (closed || client === undefined) return
+        onFailure(new Error(`the LISTEN connection for '${channel}' ended`))
+      }
+      const attach = async () => {
+        const c = await pool.connect()
+        c.on('notification', onNotification)
+        c.on('error', onFailure)
+        c.on('end', onEnd)
+        try {
+          await c.query(`LISTEN ${channel}`)
+        } catch (error) {
+          detach(c)
+          c.release(error instanceof Error ? error : true)
+          throw error
+        }
+        if (closed) {
+          detach(c)
+          c.release(true)
+          return
+        }
+        client = c
+      }
+
+      await attach()
+      return async () => {
+        closed = true
+        if (timer !== undefined) clearTimeout(timer)
+        timer = undefined
+        const c = client
+        client = undefined
+        if (c === undefined) return
+        detach(c)
+        try {
+          await c.query(`UNLISTEN ${channel}`)
+          c.release()
+        } catch (error) {
+          c.release(error instanceof Error ? error : true)
+        }
+      }
+    },
+  }
+}
+
+/**
+ * Adapts a PGlite database (in-process PostgreSQL, Node or browser). PGlite
+ * runs one statement at a time, so transactions are serialized.
+ */
+export function fromPGlite(db: PGliteLike): SqlClient {
+  return {
+    async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
+      const result = await db.query<T>(text, params)
+      return { rows: result.rows }
+    },
+
+    async transaction<R>(fn: (tx: SqlTx) => Promise<R>): Promise<R> {
+      return db.transaction((inner) =>
+        fn({
+          async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
+            const result = await inner.query<T>(text, params)
+            return { rows: result.rows }
+          },
+        }),
+      )
+    },
+
+    async listen(channel, onPayload) {
+      assertChannelName(channel)
+      const stop = await db.listen(channel, onPayload)
+      return async () => {
+        await stop()
+      }
+    },
+  }
+}

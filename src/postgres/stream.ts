@@ -1,0 +1,240 @@
+import { StreamOverflowError } from '../errors.js'
+import { materialize, type SequencedEvent, type SessionEventHub } from '../event-hub.js'
+import type { SessionTask } from '../schemas.js'
+import type { StreamItem, StreamOptions } from '../stream.js'
+
+/** Where a database-backed stream starts: a snapshot, or the events after the cursor. */
+export type StreamStart =
+  | { kind: 'snapshot'; seq: number; tasks: SessionTask[] }
+  | { kind: 'replay'; seq: number; events: SequencedEvent[] }
+
+/** Reads a stream's starting point and fills gaps in its live events. */
+export type StreamSource = {
+  /** The snapshot (or the replay after `since`), read in one consistent view. */
+  start(since: number | undefined): Promise<StreamStart>
+  /** The stored events `from`..`to` (inclusive) in order; fewer when some are gone. */
+  events(from: number, to: number): Promise<SequencedEvent[]>
+}
+
+type Waiter = {
+  resolve: (result: IteratorResult<StreamItem>) => void
+  reject: (error: unknown) => void
+}
+
+/**
+ * The async iterable behind the PostgreSQL registry's `stream`. Same contract
+ * as the in-memory one (snapshot or replay, then live events, `maxQueue`,
+ * `signal`, `return()`), but the start is read from the database, so the live
+ * tap is attached first and events that arrive while the start is being read
+ * are held back and de-duplicated by seq. A jump in the live seqs (events this
+ * process never saw) is filled from the events table; when they are gone, the
+ * stream ends with a `StreamOverflowError` and the consumer resumes with `since`.
+ */
+export function createDatabaseSessionStream(
+  hub: SessionEventHub,
+  sessionId: string,
+  source: StreamSource,
+  options: StreamOptions = {},
+): AsyncIterable<StreamItem> {
+  const maxQueue = options.maxQueue ?? 10_000
+  const signal = options.signal
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<StreamItem> {
+      let started = false
+      let finished = false
+      let failure: unknown
+      let lastSeq = 0
+      let head = 0
+      // Ready once the start has been read; live events wait in `held` until
+      // then, and while a gap is being filled.
+      let ready = false
+      let filling = false
+      let held: SequencedEvent[] = []
+      const queue: (StreamItem | SequencedEvent | undefined)[] = []
+      const waiting: Waiter[] = []
+      let detach: (() => void) | undefined
+
+      const cleanup = () => {
+        detach?.()
+        detach = undefined
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const finish = () => {
+        if (finished) return
+        finished = true
+        cleanup()
+        queue.length = 0
+        head = 0
+        held = []
+        for (const w of waiting.splice(0)) w.resolve({ done: true, value: undefined })
+      }
+      function onAbort() {
+        finish()
+      }
+      const pendingCount = () => queue.length - head + held.length
+      // Stops listening and keeps what is queued; the error follows it.
+      const fail = (error: unknown) => {
+        if (finished || failure !== undefined) return
+        failure = error
+        cleanup()
+        held = []
+        if (head >= queue.length) {
+          const waiter = waiting.shift()
+          if (waiter !== undefined) {
+            failure = undefined
+            finish()
+            waiter.reject(error)
+          }
+        }
+      }
+      const overflow = () =>
+        fail(
+          new StreamOverflowError(
+            `stream of session '${sessionId}' fell more than ${maxQueue} items behind (last queued seq ${lastSeq})`,
+          ),
+        )
+      const toItem = (entry: StreamItem | SequencedEvent): StreamItem =>
+        entry.type === 'snapshot'
+          ? (entry as StreamItem)
+          : ({
+              seq: entry.seq,
+              type: entry.type,
+              payload: materialize(entry as SequencedEvent),
+            } as StreamItem)
+
+      const enqueue = (entry: StreamItem | SequencedEvent) => {
+        const waiter = waiting.shift()
+        if (waiter !== undefined) {
+          waiter.resolve({ done: false, value: toItem(entry) })
+          return
+        }
+        if (queue.length - head >= maxQueue) {
+          overflow()
+          return
+        }
+        queue.push(entry)
+      }
+
+      const fill = (from: number, to: number) => {
+        filling = true
+        source.events(from, to).then(
+          (events) => {
+            if (finished || failure !== undefined) return
+            filling = false
+            for (let i = 0; i < events.length; i++) {
+              const event = events[i] as SequencedEvent
+              if (event.seq !== from + i) break
+              accept(event)
+            }
+            if (lastSeq < to) {
+              fail(
+                new StreamOverflowError(
+                  `stream of session '${sessionId}' missed events ${lastSeq + 1}..${to}, which are no longer stored; resume with since`,
+                ),
+              )
+              return
+            }
+            drainHeld()
+          },
+          (error: unknown) => fail(error),
+        )
+      }
+
+      const accept = (event: SequencedEvent) => {
+        if (event.seq <= lastSeq || failure !== undefined) return
+        lastSeq = event.seq
+        enqueue(event)
+      }
+
+      const drainHeld = () => {
+        while (!filling && !finished && failure === undefined && held.length > 0) {
+          const event = held.shift() as SequencedEvent
+          if (event.seq <= lastSeq) continue
+          if (event.seq > lastSeq + 1) {
+            held.unshift(event)
+            fill(lastSeq + 1, event.seq - 1)
+            return
+          }
+          accept(event)
+        }
+      }
+
+      const push = (event: SequencedEvent) => {
+        if (finished || failure !== undefined) return
+        if (!ready || filling || held.length > 0) {
+          if (pendingCount() >= maxQueue) {
+            overflow()
+            return
+          }
+          held.push(event)
+          return
+        }
+        if (event.seq <= lastSeq) return
+        if (event.seq > lastSeq + 1) {
+          held.push(event)
+          fill(lastSeq + 1, event.seq - 1)
+          return
+        }
+        accept(event)
+      }
+
+      const start = () => {
+        started = true
+        if (signal?.aborted) {
+          finish()
+          return
+        }
+        signal?.addEventListener('abort', onAbort, { once: true })
+        // Listen first, then read: whatever commits after the read arrives here.
+        detach = hub.tap(sessionId, { push, end: finish })
+        source.start(options.since).then(
+          (begin) => {
+            if (finished || failure !== undefined) return
+            if (begin.kind === 'snapshot') {
+              lastSeq = begin.seq
+              enqueue({ seq: begin.seq, type: 'snapshot', payload: { tasks: begin.tasks } })
+            } else {
+              for (const event of begin.events) {
+                lastSeq = event.seq
+                enqueue(event)
+              }
+              lastSeq = Math.max(lastSeq, begin.seq)
+            }
+            ready = true
+            drainHeld()
+          },
+          (error: unknown) => fail(error),
+        )
+      }
+
+      return {
+        next(): Promise<IteratorResult<StreamItem>> {
+          if (!started && !finished) start()
+          if (head < queue.length) {
+            const entry = queue[head] as StreamItem | SequencedEvent
+            queue[head++] = undefined
+            if (head > 1024 && head * 2 > queue.length) {
+              queue.splice(0, head)
+              head = 0
+            }
+            return Promise.resolve({ done: false, value: toItem(entry) })
+          }
+          if (failure !== undefined) {
+            const error = failure
+            failure = undefined
+            finish()
+            return Promise.reject(error)
+          }
+          if (finished) return Promise.resolve({ done: true, value: undefined })
+          return new Promise((resolve, reject) => {
+            waiting.push({ resolve, reject })
+          })
+        },
+        return(): Promise<IteratorResult<StreamItem>> {
+          finish()
+          return Promise.resolve({ done: true, value: undefined })
+        },
+      }
+    },
+  }
+}

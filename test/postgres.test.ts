@@ -1,0 +1,143 @@
+import { PGlite } from '@electric-sql/pglite'
+import type { Pool } from 'pg'
+import { describe, expect, expectTypeOf, test } from 'vitest'
+import {
+  fromPGlite,
+  fromPgPool,
+  type PGliteLike,
+  type PgClientLike,
+  type PgPoolLike,
+  PostgresSessionTaskRegistry,
+  tableNames,
+} from '../src/postgres/index.js'
+import { describePostgresRegistry } from '../src/postgres/testing.js'
+
+// One in-process database for the whole file: starting PGlite takes seconds.
+const db = new PGlite()
+const client = fromPGlite(db)
+
+describePostgresRegistry('PostgresSessionTaskRegistry on PGlite', {
+  clients: async () => {
+    await db.waitReady
+    // Two registries on one PGlite stand for two processes on one server.
+    return [client, client]
+  },
+  teardown: () => db.close(),
+})
+
+describe('driver adapters', () => {
+  test('a pg Pool and a PGlite database fit the adapters', () => {
+    expectTypeOf<Pool>().toExtend<PgPoolLike>()
+    expectTypeOf<PGlite>().toExtend<PGliteLike>()
+  })
+
+  /** A fake node-postgres pool that records statements and can fail on cue. */
+  function fakePool(fail: (text: string) => Error | undefined = () => undefined) {
+    const log: string[] = []
+    const clients: FakeClient[] = []
+    class FakeClient implements PgClientLike {
+      readonly handlers = new Map<string, ((...args: unknown[]) => void)[]>()
+      released: Error | boolean | undefined | 'no' = 'no'
+      async query(text: string) {
+        log.push(text)
+        const error = fail(text)
+        if (error !== undefined) throw error
+        return { rows: [{ text }] }
+      }
+      release(error?: Error | boolean) {
+        this.released = error
+      }
+      on(event: string, listener: (...args: unknown[]) => void) {
+        this.handlers.set(event, [...(this.handlers.get(event) ?? []), listener])
+        return this
+      }
+      removeListener(event: string, listener: (...args: unknown[]) => void) {
+        this.handlers.set(
+          event,
+          (this.handlers.get(event) ?? []).filter((l) => l !== listener),
+        )
+        return this
+      }
+      fire(event: string, arg: unknown) {
+        for (const l of this.handlers.get(event) ?? []) (l as (a: unknown) => void)(arg)
+      }
+    }
+    const pool: PgPoolLike = {
+      async query(text: string) {
+        log.push(`pool:${text}`)
+        return { rows: [] }
+      },
+      async connect() {
+        const c = new FakeClient()
+        clients.push(c)
+        return c
+      },
+    }
+    return { pool, log, clients }
+  }
+
+  test('fromPgPool commits a transaction on one connection and releases it', async () => {
+    const { pool, log, clients } = fakePool()
+    const result = await fromPgPool(pool).transaction(async (tx) => {
+      await tx.query('SELECT 1')
+      return 42
+    })
+    expect(result).toBe(42)
+    expect(log).toEqual(['BEGIN', 'SELECT 1', 'COMMIT'])
+    expect(clients[0]?.released).toBeUndefined()
+  })
+
+  test('fromPgPool rolls back on failure; a failed rollback destroys the connection', async () => {
+    const { pool, log, clients } = fakePool((text) =>
+      text === 'ROLLBACK' ? new Error('gone') : undefined,
+    )
+    const boom = new Error('boom')
+    await expect(
+      fromPgPool(pool).transaction(async () => {
+        throw boom
+      }),
+    ).rejects.toBe(boom)
+    expect(log).toEqual(['BEGIN', 'ROLLBACK'])
+    expect(clients[0]?.released).toBeInstanceOf(Error)
+  })
+
+  test('fromPgPool listens on a dedicated connection and comes back after a failure', async () => {
+    const { pool, log, clients } = fakePool()
+    const payloads: string[] = []
+    const errors: unknown[] = []
+    let reconnected = 0
+    const stop = await fromPgPool(pool).listen('chan', (p) => payloads.push(p), {
+      onError: (e) => errors.push(e),
+      onReconnect: () => reconnected++,
+    })
+    expect(log).toEqual(['LISTEN chan'])
+    clients[0]?.fire('notification', { channel: 'chan', payload: 'one' })
+    clients[0]?.fire('notification', { channel: 'other', payload: 'no' })
+    expect(payloads).toEqual(['one'])
+    clients[0]?.fire('error', new Error('connection lost'))
+    expect(errors).toHaveLength(1)
+    expect(clients[0]?.released).toBeInstanceOf(Error)
+    const until = Date.now() + 2000
+    while (reconnected === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
+    expect(reconnected).toBe(1)
+    clients[1]?.fire('notification', { channel: 'chan', payload: 'two' })
+    expect(payloads).toEqual(['one', 'two'])
+    await stop()
+    expect(log.at(-1)).toBe('UNLISTEN chan')
+    expect(clients[1]?.released).toBeUndefined()
+    clients[1]?.fire('notification', { channel: 'chan', payload: 'late' })
+    expect(payloads).toEqual(['one', 'two'])
+  })
+
+  test('channel names and table prefixes must be plain identifiers', async () => {
+    const { pool } = fakePool()
+    await expect(fromPgPool(pool).listen('x; DROP TABLE t', () => {})).rejects.toThrow(
+      /invalid channel name/,
+    )
+    expect(() => tableNames('Bad-Prefix')).toThrow(/invalid table prefix/)
+    expect(tableNames('app_').tasks).toBe('app_tasks')
+    expect(
+      () => new PostgresSessionTaskRegistry({ client: fromPgPool(pool), channel: 'Nope!' }),
+    ).toThrow(/channel/)
+  })
+})
