@@ -1,4 +1,4 @@
-import { StaleAttemptError, TaskConflictError, TaskNotFoundError } from './errors.js'
+import { TaskConflictError, TaskNotFoundError } from './errors.js'
 import { SessionEventHub } from './event-hub.js'
 import type {
   AllSessionsListener,
@@ -6,12 +6,9 @@ import type {
   SessionTaskEmitter,
   SessionTaskListener,
 } from './events.js'
-import { fastTextMessage, fastUpdate, isBoundedId } from './fast-validate.js'
-import { generateTaskMessageId } from './ids.js'
 import { applyTaskUpdateResult } from './lifecycle.js'
 import { MessageLog } from './message-log.js'
 import { toPublicTask } from './public-task.js'
-import { buildTask, fieldsOf } from './record.js'
 import type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 import {
   type CreateSessionTask,
@@ -22,7 +19,6 @@ import {
   type ListStaleOptions,
   ListStaleOptionsSchema,
   type NewTaskMessage,
-  NewTaskMessageSchema,
   type PruneOptions,
   PruneOptionsSchema,
   RegistryOptionsSchema,
@@ -31,9 +27,7 @@ import {
   type SessionTaskFilter,
   SessionTaskFilterSchema,
   type SessionTaskUpdate,
-  SessionTaskUpdateSchema,
   StreamOptionsSchema,
-  TaskIdSchema,
   type TaskMessage,
   type TaskOutput,
   TaskOutputSchema,
@@ -42,7 +36,14 @@ import { cloneMessage, cloneTask } from './snapshot.js'
 import { isTerminalState } from './state.js'
 import { createSessionStream, type StreamItem, type StreamOptions } from './stream.js'
 import { newSessionTask } from './task.js'
-import { isoString } from './timestamp.js'
+import {
+  answersInputRequest,
+  newTaskMessage,
+  parseNewTaskMessage,
+  parseTaskRef,
+  parseTaskUpdate,
+  withCancelRequested,
+} from './task-operations.js'
 import { parseInput } from './validate.js'
 import { wakeForMessage, wakeForUpdate } from './wake.js'
 
@@ -129,10 +130,7 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
   }
 
   private ids(sessionId: unknown, taskId: unknown): [string, string] {
-    return [
-      isBoundedId(sessionId) ? sessionId : parseInput(SessionIdSchema, sessionId, 'sessionId'),
-      isBoundedId(taskId) ? taskId : parseInput(TaskIdSchema, taskId, 'taskId'),
-    ]
+    return parseTaskRef(sessionId, taskId)
   }
 
   /** Inserts a task; a caller id already in this session returns the stored record unchanged. */
@@ -188,8 +186,7 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     update: unknown,
   ): TaskUpdateResult | undefined {
     const [sid, tid] = this.ids(sessionId, taskId)
-    const parsed =
-      fastUpdate(update) ?? parseInput(SessionTaskUpdateSchema, update, 'SessionTaskUpdate')
+    const parsed = parseTaskUpdate(update)
     const entry = this.entry(sid, tid)
     if (entry === undefined) return undefined
     const result = this.commit(entry, parsed)
@@ -249,12 +246,8 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     const [sid, tid] = this.ids(sessionId, taskId)
     const entry = this.entry(sid, tid)
     if (entry === undefined) return undefined
-    if (entry.task.cancelRequestedAt !== undefined) return cloneTask(entry.task)
-    const at = isoString(this.clock())
-    const fields = fieldsOf(entry.task)
-    fields.cancelRequestedAt = at
-    fields.updatedAt = at
-    const after = buildTask(fields)
+    const after = withCancelRequested(entry.task, this.clock())
+    if (after === undefined) return cloneTask(entry.task)
     entry.task = after
     this.hub.emit(sid, { type: 'task.updated', data: after })
     return cloneTask(after)
@@ -267,26 +260,13 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
     message: NewTaskMessage,
   ): Promise<TaskMessage> {
     const [sid, tid] = this.ids(sessionId, taskId)
-    const parsed =
-      fastTextMessage(message) ?? parseInput(NewTaskMessageSchema, message, 'NewTaskMessage')
+    const parsed = parseNewTaskMessage(message)
     const entry = this.entry(sid, tid)
     if (entry === undefined)
       throw new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`)
     const task = entry.task
-    if (parsed.expectedAttempt !== undefined && parsed.expectedAttempt !== task.attempt) {
-      throw new StaleAttemptError(
-        `message fenced on attempt ${parsed.expectedAttempt} but task '${tid}' is at attempt ${task.attempt}`,
-      )
-    }
     const now = this.clock()
-    const stored: TaskMessage = {
-      id: generateTaskMessageId(),
-      taskId: tid,
-      direction: parsed.direction,
-      content: parsed.content,
-      createdAt: isoString(now),
-    }
-    if (parsed.inReplyTo !== undefined) stored.inReplyTo = parsed.inReplyTo
+    const stored = newTaskMessage(task, parsed, now)
     entry.messages ??= new MessageLog()
     entry.messages.add(stored)
     const inbound = stored.direction === 'inbound'
@@ -296,11 +276,9 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
       type: inbound ? 'task.message.sent' : 'task.message.received',
       data: stored,
     })
-    if (inbound) {
-      if (stored.inReplyTo !== undefined && stored.inReplyTo === task.inputRequest?.id) {
-        this.commit(entry, { state: 'running' })
-      }
-    } else {
+    if (answersInputRequest(task, stored)) {
+      this.commit(entry, { state: 'running' })
+    } else if (!inbound) {
       const wake = wakeForMessage(task, stored, now)
       if (wake !== undefined) this.hub.enqueue(sid, { type: 'task.wake', data: wake })
     }

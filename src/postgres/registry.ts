@@ -1,6 +1,6 @@
 import { nanoid } from 'nanoid'
 import * as z from 'zod'
-import { StaleAttemptError, TaskConflictError, TaskNotFoundError } from '../errors.js'
+import { TaskConflictError, TaskNotFoundError } from '../errors.js'
 import { type RawEvent, type SequencedEvent, SessionEventHub } from '../event-hub.js'
 import type {
   AllSessionsListener,
@@ -9,11 +9,8 @@ import type {
   SessionTaskEventType,
   SessionTaskListener,
 } from '../events.js'
-import { fastTextMessage, fastUpdate, isBoundedId } from '../fast-validate.js'
-import { generateTaskMessageId } from '../ids.js'
 import { applyTaskUpdateResult } from '../lifecycle.js'
 import { toPublicTask } from '../public-task.js'
-import { buildTask, fieldsOf } from '../record.js'
 import type { SessionTaskRegistry, TaskUpdateResult } from '../registry.js'
 import {
   type CreateSessionTask,
@@ -24,7 +21,6 @@ import {
   type ListStaleOptions,
   ListStaleOptionsSchema,
   type NewTaskMessage,
-  NewTaskMessageSchema,
   type PruneOptions,
   PruneOptionsSchema,
   SessionIdSchema,
@@ -32,9 +28,7 @@ import {
   type SessionTaskFilter,
   SessionTaskFilterSchema,
   type SessionTaskUpdate,
-  SessionTaskUpdateSchema,
   StreamOptionsSchema,
-  TaskIdSchema,
   type TaskMessage,
   type TaskOutput,
   TaskOutputSchema,
@@ -42,7 +36,14 @@ import {
 import { cloneMessage, cloneTask } from '../snapshot.js'
 import type { StreamItem, StreamOptions } from '../stream.js'
 import { newSessionTask } from '../task.js'
-import { isoString } from '../timestamp.js'
+import {
+  answersInputRequest,
+  newTaskMessage,
+  parseNewTaskMessage,
+  parseTaskRef,
+  parseTaskUpdate,
+  withCancelRequested,
+} from '../task-operations.js'
 import { parseInput } from '../validate.js'
 import { wakeForMessage, wakeForUpdate } from '../wake.js'
 import { DEFAULT_TABLE_PREFIX, type TableNames, tableNames } from './migrate.js'
@@ -259,10 +260,7 @@ export class PostgresSessionTaskRegistry implements SessionTaskRegistry {
   }
 
   private ids(sessionId: unknown, taskId: unknown): [string, string] {
-    return [
-      isBoundedId(sessionId) ? sessionId : parseInput(SessionIdSchema, sessionId, 'sessionId'),
-      isBoundedId(taskId) ? taskId : parseInput(TaskIdSchema, taskId, 'taskId'),
-    ]
+    return parseTaskRef(sessionId, taskId)
   }
 
   /** Counts of what this process tracks in memory, for leak checks and metrics. */
@@ -433,8 +431,7 @@ export class PostgresSessionTaskRegistry implements SessionTaskRegistry {
     update: unknown,
   ): Promise<TaskUpdateResult | undefined> {
     const [sid, tid] = this.ids(sessionId, taskId)
-    const parsed =
-      fastUpdate(update) ?? parseInput(SessionTaskUpdateSchema, update, 'SessionTaskUpdate')
+    const parsed = parseTaskUpdate(update)
     return this.write(sid, async (tx, batch) => {
       const before = await this.lock(tx, sid, tid)
       if (before === undefined) return undefined
@@ -485,12 +482,8 @@ export class PostgresSessionTaskRegistry implements SessionTaskRegistry {
     return this.write(sid, async (tx, batch) => {
       const before = await this.lock(tx, sid, tid)
       if (before === undefined) return undefined
-      if (before.cancelRequestedAt !== undefined) return before
-      const at = isoString(this.clock())
-      const fields = fieldsOf(before)
-      fields.cancelRequestedAt = at
-      fields.updatedAt = at
-      const after = buildTask(fields)
+      const after = withCancelRequested(before, this.clock())
+      if (after === undefined) return before
       batch.task = after
       batch.events.push({ type: 'task.updated', data: after })
       return cloneTask(after)
@@ -504,37 +497,22 @@ export class PostgresSessionTaskRegistry implements SessionTaskRegistry {
     message: NewTaskMessage,
   ): Promise<TaskMessage> {
     const [sid, tid] = this.ids(sessionId, taskId)
-    const parsed =
-      fastTextMessage(message) ?? parseInput(NewTaskMessageSchema, message, 'NewTaskMessage')
+    const parsed = parseNewTaskMessage(message)
     return this.write(sid, async (tx, batch) => {
       const task = await this.lock(tx, sid, tid)
       if (task === undefined)
         throw new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`)
-      if (parsed.expectedAttempt !== undefined && parsed.expectedAttempt !== task.attempt) {
-        throw new StaleAttemptError(
-          `message fenced on attempt ${parsed.expectedAttempt} but task '${tid}' is at attempt ${task.attempt}`,
-        )
-      }
       const now = this.clock()
-      const stored: TaskMessage = {
-        id: generateTaskMessageId(),
-        taskId: tid,
-        direction: parsed.direction,
-        content: parsed.content,
-        createdAt: isoString(now),
-      }
-      if (parsed.inReplyTo !== undefined) stored.inReplyTo = parsed.inReplyTo
+      const stored = newTaskMessage(task, parsed, now)
       batch.message = stored
       const inbound = stored.direction === 'inbound'
       batch.events.push({
         type: inbound ? 'task.message.sent' : 'task.message.received',
         data: stored,
       })
-      if (inbound) {
-        if (stored.inReplyTo !== undefined && stored.inReplyTo === task.inputRequest?.id) {
-          this.commit(batch, task, { state: 'running' })
-        }
-      } else {
+      if (answersInputRequest(task, stored)) {
+        this.commit(batch, task, { state: 'running' })
+      } else if (!inbound) {
         const wake = wakeForMessage(task, stored, now)
         if (wake !== undefined) batch.events.push({ type: 'task.wake', data: wake })
       }
