@@ -344,10 +344,21 @@ export class InMemorySessionTaskRegistry implements SessionTaskRegistry {
   stream(sessionId: string, options?: StreamOptions): AsyncIterable<StreamItem> {
     const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
     const o = options === undefined ? {} : parseInput(StreamOptionsSchema, options, 'StreamOptions')
+    const hub = this.hub
+    // Everything is in memory: the start is read at once, from the hub's
+    // buffer when it can serve `since`, else as a snapshot at the latest seq.
     return createSessionStream(
-      this.hub,
+      hub,
       sid,
-      () => this.sessionEntries(sid).map((e) => toPublicTask(e.task)),
+      {
+        start: async (since) => {
+          const replay = since === undefined ? undefined : hub.replay(sid, since)
+          if (replay !== undefined) return { kind: 'replay', seq: since ?? 0, events: replay }
+          const tasks = this.sessionEntries(sid).map((e) => toPublicTask(e.task))
+          return { kind: 'snapshot', seq: hub.lastSeq(sid), tasks }
+        },
+        events: async (from, to) => (hub.replay(sid, from - 1) ?? []).filter((e) => e.seq <= to),
+      },
       o,
     )
   }

@@ -31,17 +31,37 @@ export type StreamOptions = {
   maxQueue?: number | undefined
 }
 
-type Pending = (result: IteratorResult<StreamItem>) => void
+/** Where a stream starts: a snapshot, or the events after the cursor. */
+export type StreamStart =
+  | { kind: 'snapshot'; seq: number; tasks: SessionTask[] }
+  | { kind: 'replay'; seq: number; events: SequencedEvent[] }
+
+/** Reads a stream's starting point and fills gaps in its live events. */
+export type StreamSource = {
+  /** The snapshot (or the replay after `since`), read in one consistent view. */
+  start(since: number | undefined): Promise<StreamStart>
+  /** The stored events `from`..`to` (inclusive) in order; fewer when some are gone. */
+  events(from: number, to: number): Promise<SequencedEvent[]>
+}
+
+type Waiter = {
+  resolve: (result: IteratorResult<StreamItem>) => void
+  reject: (error: unknown) => void
+}
 
 /**
- * Builds the async iterable behind `registry.stream`. Nothing is attached
- * until the first `next()`: then the snapshot (or the replay) and the live
- * subscription are taken in one synchronous step, so no event falls between.
+ * The async iterable behind every registry's `stream`. Nothing is attached
+ * until the first `next()`; then the live tap is attached first and the start
+ * (snapshot or replay) is read from the source, so events that arrive while it
+ * is being read are held back and de-duplicated by seq. A jump in the live
+ * seqs (events this process never saw, with a database backend) is filled from
+ * the source; when they are gone, the stream ends with a `StreamOverflowError`
+ * and the consumer resumes with `since`.
  */
 export function createSessionStream(
   hub: SessionEventHub,
   sessionId: string,
-  snapshot: () => SessionTask[],
+  source: StreamSource,
   options: StreamOptions = {},
 ): AsyncIterable<StreamItem> {
   const maxQueue = options.maxQueue ?? 10_000
@@ -53,9 +73,13 @@ export function createSessionStream(
       let failure: unknown
       let lastSeq = 0
       let head = 0
-      const queue: (StreamItem | SequencedEvent)[] = []
-      // Consumers may call next() again before the previous one settled.
-      const waiting: Pending[] = []
+      // Ready once the start has been read; live events wait in `held` until
+      // then, and while a gap is being filled.
+      let ready = false
+      let filling = false
+      let held: SequencedEvent[] = []
+      const queue: (StreamItem | SequencedEvent | undefined)[] = []
+      const waiting: Waiter[] = []
       let detach: (() => void) | undefined
 
       const cleanup = () => {
@@ -69,11 +93,34 @@ export function createSessionStream(
         cleanup()
         queue.length = 0
         head = 0
-        for (const resolve of waiting.splice(0)) resolve({ done: true, value: undefined })
+        held = []
+        for (const w of waiting.splice(0)) w.resolve({ done: true, value: undefined })
       }
       function onAbort() {
         finish()
       }
+      const pendingCount = () => queue.length - head + held.length
+      // Stops listening and keeps what is queued; the error follows it.
+      const fail = (error: unknown) => {
+        if (finished || failure !== undefined) return
+        failure = error
+        cleanup()
+        held = []
+        if (head >= queue.length) {
+          const waiter = waiting.shift()
+          if (waiter !== undefined) {
+            failure = undefined
+            finish()
+            waiter.reject(error)
+          }
+        }
+      }
+      const overflow = () =>
+        fail(
+          new StreamOverflowError(
+            `stream of session '${sessionId}' fell more than ${maxQueue} items behind (last queued seq ${lastSeq})`,
+          ),
+        )
       const toItem = (entry: StreamItem | SequencedEvent): StreamItem =>
         entry.type === 'snapshot'
           ? (entry as StreamItem)
@@ -83,22 +130,99 @@ export function createSessionStream(
               payload: materialize(entry as SequencedEvent),
             } as StreamItem)
 
+      // While the start is being queued, waiters are served only afterwards,
+      // so the whole start counts against maxQueue.
+      let bulk = false
       const enqueue = (entry: StreamItem | SequencedEvent) => {
-        const resolve = waiting.shift()
-        if (resolve !== undefined) {
-          resolve({ done: false, value: toItem(entry) })
+        const waiter = bulk ? undefined : waiting.shift()
+        if (waiter !== undefined) {
+          waiter.resolve({ done: false, value: toItem(entry) })
           return
         }
         if (queue.length - head >= maxQueue) {
-          // Stop listening, keep what is queued (so the consumer can resume
-          // with `since`), and fail once the queue is drained.
-          failure = new StreamOverflowError(
-            `stream of session '${sessionId}' fell more than ${maxQueue} items behind (last queued seq ${lastSeq})`,
-          )
-          cleanup()
+          overflow()
           return
         }
         queue.push(entry)
+      }
+
+      // Hands queued items (then a pending failure) to next() calls that are waiting.
+      const serveWaiters = () => {
+        while (waiting.length > 0 && head < queue.length) {
+          const entry = queue[head] as StreamItem | SequencedEvent
+          queue[head++] = undefined
+          ;(waiting.shift() as Waiter).resolve({ done: false, value: toItem(entry) })
+        }
+        if (waiting.length > 0 && failure !== undefined) {
+          const error = failure
+          failure = undefined
+          const waiter = waiting.shift() as Waiter
+          finish()
+          waiter.reject(error)
+        }
+      }
+
+      const fill = (from: number, to: number) => {
+        filling = true
+        source.events(from, to).then(
+          (events) => {
+            if (finished || failure !== undefined) return
+            filling = false
+            for (let i = 0; i < events.length; i++) {
+              const event = events[i] as SequencedEvent
+              if (event.seq !== from + i) break
+              accept(event)
+            }
+            if (lastSeq < to) {
+              fail(
+                new StreamOverflowError(
+                  `stream of session '${sessionId}' missed events ${lastSeq + 1}..${to}, which are no longer stored; resume with since`,
+                ),
+              )
+              return
+            }
+            drainHeld()
+          },
+          (error: unknown) => fail(error),
+        )
+      }
+
+      const accept = (event: SequencedEvent) => {
+        if (event.seq <= lastSeq || failure !== undefined) return
+        lastSeq = event.seq
+        enqueue(event)
+      }
+
+      const drainHeld = () => {
+        while (!filling && !finished && failure === undefined && held.length > 0) {
+          const event = held.shift() as SequencedEvent
+          if (event.seq <= lastSeq) continue
+          if (event.seq > lastSeq + 1) {
+            held.unshift(event)
+            fill(lastSeq + 1, event.seq - 1)
+            return
+          }
+          accept(event)
+        }
+      }
+
+      const push = (event: SequencedEvent) => {
+        if (finished || failure !== undefined) return
+        if (!ready || filling || held.length > 0) {
+          if (pendingCount() >= maxQueue) {
+            overflow()
+            return
+          }
+          held.push(event)
+          return
+        }
+        if (event.seq <= lastSeq) return
+        if (event.seq > lastSeq + 1) {
+          held.push(event)
+          fill(lastSeq + 1, event.seq - 1)
+          return
+        }
+        accept(event)
       }
 
       const start = () => {
@@ -108,27 +232,29 @@ export function createSessionStream(
           return
         }
         signal?.addEventListener('abort', onAbort, { once: true })
-        const replay =
-          options.since === undefined ? undefined : hub.replay(sessionId, options.since)
-        if (replay === undefined) {
-          lastSeq = hub.lastSeq(sessionId)
-          enqueue({ seq: lastSeq, type: 'snapshot', payload: { tasks: snapshot() } })
-        } else {
-          for (const event of replay) {
-            lastSeq = event.seq
-            enqueue(event)
-          }
-          lastSeq = Math.max(lastSeq, options.since ?? 0)
-        }
-        if (failure !== undefined) return
-        detach = hub.tap(sessionId, {
-          push(event) {
-            if (event.seq <= lastSeq || failure !== undefined) return
-            lastSeq = event.seq
-            enqueue(event)
+        // Listen first, then read: whatever commits after the read arrives here.
+        detach = hub.tap(sessionId, { push, end: finish })
+        source.start(options.since).then(
+          (begin) => {
+            if (finished || failure !== undefined) return
+            bulk = true
+            if (begin.kind === 'snapshot') {
+              lastSeq = begin.seq
+              enqueue({ seq: begin.seq, type: 'snapshot', payload: { tasks: begin.tasks } })
+            } else {
+              for (const event of begin.events) {
+                lastSeq = event.seq
+                enqueue(event)
+              }
+              lastSeq = Math.max(lastSeq, begin.seq)
+            }
+            bulk = false
+            serveWaiters()
+            ready = true
+            drainHeld()
           },
-          end: finish,
-        })
+          (error: unknown) => fail(error),
+        )
       }
 
       return {
@@ -136,7 +262,7 @@ export function createSessionStream(
           if (!started && !finished) start()
           if (head < queue.length) {
             const entry = queue[head] as StreamItem | SequencedEvent
-            queue[head++] = undefined as unknown as StreamItem
+            queue[head++] = undefined
             if (head > 1024 && head * 2 > queue.length) {
               queue.splice(0, head)
               head = 0
@@ -150,8 +276,8 @@ export function createSessionStream(
             return Promise.reject(error)
           }
           if (finished) return Promise.resolve({ done: true, value: undefined })
-          return new Promise((resolve) => {
-            waiting.push(resolve)
+          return new Promise((resolve, reject) => {
+            waiting.push({ resolve, reject })
           })
         },
         return(): Promise<IteratorResult<StreamItem>> {

@@ -35,6 +35,7 @@ import {
 } from '../schemas.js'
 import { cloneMessage, cloneTask } from '../snapshot.js'
 import type { StreamItem, StreamOptions } from '../stream.js'
+import { createSessionStream, type StreamStart } from '../stream.js'
 import { newSessionTask } from '../task.js'
 import {
   answersInputRequest,
@@ -48,7 +49,6 @@ import { parseInput } from '../validate.js'
 import { wakeForMessage, wakeForUpdate } from '../wake.js'
 import { DEFAULT_TABLE_PREFIX, type TableNames, tableNames } from './migrate.js'
 import type { SqlClient, SqlTx } from './sql-client.js'
-import { createDatabaseSessionStream, type StreamStart } from './stream.js'
 
 /** Options of {@link PostgresSessionTaskRegistry}. */
 export type PostgresSessionTaskRegistryOptions = {
@@ -809,7 +809,7 @@ export class PostgresSessionTaskRegistry implements SessionTaskRegistry {
     const o = options === undefined ? {} : parseInput(StreamOptionsSchema, options, 'StreamOptions')
     this.watch(sid)
     let epoch = ''
-    return createDatabaseSessionStream(
+    return createSessionStream(
       this.hub,
       sid,
       {
