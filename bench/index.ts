@@ -4,14 +4,17 @@
  * run. Writes bench/results.json, BENCHMARKS.md and bench/scaling.svg.
  *
  * Env: BENCH_QUICK=1 for a reduced run (scaling to 100k tasks, shorter
- * budgets; under a minute). Run with `node --expose-gc` for the memory
- * figures (the npm script does).
+ * budgets; about a minute). BENCH_DATABASE_URL or TEST_DATABASE_URL adds the
+ * PostgreSQL registry on that server (`bash scripts/with-postgres.sh npm run
+ * bench` starts a throwaway one); PGlite is measured either way. Run with
+ * `node --expose-gc` for the memory figures (the npm script does).
  */
 import { writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { runCore, runRealistic } from './core.js'
 import { type Budget, canMeasureHeap, progress, settle } from './harness.js'
+import { runPostgres } from './postgres.js'
 import { evaluateTargets, markdown, printConsole, type Results, svg } from './report.js'
 import { runFloorTaskScaling, runMessageScaling, runTaskScaling } from './scaling.js'
 
@@ -21,6 +24,11 @@ const budget: Budget = quick
   : { timeMs: 900, warmupMs: 200, rounds: 3 }
 const taskSizes = quick ? [1_000, 10_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000]
 const messageSizes = [100, 1_000, 10_000, 100_000]
+// Database operations take ~0.1-3 ms each: a longer budget per case than the
+// in-memory sections for enough samples, still well under a minute in all.
+const dbBudget: Budget = quick
+  ? { timeMs: 400, warmupMs: 100, rounds: 2 }
+  : { timeMs: 1500, warmupMs: 300, rounds: 3 }
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url))
 
@@ -42,6 +50,8 @@ async function main(): Promise<void> {
   const floorTasks = await runFloorTaskScaling(taskSizes, budget)
   await settle()
   const messages = await runMessageScaling(messageSizes, budget)
+  await settle()
+  const postgres = await runPostgres(dbBudget)
   const memory = tasks.memory
   if (memory !== undefined) {
     memory.singleTaskMessages = messages.messages
@@ -66,6 +76,7 @@ async function main(): Promise<void> {
     realistic,
     scaling,
     memory,
+    postgres,
     targets: evaluateTargets(core, realistic, scaling, memory),
   }
 

@@ -19,6 +19,16 @@ import {
   type Subject,
 } from './harness.js'
 import {
+  BACKEND_LABELS,
+  BACKENDS,
+  LATENCY_LABELS,
+  PG_OP_LABELS,
+  PG_OPS,
+  type PgOp,
+  type PostgresResult,
+  SKIPPED_HINT,
+} from './postgres.js'
+import {
   type FloorScaling,
   type MemoryResult,
   SCALE_OP_LABELS,
@@ -46,6 +56,7 @@ export type Results = {
   realistic: SectionResult<RealisticOp>
   scaling: Scaling
   memory: MemoryResult | undefined
+  postgres: PostgresResult
   targets: TargetResult[]
 }
 
@@ -305,10 +316,143 @@ export function printConsole(results: Results): void {
   lines.push('Scaling with messages on the task')
   lines.push(table(scalingRows(results.scaling.messages, 'messages')))
   lines.push('')
+  lines.push('PostgreSQL registry (sequential awaits)')
+  if (results.postgres.server === undefined) {
+    lines.push(`server part SKIPPED: ${SKIPPED_HINT}`)
+  } else {
+    lines.push(`${results.postgres.server} (${serverSettings(results.postgres)})`)
+  }
+  lines.push(`PGlite: ${results.postgres.pglite}`)
+  lines.push(table(postgresRows(results)))
+  lines.push('')
+  lines.push(table(latencyRows(results.postgres)))
+  for (const [path, error] of Object.entries(results.postgres.latencyErrors ?? {})) {
+    lines.push(`event latency (${path}) not measured: ${error}`)
+  }
+  lines.push('')
   lines.push('Targets')
   for (const t of results.targets) lines.push(`${mark(t.pass)}  ${t.target}: ${t.value}`)
   lines.push('')
   process.stdout.write(`${lines.join('\n')}\n`)
+}
+
+// ---------------------------------------------------------------- postgres
+
+function serverSettings(pg: PostgresResult): string {
+  return Object.entries(pg.serverSettings ?? {})
+    .map(([name, value]) => `${name}=${value}`)
+    .join(', ')
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)
+}
+
+/** The in-memory registry's figure for the same operation, for reference. */
+function inMemory(results: Results, op: PgOp): Measurement | undefined {
+  if (op === 'list') return results.scaling.tasks.find((p) => p.size === 1_000)?.ops.list
+  return results.core[op][MS]
+}
+
+function postgresRows(results: Results): string[][] {
+  const pg = results.postgres
+  const rows = [
+    [
+      'operation (ops/s)',
+      ...BACKENDS.map((b) => BACKEND_LABELS[b]),
+      'in-memory registry*',
+      ...BACKENDS.map((b) => `${BACKEND_LABELS[b].split(' (')[0]} ms/op`),
+    ],
+  ]
+  for (const op of PG_OPS) {
+    const row = pg.ops[op]
+    rows.push([
+      PG_OP_LABELS[op],
+      ...BACKENDS.map((b) => fmtHz(row[b])),
+      fmtHz(inMemory(results, op)),
+      ...BACKENDS.map((b) => {
+        const m = row[b]
+        return m === undefined ? '—' : fmtMs(m.meanNs / 1e6)
+      }),
+    ])
+  }
+  return rows
+}
+
+function latencyRows(pg: PostgresResult): string[][] {
+  const rows = [
+    [
+      'event latency, A.update() → B listener (ms)',
+      'samples',
+      'p50',
+      'p95',
+      'p99',
+      'max',
+      'A.update() resolves, p50',
+    ],
+  ]
+  for (const l of pg.latency) {
+    rows.push([
+      LATENCY_LABELS[l.path],
+      String(l.delivery.samples),
+      fmtMs(l.delivery.p50Ms),
+      fmtMs(l.delivery.p95Ms),
+      fmtMs(l.delivery.p99Ms),
+      fmtMs(l.delivery.maxMs),
+      fmtMs(l.write.p50Ms),
+    ])
+  }
+  return rows
+}
+
+function postgresMarkdown(results: Results): string[] {
+  const pg = results.postgres
+  const out: string[] = []
+  out.push('## PostgreSQL')
+  out.push('')
+  out.push(
+    '`PostgresSessionTaskRegistry` (`session-tasks/postgres`) on a PostgreSQL server over loopback (node-postgres `pg.Pool` through `fromPgPool`) and on PGlite (PostgreSQL compiled to WebAssembly, in this process, through `fromPGlite`). Each operation is awaited before the next one starts, so ops/s is one caller\u2019s rate (1000 / ms per operation); a server serves many callers at once, which this does not measure.',
+  )
+  out.push('')
+  if (pg.server === undefined) {
+    out.push(
+      `**Server part skipped in this run**: no \`BENCH_DATABASE_URL\` or \`TEST_DATABASE_URL\` was set. Run \`bash scripts/with-postgres.sh npm run bench\` (a throwaway PostgreSQL server on 127.0.0.1) to include it; the PGlite figures below are measured either way.`,
+    )
+    out.push('')
+  } else {
+    const settings = pg.serverSettings ?? {}
+    const volatile = settings.fsync === 'off' || settings.synchronous_commit === 'off'
+    out.push(
+      `- Server: ${pg.server}; ${serverSettings(pg)}.${volatile ? ' Commits do not wait for the disk (the throwaway server of `scripts/with-postgres.sh` runs with `fsync=off`, `synchronous_commit=off`, `full_page_writes=off`), so writes here are faster than on a durable server, where each one also waits for its WAL flush.' : ''}`,
+    )
+  }
+  out.push(`- PGlite: ${pg.pglite}, in memory.`)
+  out.push(
+    `- tinybench ${pg.budget.timeMs} ms per case in ${pg.budget.rounds} ${pg.server === undefined ? 'rounds' : 'interleaved rounds (server and PGlite in turn)'} after ${pg.budget.warmupMs} ms warm-up; section ${pg.durationSeconds.toFixed(0)} s.`,
+  )
+  out.push('')
+  out.push(mdTable(postgresRows(results)))
+  out.push('')
+  out.push(
+    '\\* `InMemorySessionTaskRegistry` in this run, for reference: the Operations table above (create, update, get, recordMessage), and for list the task scaling at 1k tasks (a session of 100).',
+  )
+  out.push('')
+  out.push('### Event latency')
+  out.push('')
+  out.push(
+    `Registry A updates a task\u2019s progress (its transaction ends with a NOTIFY); registry B, which has called \`start()\` and listens to the session, gets the notification, reads the event from the events table and calls its listener. On the server B has its own pool, so its own LISTEN connection and its own connection for the read; on PGlite both share the one database. Measured from just before \`A.update()\` is called to B\u2019s listener (so it includes A\u2019s transaction), one update at a time, ${pg.latency[0]?.delivery.samples ?? 300} samples after 30 discarded. In the *another process* row B runs in a child process (\`bench/postgres-listener.ts\`) that reads the monotonic clock (\`process.hrtime\`, \`CLOCK_MONOTONIC\`, shared by every process on the machine) in its listener and reports the reading over IPC, which is not in the measured time. The last column is A\u2019s own write latency in the same samples.`,
+  )
+  out.push('')
+  if (pg.latency.length > 0) out.push(mdTable(latencyRows(pg)))
+  for (const [path, error] of Object.entries(pg.latencyErrors ?? {})) {
+    out.push('')
+    out.push(`Event latency (${path}) not measured: ${error}`)
+  }
+  if (pg.server === undefined) {
+    out.push('')
+    out.push('Server rows (another process, separate pools): not measured in this run, see above.')
+  }
+  return out
 }
 
 // ---------------------------------------------------------------- markdown
@@ -405,6 +549,8 @@ export function markdown(results: Results): string {
     )
   }
   out.push('')
+  out.push(...postgresMarkdown(results))
+  out.push('')
   out.push('## Method')
   out.push('')
   out.push(METHOD)
@@ -418,7 +564,8 @@ const METHOD = `- **One process, one run.** Every case runs in the same Node pro
 - **MCP** (\`@modelcontextprotocol/sdk\` experimental \`InMemoryTaskStore\`): create is \`createTask\` for a \`tools/call\` request whose arguments are the spec; update is \`updateTaskStatus(id, 'working', progressText)\`, which mutates in place; get is \`getTask\` (a shallow copy); list pages through \`listTasks\` for the session (10 per page, each page scans the whole store); the lifecycle ends with \`storeTaskResult\`. MCP tasks have no progress object, no history and no events.
 - **Realistic task**: a ~1 KB JSON spec (A2A: \`metadata\`; MCP: the request arguments) and 10 messages (session-tasks: recorded messages; A2A: \`history\`; MCP: none).
 - **Scaling**: one registry is filled with finished tasks (created, running, succeeded) in sessions of 100 and measured at each size on the session under test: get of one of its 100 tasks, update of one of its 99 running tasks (one listener), list of the session, listMessages (limit 20) of its task with 1,000 messages. The sizes are measured one after another (the registry only grows), so unlike the operations above they are not interleaved, and load from elsewhere on the machine shows up as noise between sizes. For information only, *get, random task of the registry* reads a task drawn at random (seeded reservoir sample of 1,024) from the whole registry: the registry's lookup is a \`Map\` get either way, so a drop at large sizes is likely cache misses (the target operations touch the same 100 tasks, which stay in cache). The floor runs the same task scaling after the registry (its own store, same layout and operations), as a reference for what any JavaScript store of that size pays. Message scaling grows one task of a 1k-task registry and measures get, update and listMessages on that task and list of its session. Flat means every size within ±25% of the smallest. At 1M tasks the heap is over 1 GB; the floor's run shows what a store of that size pays regardless of design (though the floor allocates less per operation, so it feeds the collector less).
-- **Memory**: heap used after forced GCs (\`--expose-gc\`), read after the benchmarks at the smallest and at the largest size of the scaling registry (not before filling: a forced GC slows what runs right after it); the delta divided by the finished tasks added in between, less their spec's JSON length (as the issue asks). It includes everything the registry keeps for a task with default options, notably the per-session replay buffer (1000 events), which holds the earlier versions of a record while its events are buffered (sessions of 100 finished tasks never overflow it), and, negligibly at 1M tasks, what the benchmarks left in the session under test (at most 1000 buffered events). Messages: 100 short messages (\`step N ok\`) on each of 1,000 new tasks in the full registry (one session each, so no replay buffer overflows and frees older events), heap delta per message less the text length; this includes each task's message log and the buffered event. The single-task figure is the same on the message-scaling task, between its smallest and largest message counts. The floor's figure is measured the same way on its own scaling run.`
+- **Memory**: heap used after forced GCs (\`--expose-gc\`), read after the benchmarks at the smallest and at the largest size of the scaling registry (not before filling: a forced GC slows what runs right after it); the delta divided by the finished tasks added in between, less their spec's JSON length (as the issue asks). It includes everything the registry keeps for a task with default options, notably the per-session replay buffer (1000 events), which holds the earlier versions of a record while its events are buffered (sessions of 100 finished tasks never overflow it), and, negligibly at 1M tasks, what the benchmarks left in the session under test (at most 1000 buffered events). Messages: 100 short messages (\`step N ok\`) on each of 1,000 new tasks in the full registry (one session each, so no replay buffer overflows and frees older events), heap delta per message less the text length; this includes each task's message log and the buffered event. The single-task figure is the same on the message-scaling task, between its smallest and largest message counts. The floor's figure is measured the same way on its own scaling run.
+- **PostgreSQL** (\`bench/postgres.ts\`): runs last, when \`BENCH_DATABASE_URL\` or \`TEST_DATABASE_URL\` is set against that server (\`pg\` is imported only then), and always on PGlite. The tables are created by \`migrate\` under a unique prefix (\`bench_…_\`) and dropped at the end. Each backend gets a registry that has called \`start()\` (LISTEN, as a deployed one would; it ignores its own notifications) with one listener on the session under test, and a store of 1k small tasks in sessions of 100 built through the API, the target session's 100 running: update sets the progress of one of them (one transaction: lock the row, store the record and the event, NOTIFY), get reads one, list reads the session's 100, recordMessage appends to a task of another session, create (measured last, so that the others run on exactly those 1k tasks) adds tasks to 1,000 other sessions. Each call is awaited before the next, through the same harness as above (batches of ~2 ms are one or a few calls here). Event latency: see the section above; the server is measured with B in a child process and with B in this process on a second pool, PGlite with both registries on its one in-process database (PGlite cannot be shared between processes).`
 
 // ---------------------------------------------------------------- svg
 
