@@ -53,6 +53,7 @@ export { applyTaskUpdate } from './lifecycle.js'
 export { taskMessageText } from './message.js'
 export { taskResultPath, taskVfsDir } from './paths.js'
 export { toPublicTask } from './public-task.js'
+export type { ReapOptions, ReapOutcome, ReapResult } from './reaper.js'
 export type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 export type {
   AnyFunction,
@@ -154,9 +155,6 @@ export type {
   ConcurrencyLimits,
   HousekeepingOptions,
   MessageDelivery,
-  ReapOptions,
-  ReapOutcome,
-  ReapResult,
   SpawnOptions,
   SupervisorMessage,
   TaskSupervisor,
