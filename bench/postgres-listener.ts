@@ -9,8 +9,8 @@
  * argv: <prefix> <sessionId>; env: BENCH_PG_LISTENER_URL.
  */
 
-import type { SessionTaskEvents } from '../src/events.js'
-import { fromPgPool, PostgresSessionTaskRegistry } from '../src/postgres/index.js'
+import { fromPgPool, PostgresSessionTaskRegistry } from '../src/backends/postgres/index.js'
+import type { SessionTaskEvents } from '../src/events/emitter.js'
 
 const url = process.env.BENCH_PG_LISTENER_URL
 const [prefix, sessionId] = process.argv.slice(2)

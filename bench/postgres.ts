@@ -23,7 +23,6 @@
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { SessionTaskEvents } from '../src/events.js'
 import {
   fromPGlite,
   fromPgPool,
@@ -31,7 +30,8 @@ import {
   PostgresSessionTaskRegistry,
   type SqlClient,
   tableNames,
-} from '../src/postgres/index.js'
+} from '../src/backends/postgres/index.js'
+import type { SessionTaskEvents } from '../src/events/emitter.js'
 import { type Budget, type Case, type Measurement, measure, progress, settle } from './harness.js'
 
 export const PG_OPS = ['create', 'update', 'get', 'list', 'recordMessage'] as const

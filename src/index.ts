@@ -1,6 +1,54 @@
-export type { A2AStateMapping, A2ATaskState } from './a2a.js'
-export { A2A_TASK_STATES, fromA2ATaskState, toA2ATaskState } from './a2a.js'
-export type { SessionTaskErrorCode, ValidationIssue } from './errors.js'
+export type {
+  AllSessionsListener,
+  ListenerErrorHandler,
+  SessionTaskEmitter,
+  SessionTaskEvent,
+  SessionTaskEvents,
+  SessionTaskEventType,
+  SessionTaskListener,
+} from './events/emitter.js'
+export type {
+  ResolvedTaskExecutor,
+  TaskExecutionContext,
+  TaskExecutor,
+  TaskExecutorPlugin,
+} from './execution/executor.js'
+export {
+  defaultTaskExecutors,
+  findTaskExecutor,
+  listTaskExecutorKinds,
+  registerTaskExecutor,
+  TaskExecutorRegistry,
+} from './execution/executor-registry.js'
+export type { ReapOptions, ReapOutcome, ReapResult } from './execution/reaper.js'
+export type { SinkMessage, TaskSink } from './execution/sink.js'
+export { RegistryTaskSink } from './execution/sink.js'
+export type {
+  ConcurrencyLimits,
+  HousekeepingOptions,
+  MessageDelivery,
+  SpawnOptions,
+  SupervisorMessage,
+  TaskSupervisor,
+  TaskSupervisorOptions,
+  WaitOptions,
+} from './execution/supervisor.js'
+export { createTaskSupervisor } from './execution/supervisor.js'
+export type { WakeQueue } from './execution/wake-queue.js'
+export { createWakeQueue } from './execution/wake-queue.js'
+export type { A2AStateMapping, A2ATaskState } from './interop/a2a.js'
+export { A2A_TASK_STATES, fromA2ATaskState, toA2ATaskState } from './interop/a2a.js'
+export type { WireSessionTask, WireTaskLinks, WireTaskMessage } from './interop/wire.js'
+export {
+  fromWireMessage,
+  fromWireTask,
+  toWireMessage,
+  toWireTask,
+  WireSessionTaskSchema,
+  WireTaskLinksSchema,
+  WireTaskMessageSchema,
+} from './interop/wire.js'
+export type { SessionTaskErrorCode, ValidationIssue } from './model/errors.js'
 export {
   DuplicateExecutorError,
   isDuplicateExecutorError,
@@ -21,40 +69,12 @@ export {
   TaskNotFoundError,
   UnsupportedOperationError,
   ValidationError,
-} from './errors.js'
-export type {
-  AllSessionsListener,
-  ListenerErrorHandler,
-  SessionTaskEmitter,
-  SessionTaskEvent,
-  SessionTaskEvents,
-  SessionTaskEventType,
-  SessionTaskListener,
-} from './events.js'
-export type {
-  ResolvedTaskExecutor,
-  TaskExecutionContext,
-  TaskExecutor,
-  TaskExecutorPlugin,
-} from './executor.js'
-export {
-  defaultTaskExecutors,
-  findTaskExecutor,
-  listTaskExecutorKinds,
-  registerTaskExecutor,
-  TaskExecutorRegistry,
-} from './executor-registry.js'
-export { generateTaskId, generateTaskMessageId } from './ids.js'
-export type { InMemorySessionTaskRegistryOptions } from './in-memory-registry.js'
-export { InMemorySessionTaskRegistry } from './in-memory-registry.js'
-export type { JsonValue } from './json.js'
-export { MAX_JSON_DEPTH } from './json.js'
-export { applyTaskUpdate } from './lifecycle.js'
-export { taskMessageText } from './message.js'
-export { taskResultPath, taskVfsDir } from './paths.js'
-export { toPublicTask } from './public-task.js'
-export type { ReapOptions, ReapOutcome, ReapResult } from './reaper.js'
-export type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
+} from './model/errors.js'
+export { generateTaskId, generateTaskMessageId } from './model/ids.js'
+export type { JsonValue } from './model/json.js'
+export { MAX_JSON_DEPTH } from './model/json.js'
+export { taskMessageText } from './model/message-text.js'
+export { taskResultPath, taskVfsDir } from './model/paths.js'
 export type {
   AnyFunction,
   CreateSessionTask,
@@ -77,7 +97,7 @@ export type {
   TaskStep,
   TaskWake,
   TaskWakeTransition,
-} from './schemas.js'
+} from './model/schemas.js'
 export {
   AttemptSchema,
   CallerTaskIdSchema,
@@ -123,18 +143,14 @@ export {
   TaskWakeSchema,
   TaskWakeTransitionSchema,
   WaitOptionsSchema,
-} from './schemas.js'
-export type { SinkMessage, TaskSink } from './sink.js'
-export { RegistryTaskSink } from './sink.js'
-export type { ServerSentEventsOptions } from './sse.js'
-export { serverSentEventFrame, sinceFromLastEventId, toServerSentEvents } from './sse.js'
+} from './model/schemas.js'
 export type {
   SessionTaskState,
   TaskMessageDirection,
   TaskStepStatus,
   TaskWakePolicy,
   TerminalTaskState,
-} from './state.js'
+} from './model/state.js'
 export {
   isTerminalState,
   parseTaskState,
@@ -149,29 +165,13 @@ export {
   TASK_STEP_STATUSES,
   TASK_WAKE_POLICIES,
   TERMINAL_TASK_STATES,
-} from './state.js'
-export type { StreamItem, StreamOptions, StreamSnapshotItem } from './stream.js'
-export type {
-  ConcurrencyLimits,
-  HousekeepingOptions,
-  MessageDelivery,
-  SpawnOptions,
-  SupervisorMessage,
-  TaskSupervisor,
-  TaskSupervisorOptions,
-  WaitOptions,
-} from './supervisor.js'
-export { createTaskSupervisor } from './supervisor.js'
-export { newSessionTask } from './task.js'
-export type { WakeQueue } from './wake-queue.js'
-export { createWakeQueue } from './wake-queue.js'
-export type { WireSessionTask, WireTaskLinks, WireTaskMessage } from './wire.js'
-export {
-  fromWireMessage,
-  fromWireTask,
-  toWireMessage,
-  toWireTask,
-  WireSessionTaskSchema,
-  WireTaskLinksSchema,
-  WireTaskMessageSchema,
-} from './wire.js'
+} from './model/state.js'
+export type { InMemorySessionTaskRegistryOptions } from './registry/in-memory-registry.js'
+export { InMemorySessionTaskRegistry } from './registry/in-memory-registry.js'
+export type { SessionTaskRegistry, TaskUpdateResult } from './registry/registry.js'
+export { newSessionTask } from './rules/create.js'
+export { applyTaskUpdate } from './rules/lifecycle.js'
+export { toPublicTask } from './rules/projection.js'
+export type { ServerSentEventsOptions } from './stream/sse.js'
+export { serverSentEventFrame, sinceFromLastEventId, toServerSentEvents } from './stream/sse.js'
+export type { StreamItem, StreamOptions, StreamSnapshotItem } from './stream/stream.js'

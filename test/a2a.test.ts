@@ -1,6 +1,5 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { A2A_TASK_STATES, type A2ATaskState, fromA2ATaskState, toA2ATaskState } from '../src/a2a.js'
 import {
   isTerminalState,
   isValidationError,
@@ -9,6 +8,12 @@ import {
   type TaskError,
   ValidationError,
 } from '../src/index.js'
+import {
+  A2A_TASK_STATES,
+  type A2ATaskState,
+  fromA2ATaskState,
+  toA2ATaskState,
+} from '../src/interop/a2a.js'
 
 // Issue 7 item 4: A2A task states <-> session task states.
 

@@ -27,7 +27,7 @@ import {
 // SPEC 11: one base class with code, name and cause; one subclass and one
 // guard per code; guards also recognise errors from another copy of the package.
 
-type ErrorsModule = typeof import('../src/errors.js')
+type ErrorsModule = typeof import('../src/model/errors.js')
 type Guard = (error: unknown) => boolean
 
 const ISSUES: ValidationIssue[] = [
@@ -269,7 +269,7 @@ describe('errors from another copy of the package', () => {
   async function loadCopy(): Promise<ErrorsModule> {
     // A query string makes the module loader evaluate errors.ts a second time:
     // a distinct module instance with its own classes, like a duplicated package.
-    const specifier = '../src/errors.js?copy=2'
+    const specifier = '../src/model/errors.js?copy=2'
     return (await import(/* @vite-ignore */ specifier)) as ErrorsModule
   }
 

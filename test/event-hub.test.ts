@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { SessionEventHub } from '../src/event-hub.js'
+import { SessionEventHub } from '../src/events/hub.js'
 import { InMemorySessionTaskRegistry } from '../src/index.js'
 
 describe('event hub with backend-assigned sequence numbers', () => {

@@ -1,13 +1,13 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { fastTextMessage, fastUpdate, isBoundedId } from '../src/fast-validate.js'
 import {
   NewTaskMessageSchema,
   SessionIdSchema,
   SessionTaskUpdateSchema,
   TaskIdSchema,
 } from '../src/index.js'
-import { isIsoUtc } from '../src/timestamp.js'
+import { fastTextMessage, fastUpdate, isBoundedId } from '../src/model/fast-validate.js'
+import { isIsoUtc } from '../src/model/time.js'
 
 // The fast paths may refuse anything (zod then decides), but whatever they
 // accept zod must accept too, with the same result.

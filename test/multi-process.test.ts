@@ -2,19 +2,19 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { StaleAttemptError } from '../src/errors.js'
-import type { SessionTaskEvents, SessionTaskEventType } from '../src/events.js'
-import { TaskExecutorRegistry } from '../src/executor-registry.js'
-import { taskMessageText } from '../src/message.js'
 import {
   fromPgPool,
   migrate,
   PostgresSessionTaskRegistry,
   tableNames,
-} from '../src/postgres/index.js'
-import type { SessionTask, TaskMessage } from '../src/schemas.js'
-import { RegistryTaskSink } from '../src/sink.js'
-import { createTaskSupervisor, type TaskSupervisor } from '../src/supervisor.js'
+} from '../src/backends/postgres/index.js'
+import type { SessionTaskEvents, SessionTaskEventType } from '../src/events/emitter.js'
+import { TaskExecutorRegistry } from '../src/execution/executor-registry.js'
+import { RegistryTaskSink } from '../src/execution/sink.js'
+import { createTaskSupervisor, type TaskSupervisor } from '../src/execution/supervisor.js'
+import { StaleAttemptError } from '../src/model/errors.js'
+import { taskMessageText } from '../src/model/message-text.js'
+import type { SessionTask, TaskMessage } from '../src/model/schemas.js'
 import type { StartedInfo, WorkerNotice, WorkerRequest } from './fixtures/worker-process.js'
 
 // Several real Node processes on one PostgreSQL database: this process ("P")

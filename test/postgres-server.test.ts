@@ -5,8 +5,8 @@ import {
   migrate,
   PostgresSessionTaskRegistry,
   tableNames,
-} from '../src/postgres/index.js'
-import { describePostgresRegistry } from '../src/postgres/testing.js'
+} from '../src/backends/postgres/index.js'
+import { describePostgresRegistry } from '../src/backends/postgres/testing.js'
 
 // The same suite as test/postgres.test.ts, on a real server through
 // node-postgres pools (one per simulated process). Run it with a throwaway

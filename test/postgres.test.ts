@@ -9,8 +9,8 @@ import {
   type PgPoolLike,
   PostgresSessionTaskRegistry,
   tableNames,
-} from '../src/postgres/index.js'
-import { describePostgresRegistry } from '../src/postgres/testing.js'
+} from '../src/backends/postgres/index.js'
+import { describePostgresRegistry } from '../src/backends/postgres/testing.js'
 
 // One in-process database for the whole file: starting PGlite takes seconds.
 const db = new PGlite()

@@ -25,7 +25,7 @@ import {
   WireSessionTaskSchema,
   type WireTaskMessage,
   WireTaskMessageSchema,
-} from '../src/wire.js'
+} from '../src/interop/wire.js'
 
 // Issue 7 item 4: conversion to and from the everruns (serde) JSON shape.
 

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import type { SessionTaskEvents, SessionTaskEventType } from '../events/emitter.js'
 import {
   isStaleAttemptError,
   isStreamOverflowError,
@@ -6,10 +7,7 @@ import {
   isTaskNotFoundError,
   isValidationError,
   type ValidationError,
-} from '../errors.js'
-import type { SessionTaskEvents, SessionTaskEventType } from '../events.js'
-import { toPublicTask } from '../public-task.js'
-import type { SessionTaskRegistry } from '../registry.js'
+} from '../model/errors.js'
 import type {
   CreateSessionTask,
   NewTaskMessage,
@@ -17,9 +15,11 @@ import type {
   SessionTaskUpdate,
   TaskMessage,
   TaskWake,
-} from '../schemas.js'
-import type { TaskWakePolicy } from '../state.js'
-import type { StreamItem, StreamOptions } from '../stream.js'
+} from '../model/schemas.js'
+import type { TaskWakePolicy } from '../model/state.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
+import { toPublicTask } from '../rules/projection.js'
+import type { StreamItem, StreamOptions } from '../stream/stream.js'
 
 /** What {@link describeRegistryContract} passes to the registry factory for each test. */
 export type RegistryContractFactoryOptions = {

@@ -1,11 +1,11 @@
-import type { SessionTaskEvents, SessionTaskEventType } from '../events.js'
+import type { SessionTaskEvents, SessionTaskEventType } from '../events/emitter.js'
+import type { SessionTask } from '../model/schemas.js'
+import { isTerminalState, type SessionTaskState } from '../model/state.js'
 import {
   InMemorySessionTaskRegistry,
   type InMemorySessionTaskRegistryOptions,
-} from '../in-memory-registry.js'
-import type { SessionTaskRegistry } from '../registry.js'
-import type { SessionTask } from '../schemas.js'
-import { isTerminalState, type SessionTaskState } from '../state.js'
+} from '../registry/in-memory-registry.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
 
 /** A clock you move by hand. */
 export type ManualClock = {

@@ -8,7 +8,7 @@ import {
   TASK_STEP_STATUSES,
   TASK_WAKE_POLICIES,
 } from './state.js'
-import { isIsoUtc, normalizeIso } from './timestamp.js'
+import { isIsoUtc, normalizeIso } from './time.js'
 
 const nonEmpty = z.string().min(1, 'must not be empty')
 const boundedId = (max: number) =>

@@ -1,5 +1,5 @@
-export type { MigrateOptions, TableNames } from './migrate.js'
-export { DEFAULT_TABLE_PREFIX, migrate, migrationStatements, tableNames } from './migrate.js'
+export type { MigrateOptions, TableNames } from './migrations.js'
+export { DEFAULT_TABLE_PREFIX, migrate, migrationStatements, tableNames } from './migrations.js'
 export type { PostgresSessionTaskRegistryOptions } from './registry.js'
 export { PostgresSessionTaskRegistry } from './registry.js'
 export type {

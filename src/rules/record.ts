@@ -1,4 +1,4 @@
-import type { SessionTask } from './schemas.js'
+import type { SessionTask } from '../model/schemas.js'
 
 /** Every field of a record, optional ones possibly `undefined` (meaning absent). */
 export type TaskFields = { [K in keyof SessionTask]-?: SessionTask[K] | undefined } & {

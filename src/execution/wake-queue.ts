@@ -1,6 +1,6 @@
-import type { SessionTaskRegistry } from './registry.js'
-import { SessionIdSchema, type TaskWake } from './schemas.js'
-import { parseInput } from './validate.js'
+import { SessionIdSchema, type TaskWake } from '../model/schemas.js'
+import { parseInput } from '../model/validate.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
 
 /** Collects wakes of every session until the agent loop drains them. */
 export type WakeQueue = {

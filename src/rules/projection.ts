@@ -1,5 +1,5 @@
-import type { JsonValue } from './json.js'
-import type { SessionTask } from './schemas.js'
+import type { JsonValue } from '../model/json.js'
+import type { SessionTask } from '../model/schemas.js'
 import { cloneTask } from './snapshot.js'
 
 function redactPushConfigs(spec: JsonValue): JsonValue {

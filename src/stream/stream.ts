@@ -1,7 +1,7 @@
-import { StreamOverflowError } from './errors.js'
-import { materialize, type SequencedEvent, type SessionEventHub } from './event-hub.js'
-import type { SessionTaskEvents, SessionTaskEventType } from './events.js'
-import type { SessionTask } from './schemas.js'
+import type { SessionTaskEvents, SessionTaskEventType } from '../events/emitter.js'
+import { materialize, type SequencedEvent, type SessionEventHub } from '../events/hub.js'
+import { StreamOverflowError } from '../model/errors.js'
+import type { SessionTask } from '../model/schemas.js'
 
 /** The first item of a stream that starts from the current state rather than a cursor. */
 export type StreamSnapshotItem = {

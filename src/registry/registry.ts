@@ -1,4 +1,8 @@
-import type { AllSessionsListener, SessionTaskEmitter, SessionTaskListener } from './events.js'
+import type {
+  AllSessionsListener,
+  SessionTaskEmitter,
+  SessionTaskListener,
+} from '../events/emitter.js'
 import type {
   CreateSessionTask,
   ListMessagesOptions,
@@ -10,8 +14,8 @@ import type {
   SessionTaskUpdate,
   TaskMessage,
   TaskOutput,
-} from './schemas.js'
-import type { StreamItem, StreamOptions } from './stream.js'
+} from '../model/schemas.js'
+import type { StreamItem, StreamOptions } from '../stream/stream.js'
 
 /** What `updateWithOutcome` reports. */
 export type TaskUpdateResult = {

@@ -1,9 +1,9 @@
-import { jsonEqual } from './json.js'
+import { jsonEqual } from '../model/json.js'
+import type { SessionTask, SessionTaskUpdate, TaskLinks } from '../model/schemas.js'
+import { isTerminalState } from '../model/state.js'
+import { isoString } from '../model/time.js'
+import { mergeLinks } from './create.js'
 import { buildTask, fieldsOf } from './record.js'
-import type { SessionTask, SessionTaskUpdate, TaskLinks } from './schemas.js'
-import { isTerminalState } from './state.js'
-import { mergeLinks } from './task.js'
-import { isoString } from './timestamp.js'
 
 /** What {@link applyTaskUpdateResult} decided, besides the new record. */
 export type TaskUpdateOutcome = {

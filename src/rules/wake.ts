@@ -1,7 +1,7 @@
-import { taskMessageText } from './message.js'
-import type { SessionTask, SessionTaskUpdate, TaskMessage, TaskWake } from './schemas.js'
-import { isTerminalState } from './state.js'
-import { isoString } from './timestamp.js'
+import { taskMessageText } from '../model/message-text.js'
+import type { SessionTask, SessionTaskUpdate, TaskMessage, TaskWake } from '../model/schemas.js'
+import { isTerminalState } from '../model/state.js'
+import { isoString } from '../model/time.js'
 
 function label(task: SessionTask): string {
   return `Task "${task.displayName}" (${task.id})`

@@ -6,7 +6,7 @@ import type {
   TaskProgress,
 } from './schemas.js'
 import { SESSION_TASK_STATES, type SessionTaskState } from './state.js'
-import { isIsoUtc, normalizeIso } from './timestamp.js'
+import { isIsoUtc, normalizeIso } from './time.js'
 
 // Hand-written checks for the shapes written on every progress tick,
 // heartbeat and message. They accept a strict subset of what the zod schemas

@@ -1,5 +1,4 @@
-import { cloneJson } from './json.js'
-import { buildTask, fieldsOf } from './record.js'
+import { cloneJson } from '../model/json.js'
 import type {
   SessionTask,
   TaskArtifact,
@@ -7,7 +6,8 @@ import type {
   TaskMessage,
   TaskMessagePart,
   TaskProgress,
-} from './schemas.js'
+} from '../model/schemas.js'
+import { buildTask, fieldsOf } from './record.js'
 
 // Records handed out are detached copies, so callers may keep and even mutate
 // them without reaching registry state. Copying is explicit per field because

@@ -1,5 +1,5 @@
-import type { SessionTaskRegistry } from './registry.js'
-import type { SessionTask, TaskMessage } from './schemas.js'
+import type { SessionTask, TaskMessage } from '../model/schemas.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
 import type { TaskSink } from './sink.js'
 
 /** What an executor gets with every call: where to report and when to stop. */

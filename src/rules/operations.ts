@@ -1,7 +1,6 @@
-import { StaleAttemptError } from './errors.js'
-import { fastTextMessage, fastUpdate, isBoundedId } from './fast-validate.js'
-import { generateTaskMessageId } from './ids.js'
-import { buildTask, fieldsOf } from './record.js'
+import { StaleAttemptError } from '../model/errors.js'
+import { fastTextMessage, fastUpdate, isBoundedId } from '../model/fast-validate.js'
+import { generateTaskMessageId } from '../model/ids.js'
 import {
   type NewTaskMessage,
   NewTaskMessageSchema,
@@ -11,9 +10,10 @@ import {
   SessionTaskUpdateSchema,
   TaskIdSchema,
   type TaskMessage,
-} from './schemas.js'
-import { isoString } from './timestamp.js'
-import { parseInput } from './validate.js'
+} from '../model/schemas.js'
+import { isoString } from '../model/time.js'
+import { parseInput } from '../model/validate.js'
+import { buildTask, fieldsOf } from './record.js'
 
 // The parts of registry operations that do not depend on where tasks are
 // stored, shared by every backend so that they cannot drift apart.

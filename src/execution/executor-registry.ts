@@ -1,7 +1,11 @@
-import { DuplicateExecutorError, UnsupportedOperationError, ValidationError } from './errors.js'
+import {
+  DuplicateExecutorError,
+  UnsupportedOperationError,
+  ValidationError,
+} from '../model/errors.js'
+import { TaskExecutorPluginSchema, TaskKindSchema } from '../model/schemas.js'
+import { parseInput } from '../model/validate.js'
 import type { ResolvedTaskExecutor, TaskExecutor, TaskExecutorPlugin } from './executor.js'
-import { TaskExecutorPluginSchema, TaskKindSchema } from './schemas.js'
-import { parseInput } from './validate.js'
 
 const OPTIONAL_METHODS = ['canReattach', 'start', 'deliver', 'reconcile'] as const
 

@@ -1,4 +1,4 @@
-import type { TaskMessage } from './schemas.js'
+import type { TaskMessage } from '../model/schemas.js'
 
 type Stored = { message: TaskMessage; order: number }
 

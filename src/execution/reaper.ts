@@ -1,9 +1,9 @@
+import { ReapOptionsSchema, type SessionTask } from '../model/schemas.js'
+import { isTerminalState } from '../model/state.js'
+import { parseInput } from '../model/validate.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import type { TaskExecutorRegistry } from './executor-registry.js'
-import type { SessionTaskRegistry } from './registry.js'
-import { ReapOptionsSchema, type SessionTask } from './schemas.js'
-import { isTerminalState } from './state.js'
-import { parseInput } from './validate.js'
 
 /** Options of `supervisor.reap`. */
 export type ReapOptions = {

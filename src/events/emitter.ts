@@ -1,5 +1,5 @@
 import mittModule, { type Emitter } from 'mitt'
-import type { SessionTask, TaskMessage, TaskWake } from './schemas.js'
+import type { SessionTask, TaskMessage, TaskWake } from '../model/schemas.js'
 
 // mitt ships CommonJS-style typings; under NodeNext its default import is typed
 // as the module object although at run time it is the factory itself.

@@ -1,15 +1,11 @@
-import { TaskConflictError, TaskNotFoundError } from './errors.js'
-import { SessionEventHub } from './event-hub.js'
 import type {
   AllSessionsListener,
   ListenerErrorHandler,
   SessionTaskEmitter,
   SessionTaskListener,
-} from './events.js'
-import { applyTaskUpdateResult } from './lifecycle.js'
-import { MessageLog } from './message-log.js'
-import { toPublicTask } from './public-task.js'
-import type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
+} from '../events/emitter.js'
+import { SessionEventHub } from '../events/hub.js'
+import { TaskConflictError, TaskNotFoundError } from '../model/errors.js'
 import {
   type CreateSessionTask,
   CreateSessionTaskSchema,
@@ -31,11 +27,11 @@ import {
   type TaskMessage,
   type TaskOutput,
   TaskOutputSchema,
-} from './schemas.js'
-import { cloneMessage, cloneTask } from './snapshot.js'
-import { isTerminalState } from './state.js'
-import { createSessionStream, type StreamItem, type StreamOptions } from './stream.js'
-import { newSessionTask } from './task.js'
+} from '../model/schemas.js'
+import { isTerminalState } from '../model/state.js'
+import { parseInput } from '../model/validate.js'
+import { newSessionTask } from '../rules/create.js'
+import { applyTaskUpdateResult } from '../rules/lifecycle.js'
 import {
   answersInputRequest,
   newTaskMessage,
@@ -43,9 +39,13 @@ import {
   parseTaskRef,
   parseTaskUpdate,
   withCancelRequested,
-} from './task-operations.js'
-import { parseInput } from './validate.js'
-import { wakeForMessage, wakeForUpdate } from './wake.js'
+} from '../rules/operations.js'
+import { toPublicTask } from '../rules/projection.js'
+import { cloneMessage, cloneTask } from '../rules/snapshot.js'
+import { wakeForMessage, wakeForUpdate } from '../rules/wake.js'
+import { createSessionStream, type StreamItem, type StreamOptions } from '../stream/stream.js'
+import { MessageLog } from './message-log.js'
+import type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 
 /** Options of {@link InMemorySessionTaskRegistry}. */
 export type InMemorySessionTaskRegistryOptions = {

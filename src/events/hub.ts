@@ -1,3 +1,6 @@
+import type { SessionTask, TaskMessage, TaskWake } from '../model/schemas.js'
+import { toPublicTask } from '../rules/projection.js'
+import { cloneMessage } from '../rules/snapshot.js'
 import {
   type AllSessionsListener,
   createSessionEmitter,
@@ -8,10 +11,7 @@ import {
   type SessionTaskEvents,
   type SessionTaskEventType,
   type SessionTaskListener,
-} from './events.js'
-import { toPublicTask } from './public-task.js'
-import type { SessionTask, TaskMessage, TaskWake } from './schemas.js'
-import { cloneMessage } from './snapshot.js'
+} from './emitter.js'
 
 /** The internal form of an event: references to immutable stored values, projected on delivery. */
 export type RawEvent =

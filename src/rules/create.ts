@@ -1,8 +1,8 @@
-import { generateTaskId } from './ids.js'
+import { generateTaskId } from '../model/ids.js'
+import type { CreateSessionTask, SessionTask, TaskLinks, TaskLinksInput } from '../model/schemas.js'
+import { isTerminalState } from '../model/state.js'
+import { isoString } from '../model/time.js'
 import { buildTask } from './record.js'
-import type { CreateSessionTask, SessionTask, TaskLinks, TaskLinksInput } from './schemas.js'
-import { isTerminalState } from './state.js'
-import { isoString } from './timestamp.js'
 
 /** Appends `extra` to `base` without duplicates, first occurrence first. */
 export function mergeResourceIds(base: readonly string[], extra: readonly string[]): string[] {

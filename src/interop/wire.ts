@@ -1,15 +1,15 @@
 import * as z from 'zod'
-import { cloneJson } from './json.js'
-import { buildTask } from './record.js'
+import { cloneJson } from '../model/json.js'
 import {
   type SessionTask,
   SessionTaskSchema,
   TaskLinksSchema,
   type TaskMessage,
   TaskMessageSchema,
-} from './schemas.js'
-import { cloneArtifact, clonePart, cloneProgress } from './snapshot.js'
-import { parseInput } from './validate.js'
+} from '../model/schemas.js'
+import { parseInput } from '../model/validate.js'
+import { buildTask } from '../rules/record.js'
+import { cloneArtifact, clonePart, cloneProgress } from '../rules/snapshot.js'
 
 // The everruns (Rust, serde) JSON shape of records and messages: the same
 // fields in snake_case. Nested objects whose field names are single words

@@ -1,7 +1,7 @@
 import * as z from 'zod'
-import { SessionTaskStateSchema, type TaskError, TaskErrorSchema } from './schemas.js'
-import type { SessionTaskState } from './state.js'
-import { parseInput } from './validate.js'
+import { SessionTaskStateSchema, type TaskError, TaskErrorSchema } from '../model/schemas.js'
+import type { SessionTaskState } from '../model/state.js'
+import { parseInput } from '../model/validate.js'
 
 /** The A2A protocol task states (v0.3 JSON spelling), in protocol order. */
 export const A2A_TASK_STATES = [

@@ -1,17 +1,14 @@
 import { nanoid } from 'nanoid'
 import * as z from 'zod'
-import { TaskConflictError, TaskNotFoundError } from '../errors.js'
-import { type RawEvent, type SequencedEvent, SessionEventHub } from '../event-hub.js'
 import type {
   AllSessionsListener,
   ListenerErrorHandler,
   SessionTaskEmitter,
   SessionTaskEventType,
   SessionTaskListener,
-} from '../events.js'
-import { applyTaskUpdateResult } from '../lifecycle.js'
-import { toPublicTask } from '../public-task.js'
-import type { SessionTaskRegistry, TaskUpdateResult } from '../registry.js'
+} from '../../events/emitter.js'
+import { type RawEvent, type SequencedEvent, SessionEventHub } from '../../events/hub.js'
+import { TaskConflictError, TaskNotFoundError } from '../../model/errors.js'
 import {
   type CreateSessionTask,
   CreateSessionTaskSchema,
@@ -32,11 +29,11 @@ import {
   type TaskMessage,
   type TaskOutput,
   TaskOutputSchema,
-} from '../schemas.js'
-import { cloneMessage, cloneTask } from '../snapshot.js'
-import type { StreamItem, StreamOptions } from '../stream.js'
-import { createSessionStream, type StreamStart } from '../stream.js'
-import { newSessionTask } from '../task.js'
+} from '../../model/schemas.js'
+import { parseInput } from '../../model/validate.js'
+import type { SessionTaskRegistry, TaskUpdateResult } from '../../registry/registry.js'
+import { newSessionTask } from '../../rules/create.js'
+import { applyTaskUpdateResult } from '../../rules/lifecycle.js'
 import {
   answersInputRequest,
   newTaskMessage,
@@ -44,10 +41,13 @@ import {
   parseTaskRef,
   parseTaskUpdate,
   withCancelRequested,
-} from '../task-operations.js'
-import { parseInput } from '../validate.js'
-import { wakeForMessage, wakeForUpdate } from '../wake.js'
-import { DEFAULT_TABLE_PREFIX, type TableNames, tableNames } from './migrate.js'
+} from '../../rules/operations.js'
+import { toPublicTask } from '../../rules/projection.js'
+import { cloneMessage, cloneTask } from '../../rules/snapshot.js'
+import { wakeForMessage, wakeForUpdate } from '../../rules/wake.js'
+import type { StreamItem, StreamOptions } from '../../stream/stream.js'
+import { createSessionStream, type StreamStart } from '../../stream/stream.js'
+import { DEFAULT_TABLE_PREFIX, type TableNames, tableNames } from './migrations.js'
 import type { SqlClient, SqlTx } from './sql-client.js'
 
 /** Options of {@link PostgresSessionTaskRegistry}. */

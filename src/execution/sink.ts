@@ -1,4 +1,3 @@
-import type { SessionTaskRegistry } from './registry.js'
 import {
   AttemptSchema,
   NewSinkMessageSchema,
@@ -9,10 +8,11 @@ import {
   type TaskInputRequest,
   type TaskMessagePart,
   type TaskProgress,
-} from './schemas.js'
-import type { SessionTaskState } from './state.js'
-import { isoString } from './timestamp.js'
-import { parseInput } from './validate.js'
+} from '../model/schemas.js'
+import type { SessionTaskState } from '../model/state.js'
+import { isoString } from '../model/time.js'
+import { parseInput } from '../model/validate.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
 
 /** A message as running work posts it: always outbound, fenced by the sink. */
 export type SinkMessage = {

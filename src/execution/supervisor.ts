@@ -1,8 +1,4 @@
-import { NoExecutorError, TaskNotFoundError, UnsupportedOperationError } from './errors.js'
-import type { ResolvedTaskExecutor, TaskExecutionContext } from './executor.js'
-import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
-import { createReaper, type ReapOptions, type ReapResult } from './reaper.js'
-import type { SessionTaskRegistry } from './registry.js'
+import { NoExecutorError, TaskNotFoundError, UnsupportedOperationError } from '../model/errors.js'
 import {
   type CreateSessionTask,
   CreateSessionTaskSchema,
@@ -17,10 +13,14 @@ import {
   type TaskMessage,
   type TaskMessagePart,
   WaitOptionsSchema,
-} from './schemas.js'
+} from '../model/schemas.js'
+import { isTerminalState } from '../model/state.js'
+import { parseInput } from '../model/validate.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
+import type { ResolvedTaskExecutor, TaskExecutionContext } from './executor.js'
+import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
+import { createReaper, type ReapOptions, type ReapResult } from './reaper.js'
 import { RegistryTaskSink } from './sink.js'
-import { isTerminalState } from './state.js'
-import { parseInput } from './validate.js'
 
 /** Concurrency limits; every given limit applies at once. */
 export type ConcurrencyLimits = {
