@@ -78,6 +78,7 @@ export { taskResultPath, taskVfsDir } from './model/paths.js'
 export type {
   AnyFunction,
   CreateSessionTask,
+  DeepReadonly,
   ListMessagesOptions,
   ListStaleOptions,
   NewTaskMessage,
@@ -99,37 +100,23 @@ export type {
   TaskWakeTransition,
 } from './model/schemas.js'
 export {
-  AttemptSchema,
   CallerTaskIdSchema,
-  ConcurrencyLimitsSchema,
   CreateSessionTaskSchema,
-  DurationMsSchema,
-  FunctionSchema,
-  HousekeepingOptionsSchema,
   InputRequestIdSchema,
   JsonValueSchema,
   ListMessagesOptionsSchema,
   ListStaleOptionsSchema,
-  NewSinkMessageSchema,
   NewTaskMessageSchema,
   PruneOptionsSchema,
-  ReapOptionsSchema,
-  RegistryOptionsSchema,
   SessionIdSchema,
   SessionTaskFilterSchema,
   SessionTaskSchema,
   SessionTaskStateSchema,
   SessionTaskUpdateSchema,
-  SpawnOptionsSchema,
-  StreamOptionsSchema,
-  SupervisorMessageSchema,
-  SupervisorOptionsSchema,
   TaskArtifactSchema,
   TaskErrorSchema,
-  TaskExecutorPluginSchema,
   TaskIdSchema,
   TaskInputRequestSchema,
-  TaskKindSchema,
   TaskLinksInputSchema,
   TaskLinksSchema,
   TaskMessageDirectionSchema,
@@ -142,7 +129,6 @@ export {
   TaskWakePolicySchema,
   TaskWakeSchema,
   TaskWakeTransitionSchema,
-  WaitOptionsSchema,
 } from './model/schemas.js'
 export type {
   SessionTaskState,
@@ -166,9 +152,24 @@ export {
   TASK_WAKE_POLICIES,
   TERMINAL_TASK_STATES,
 } from './model/state.js'
+export type { SessionTaskRegistryCoreOptions } from './registry/core.js'
+export { SessionTaskRegistryCore } from './registry/core.js'
 export type { InMemorySessionTaskRegistryOptions } from './registry/in-memory-registry.js'
 export { InMemorySessionTaskRegistry } from './registry/in-memory-registry.js'
+export type { InMemoryTaskStoreOptions } from './registry/memory-store.js'
+export { InMemoryTaskStore } from './registry/memory-store.js'
 export type { SessionTaskRegistry, TaskUpdateResult } from './registry/registry.js'
+export type {
+  SequencedEvent,
+  SessionTaskStore,
+  StoredEvent,
+  StoreEventSink,
+  StoreInsert,
+  StoreMessageQuery,
+  StoreSnapshot,
+  TaskDecision,
+  TaskWrite,
+} from './registry/store.js'
 export { newSessionTask } from './rules/create.js'
 export { applyTaskUpdate } from './rules/lifecycle.js'
 export { toPublicTask } from './rules/projection.js'

@@ -6,7 +6,8 @@ import {
   SessionTaskUpdateSchema,
   TaskIdSchema,
 } from '../src/index.js'
-import { fastTextMessage, fastUpdate, isBoundedId } from '../src/model/fast-validate.js'
+import { fastTextMessage, fastUpdate } from '../src/model/fast-validate.js'
+import { isBoundedId } from '../src/model/strings.js'
 import { isIsoUtc } from '../src/model/time.js'
 
 // The fast paths may refuse anything (zod then decides), but whatever they

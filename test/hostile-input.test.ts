@@ -1265,8 +1265,9 @@ describe('frozen objects are accepted when otherwise valid', () => {
     const task = await f.registry.create(input as never)
     expect(task.spec).toStrictEqual({ nested: { list: [1, 2, { x: 'y' }] } })
     expect(task.links.resourceIds).toEqual(['r1', 'r2'])
-    expect(Object.isFrozen(task)).toBe(false)
-    task.spec = 'mine'
+    // The stored record is the registry's own frozen copy, not the caller's frozen input.
+    expect(Object.isFrozen(task)).toBe(true)
+    expect(task.spec).not.toBe(input.spec)
     expect((await f.registry.get(S, task.id))?.spec).toStrictEqual({
       nested: { list: [1, 2, { x: 'y' }] },
     })

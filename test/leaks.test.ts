@@ -29,11 +29,16 @@ describe('memory', () => {
     registry.events('b').on('task.created', () => {})
     await churn(registry, 'a', 5)
     await churn(registry, 'b', 5)
-    expect(registry.stats()).toEqual({ tasks: 10, sessions: 2, eventSessions: 2 })
+    expect(registry.stats()).toEqual({
+      tasks: 10,
+      sessions: 2,
+      eventSessions: 2,
+      bufferedEvents: 50,
+    })
     expect(wakes.pending('a')).toBe(5)
     expect(await registry.deleteSession('a')).toBe(5)
     expect(await registry.deleteSession('b')).toBe(5)
-    expect(registry.stats()).toEqual({ tasks: 0, sessions: 0, eventSessions: 0 })
+    expect(registry.stats()).toEqual({ tasks: 0, sessions: 0, eventSessions: 0, bufferedEvents: 0 })
     expect(wakes.pending('a')).toBe(0)
     expect(registry.events('a').all.size).toBe(0)
     wakes.stop()
@@ -47,8 +52,7 @@ describe('memory', () => {
       limit: 1000,
     })
     expect(pruned).toHaveLength(20)
-    expect(registry.stats().tasks).toBe(0)
-    expect(registry.stats().sessions).toBe(0)
+    expect(registry.stats()).toEqual({ tasks: 0, sessions: 0, eventSessions: 0, bufferedEvents: 0 })
   })
 
   test('a stream from before a pruned task’s events falls back to a snapshot', async () => {
@@ -85,5 +89,32 @@ describe('stream waiters', () => {
     expect((await second).value).toMatchObject({ seq: 2, type: 'task.updated' })
     await it.return?.()
     expect(await third).toEqual({ done: true, value: undefined })
+  })
+
+  test('the replay budget bounds buffered events across sessions; older cursors get a snapshot', async () => {
+    const registry = new InMemorySessionTaskRegistry({ replayBudget: 100 })
+    for (let i = 0; i < 300; i++) {
+      const task = await registry.create({ sessionId: `s${i}`, kind: 'k', displayName: 'd' })
+      await registry.update(`s${i}`, task.id, { state: 'running' })
+    }
+    expect(registry.stats().bufferedEvents).toBe(100)
+    expect(registry.stats().sessions).toBe(300)
+    const early = registry.stream('s0', { since: 0 })[Symbol.asyncIterator]()
+    expect((await early.next()).value?.type).toBe('snapshot')
+    await early.return?.()
+    const late = registry.stream('s299', { since: 0 })[Symbol.asyncIterator]()
+    expect((await late.next()).value?.type).toBe('task.created')
+    await late.return?.()
+  })
+
+  test('a session nobody listens to any more keeps no event state', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    const off = registry.subscribe('quiet', () => {})
+    const it = registry.stream('quiet')[Symbol.asyncIterator]()
+    await it.next()
+    expect(registry.stats().eventSessions).toBe(1)
+    off()
+    await it.return?.()
+    expect(registry.stats()).toEqual({ tasks: 0, sessions: 0, eventSessions: 0, bufferedEvents: 0 })
   })
 })

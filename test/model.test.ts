@@ -17,6 +17,7 @@ import {
   taskResultPath,
   taskVfsDir,
 } from '../src/index.js'
+import * as schemas from '../src/model/schemas.js'
 
 describe('states', () => {
   test('SESSION_TASK_STATES lists the six states in lifecycle order', () => {
@@ -664,10 +665,23 @@ const CASES: Record<string, SchemaCase> = {
   },
 }
 
-const exportedSchemaNames = Object.keys(api).filter((name) => name.endsWith('Schema'))
+// The record and input schemas are public (root); the option schemas of
+// internal functions live in src/model/schemas.ts only.
+const allSchemas: Record<string, unknown> = { ...schemas, ...api }
+const exportedSchemaNames = Object.keys(allSchemas).filter((name) => name.endsWith('Schema'))
 
 describe('schemas', () => {
-  test('every exported ...Schema has a case in this table', () => {
+  test('the root exports the record and input schemas, not the internal option schemas', () => {
+    const root = Object.keys(api).filter((name) => name.endsWith('Schema'))
+    for (const name of root) expect(exportedSchemaNames).toContain(name)
+    for (const internal of ['SupervisorOptionsSchema', 'ReapOptionsSchema', 'FunctionSchema']) {
+      expect(root).not.toContain(internal)
+    }
+    expect(root).toContain('SessionTaskSchema')
+    expect(root).toContain('SessionTaskUpdateSchema')
+  })
+
+  test('every ...Schema has a case in this table', () => {
     const names = [...exportedSchemaNames].sort()
     expect(names.length).toBeGreaterThan(0)
     expect(names).toStrictEqual(Object.keys(CASES).sort())
@@ -697,7 +711,7 @@ describe('schemas', () => {
   })
 
   describe.each(Object.entries(CASES))('%s', (name, cases) => {
-    const schema = (api as Record<string, unknown>)[name] as z.ZodType | undefined
+    const schema = allSchemas[name] as z.ZodType | undefined
     test('accepts valid values', () => {
       expect(schema, `${name} is exported`).toBeDefined()
       if (schema === undefined) return

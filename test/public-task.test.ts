@@ -180,7 +180,7 @@ describe('toPublicTask purity', () => {
     expect(task.spec).toStrictEqual({ push_configs: [{ url: 'u', secret: 's' }] })
   })
 
-  test('the returned copy is detached: mutating it never reaches the input', () => {
+  test('the returned copy is deeply frozen and detached: the input is neither frozen nor changed', () => {
     const task = taskWithSpec({
       push_configs: [{ url: 'u', secret: 's' }, { url: 'plain' }],
       nested: { list: [1, 2] },
@@ -188,30 +188,29 @@ describe('toPublicTask purity', () => {
     const before = structuredClone(task)
     const out = toPublicTask(task)
     expect(out).not.toBe(task)
-
-    const spec = out.spec as {
-      push_configs: Record<string, JsonValue>[]
-      nested: { list: number[] }
+    const walk = (value: unknown): void => {
+      if (typeof value !== 'object' || value === null) return
+      expect(Object.isFrozen(value)).toBe(true)
+      for (const item of Object.values(value)) walk(item)
     }
-    const plain = spec.push_configs[1]
-    if (plain !== undefined) plain.url = 'changed'
-    spec.nested.list.push(3)
-    spec.push_configs.push({ url: 'added' })
-    out.artifacts.push({ name: 'x', type: 'file' })
-    const firstArtifact = out.artifacts[0]
-    if (firstArtifact !== undefined) firstArtifact.name = 'renamed'
-    out.links.resourceIds.push('r2')
-    out.links.childSessionId = 'other'
-    if (out.progress?.steps?.[0] !== undefined) out.progress.steps[0].title = 'changed'
-    if (out.inputRequest !== undefined) {
-      out.inputRequest.prompt = 'changed'
-      const expected = out.inputRequest.expected as { choices: string[] }
-      expected.choices.push('c')
-    }
-    if (out.error !== undefined) out.error.message = 'changed'
-    out.state = 'failed'
-
+    walk(out)
+    const spec = out.spec as { nested: { list: number[] } }
+    expect(() => spec.nested.list.push(3)).toThrow(TypeError)
+    expect(() => {
+      ;(out as { state: string }).state = 'failed'
+    }).toThrow(TypeError)
+    expect(Object.isFrozen(task)).toBe(false)
+    expect(Object.isFrozen(task.spec)).toBe(false)
     expect(task).toStrictEqual(before)
+  })
+
+  test('a frozen record without a secret is its own projection; with one, the projection is built once', () => {
+    const plain = deepFreezeValue(taskWithSpec({ push_configs: [{ url: 'plain' }] }))
+    expect(toPublicTask(plain)).toBe(plain)
+    const secret = deepFreezeValue(taskWithSpec({ push_configs: [{ url: 'u', secret: 's' }] }))
+    const first = toPublicTask(secret)
+    expect(first).not.toBe(secret)
+    expect(toPublicTask(secret)).toBe(first)
   })
 
   test('two projections of the same task are independent copies', () => {
@@ -223,3 +222,11 @@ describe('toPublicTask purity', () => {
     expect(a.spec).not.toBe(task.spec)
   })
 })
+
+function deepFreezeValue<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const item of Object.values(value)) deepFreezeValue(item)
+    Object.freeze(value)
+  }
+  return value
+}

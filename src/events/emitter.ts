@@ -5,18 +5,18 @@ import type { SessionTask, TaskMessage, TaskWake } from '../model/schemas.js'
 // as the module object although at run time it is the factory itself.
 const mitt = mittModule as unknown as typeof mittModule.default
 
-/** Every event a session's emitter carries, with its payload. */
+/** Every event a session's emitter carries, with its payload (deeply frozen, shared by every listener). */
 export type SessionTaskEvents = {
   /** A real insert. */
-  'task.created': { task: SessionTask }
+  'task.created': { readonly task: SessionTask }
   /** An update or cancel request that changed the record. */
-  'task.updated': { task: SessionTask }
+  'task.updated': { readonly task: SessionTask }
   /** An inbound (session -> task) message was recorded. */
-  'task.message.sent': { taskId: string; message: TaskMessage }
+  'task.message.sent': { readonly taskId: string; readonly message: TaskMessage }
   /** An outbound (task -> session) message was recorded. */
-  'task.message.received': { taskId: string; message: TaskMessage }
+  'task.message.received': { readonly taskId: string; readonly message: TaskMessage }
   /** Live output from a sink; never stored. */
-  'task.output': { taskId: string; stream: string; delta: string }
+  'task.output': { readonly taskId: string; readonly stream: string; readonly delta: string }
   /** The wake policy says the session's agent should wake. */
   'task.wake': TaskWake
 }
@@ -57,34 +57,38 @@ type AnyHandler = (...args: unknown[]) => void
 
 /**
  * Calls the emitter's handlers like mitt's `emit` (typed ones, then `'*'`),
- * except that each handler is isolated (one that throws is reported and the
- * rest still run) and gets its own payload from `payload()`, so a handler
- * that mutates its copy cannot change what the next one sees. Both handler
+ * except that each handler is isolated: one that throws is reported and the
+ * rest still run. Every handler gets the same frozen payload. Both handler
  * lists are copied before the first call: (un)subscribing during dispatch
  * takes effect from the next event.
  */
 export function dispatchIsolated(
   emitter: SessionTaskEmitter,
   type: SessionTaskEventType,
-  payload: () => unknown,
+  payload: unknown,
   report: (error: unknown, payload: unknown) => void,
 ): void {
-  const typed = (emitter.all.get(type) ?? []).slice() as AnyHandler[]
-  const wildcard = (emitter.all.get('*') ?? []).slice() as AnyHandler[]
-  for (const handler of typed) {
-    const value = payload()
-    try {
-      handler(value)
-    } catch (error) {
-      report(error, value)
+  const typedList = emitter.all.get(type)
+  const wildcardList = emitter.all.get('*')
+  const typed = typedList !== undefined && typedList.length > 0 ? typedList.slice() : undefined
+  const wildcard =
+    wildcardList !== undefined && wildcardList.length > 0 ? wildcardList.slice() : undefined
+  if (typed !== undefined) {
+    for (const handler of typed as AnyHandler[]) {
+      try {
+        handler(payload)
+      } catch (error) {
+        report(error, payload)
+      }
     }
   }
-  for (const handler of wildcard) {
-    const value = payload()
-    try {
-      handler(type, value)
-    } catch (error) {
-      report(error, value)
+  if (wildcard !== undefined) {
+    for (const handler of wildcard as AnyHandler[]) {
+      try {
+        handler(type, payload)
+      } catch (error) {
+        report(error, payload)
+      }
     }
   }
 }

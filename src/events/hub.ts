@@ -1,6 +1,6 @@
-import type { SessionTask, TaskMessage, TaskWake } from '../model/schemas.js'
+import { deepFreeze } from '../model/freeze.js'
+import type { SequencedEvent } from '../registry/store.js'
 import { toPublicTask } from '../rules/projection.js'
-import { cloneMessage } from '../rules/snapshot.js'
 import {
   type AllSessionsListener,
   createSessionEmitter,
@@ -13,70 +13,71 @@ import {
   type SessionTaskListener,
 } from './emitter.js'
 
-/** The internal form of an event: references to immutable stored values, projected on delivery. */
-export type RawEvent =
-  | { type: 'task.created' | 'task.updated'; data: SessionTask }
-  | { type: 'task.message.sent' | 'task.message.received'; data: TaskMessage }
-  | { type: 'task.output'; data: { taskId: string; stream: string; delta: string } }
-  | { type: 'task.wake'; data: TaskWake }
+/** A public event payload. */
+export type EventPayload = SessionTaskEvents[SessionTaskEventType]
 
-/** A raw event with its per-session sequence number. */
-export type SequencedEvent = RawEvent & { seq: number }
+/**
+ * A sequenced event on its way to listeners and streams. Its public payload
+ * is built on first use and then shared by everyone who sees the event.
+ */
+export type HubEvent = {
+  readonly type: SequencedEvent['type']
+  readonly data: SequencedEvent['data']
+  readonly seq: number
+  payload: EventPayload | undefined
+}
 
-/** The public payload of a raw event: a fresh copy, secrets redacted. */
-export function materialize(event: RawEvent): SessionTaskEvents[SessionTaskEventType] {
-  switch (event.type) {
-    case 'task.created':
-    case 'task.updated':
-      return { task: toPublicTask(event.data) }
-    case 'task.message.sent':
-    case 'task.message.received':
-      return { taskId: event.data.taskId, message: cloneMessage(event.data) }
-    case 'task.output':
-      return { ...event.data }
-    case 'task.wake':
-      return { ...event.data }
+/** Wraps a store's event for delivery (built field by field: spreading is a V8 slow path). */
+export function hubEvent(event: SequencedEvent): HubEvent {
+  return { type: event.type, data: event.data, seq: event.seq, payload: undefined }
+}
+
+/** The event's public payload, frozen and built once: task snapshots have their secrets redacted. */
+export function payloadOf(event: HubEvent): EventPayload {
+  let payload = event.payload
+  if (payload === undefined) {
+    switch (event.type) {
+      case 'task.created':
+      case 'task.updated':
+        payload = Object.freeze({
+          task: toPublicTask(event.data as SessionTaskEvents['task.created']['task']),
+        })
+        break
+      case 'task.message.sent':
+      case 'task.message.received': {
+        const message = event.data as SessionTaskEvents['task.message.sent']['message']
+        payload = Object.freeze({ taskId: message.taskId, message: deepFreeze(message) })
+        break
+      }
+      default:
+        payload = deepFreeze(event.data as EventPayload)
+    }
+    event.payload = payload
   }
+  return payload
 }
 
 /** A live consumer of one session's sequenced events (streams). */
 export type EventTap = {
-  push(event: SequencedEvent): void
+  push(event: HubEvent): void
   /** The session was deleted: end without error. */
   end(): void
 }
 
 type HubSession = {
   emitter: SessionTaskEmitter | undefined
-  seq: number
-  // Buffered events in seq order from index `start`; the slots before it are
-  // spent and reclaimed in batches, so trimming the oldest is O(1).
-  buffer: (SequencedEvent | undefined)[]
-  start: number
-  // Highest seq dropped from the buffer (by capacity or by prune): a replay
-  // from below it could miss an event, so it gets a snapshot instead.
-  floor: number
+  // True once `events()` handed the emitter out: it must then live as long
+  // as the session, since its holder may attach handlers at any time.
+  exposed: boolean
   taps: Set<EventTap>
   deleted: boolean
 }
 
-/** The task an event is about. */
-function taskIdOf(event: RawEvent): string {
-  switch (event.type) {
-    case 'task.created':
-    case 'task.updated':
-      return event.data.id
-    default:
-      return event.data.taskId
-  }
-}
-
-type Queued = { session: HubSession; sessionId: string; event: SequencedEvent }
+type Queued = { sessionId: string; event: HubEvent }
 
 /** Options of {@link SessionEventHub}. */
 export type SessionEventHubOptions = {
   onListenerError?: ListenerErrorHandler | undefined
-  replayBuffer?: number | undefined
 }
 
 const defaultListenerError: ListenerErrorHandler = (error, type) => {
@@ -84,52 +85,55 @@ const defaultListenerError: ListenerErrorHandler = (error, type) => {
 }
 
 /**
- * Per-session emitters, sequence numbers, replay buffers and the dispatch
- * queue. Events raised while another is being dispatched (a listener writing
- * back into the registry) are queued, so every listener sees every session's
- * events in one order.
+ * Per-session emitters, live taps and the dispatch queue. Events delivered
+ * while another is being dispatched (a listener writing back into the
+ * registry) are queued, so every listener sees every session's events in one
+ * order. A session has hub state only while something listens to it.
  */
 export class SessionEventHub {
   private readonly sessions = new Map<string, HubSession>()
   private globals: AllSessionsListener[] = []
   private readonly queue: Queued[] = []
   private dispatching = false
-  private readonly capacity: number
+  // During a dispatch: the queue length at which a session was deleted; its
+  // events queued before that belong to the deleted session and are dropped.
+  private readonly deletedAt = new Map<string, number>()
   private readonly onListenerError: ListenerErrorHandler
   private readonly deletionHooks = new Set<(sessionId: string) => void>()
 
   constructor(options: SessionEventHubOptions = {}) {
-    this.capacity = options.replayBuffer ?? 1000
     this.onListenerError = options.onListenerError ?? defaultListenerError
   }
 
   private session(sessionId: string): HubSession {
     let session = this.sessions.get(sessionId)
     if (session === undefined) {
-      session = {
-        emitter: undefined,
-        seq: 0,
-        buffer: [],
-        start: 0,
-        floor: 0,
-        taps: new Set(),
-        deleted: false,
-      }
+      session = { emitter: undefined, exposed: false, taps: new Set(), deleted: false }
       this.sessions.set(sessionId, session)
     }
     return session
   }
 
-  /** The session's emitter, created on first use. */
+  // Forgets a session nobody listens to any more, so memory follows live use.
+  private release(sessionId: string, session: HubSession): void {
+    if (session.exposed || session.taps.size > 0) return
+    if (session.emitter !== undefined && hasHandlers(session.emitter)) return
+    if (this.sessions.get(sessionId) === session) this.sessions.delete(sessionId)
+  }
+
+  /** The session's emitter, created on first use; it lives until the session is deleted. */
   emitter(sessionId: string): SessionTaskEmitter {
     const session = this.session(sessionId)
+    session.exposed = true
     session.emitter ??= createSessionEmitter()
     return session.emitter
   }
 
   /** Listens to all of one session's events; returns the unsubscribe function. */
   subscribe(sessionId: string, listener: SessionTaskListener): () => void {
-    const emitter = this.emitter(sessionId)
+    const session = this.session(sessionId)
+    session.emitter ??= createSessionEmitter()
+    const emitter = session.emitter
     // A wrapper per registration: unsubscribing twice, or one of two
     // registrations of the same function, removes only this one.
     const registration: SessionTaskListener = (type, payload) => listener(type, payload)
@@ -139,6 +143,7 @@ export class SessionEventHub {
       if (!active) return
       active = false
       emitter.off('*', registration)
+      this.release(sessionId, session)
     }
   }
 
@@ -160,78 +165,54 @@ export class SessionEventHub {
   }
 
   /**
-   * Sequences, buffers and dispatches one event of a session. A backend that
-   * numbers events itself (a database) passes `seq`: an event at or below the
-   * session's latest seq is a duplicate and is dropped; a jump over missing
-   * seqs raises the replay floor, so no replay can skip them silently.
+   * Dispatches one operation's committed events, in order. When a dispatch
+   * is already running (a listener wrote back), they wait their turn, so no
+   * listener sees a write-back between an operation's own events.
    */
-  emit(sessionId: string, event: RawEvent, seq?: number): void {
-    this.enqueue(sessionId, event, seq)
-    this.flush()
-  }
-
-  /**
-   * Sequences and buffers an event without dispatching it yet. An operation
-   * enqueues all its events (a record event and its wake, a message and the
-   * resume it caused) and then calls {@link flush}, so no listener write-back
-   * can land between them.
-   */
-  enqueue(sessionId: string, event: RawEvent, seq?: number): void {
-    const session = this.session(sessionId)
-    let next = session.seq + 1
-    if (seq !== undefined) {
-      if (seq <= session.seq) return
-      if (seq > next) session.floor = Math.max(session.floor, seq - 1)
-      next = seq
+  deliver(sessionId: string, events: readonly SequencedEvent[]): void {
+    if (this.globals.length === 0 && !this.sessions.has(sessionId)) return
+    for (let i = 0; i < events.length; i++) {
+      this.queue.push({ sessionId, event: hubEvent(events[i] as SequencedEvent) })
     }
-    session.seq = next
-    // Built field by field: spreading and adding `seq` is a V8 slow path.
-    const sequenced = { type: event.type, data: event.data, seq: next } as SequencedEvent
-    session.buffer.push(sequenced)
-    if (session.buffer.length - session.start > this.capacity) {
-      session.floor = (session.buffer[session.start] as SequencedEvent).seq
-      session.buffer[session.start++] = undefined
-      if (session.start > 1024 && session.start * 2 > session.buffer.length) {
-        session.buffer = session.buffer.slice(session.start)
-        session.start = 0
-      }
-    }
-    this.queue.push({ session, sessionId, event: sequenced })
-  }
-
-  /** Dispatches everything enqueued, unless a dispatch is already running (it will). */
-  flush(): void {
-    if (!this.dispatching && this.queue.length > 0) this.drain()
+    if (!this.dispatching) this.drain()
   }
 
   private drain(): void {
     this.dispatching = true
     try {
-      for (let i = 0; i < this.queue.length; i++) this.deliver(this.queue[i] as Queued)
+      for (let i = 0; i < this.queue.length; i++) {
+        const queued = this.queue[i] as Queued
+        const cut = this.deletedAt.size > 0 ? this.deletedAt.get(queued.sessionId) : undefined
+        if (cut === undefined || i >= cut) this.dispatch(queued)
+      }
     } finally {
       this.queue.length = 0
+      this.deletedAt.clear()
       this.dispatching = false
     }
   }
 
-  private deliver({ session, sessionId, event }: Queued): void {
-    if (session.deleted) return
-    for (const tap of [...session.taps]) tap.push(event)
-    const emitter = session.emitter
+  private dispatch({ sessionId, event }: Queued): void {
+    // Read before any listener runs: (un)subscribing mid-dispatch takes effect from the next event.
     const globals = this.globals
-    const local = emitter !== undefined && hasHandlers(emitter)
-    if (!local && globals.length === 0) return
-    // Every listener gets its own copy: one that mutates its payload cannot
-    // change what the next listener (the supervisor, say) sees.
-    const payload = () => materialize(event)
-    const report = (error: unknown, value: unknown) => this.report(error, event.type, value)
-    if (local) dispatchIsolated(emitter, event.type, payload, report)
+    const session = this.sessions.get(sessionId)
+    if (session !== undefined) {
+      if (session.taps.size > 0) for (const tap of [...session.taps]) tap.push(event)
+      const emitter = session.emitter
+      if (emitter !== undefined && hasHandlers(emitter)) {
+        const payload = payloadOf(event)
+        dispatchIsolated(emitter, event.type as SessionTaskEventType, payload, (error, value) =>
+          this.report(error, event.type, value),
+        )
+      }
+    }
+    if (globals.length === 0) return
+    const payload = payloadOf(event)
     for (const listener of globals) {
-      const value = payload()
       try {
-        listener(sessionId, event.type, value)
+        listener(sessionId, event.type as SessionTaskEventType, payload)
       } catch (error) {
-        report(error, value)
+        this.report(error, event.type, payload)
       }
     }
   }
@@ -244,59 +225,19 @@ export class SessionEventHub {
     }
   }
 
-  /** The session's latest sequence number (0 before its first event). */
-  lastSeq(sessionId: string): number {
-    return this.sessions.get(sessionId)?.seq ?? 0
-  }
-
-  /**
-   * The buffered events after `since`, or `undefined` when the buffer cannot
-   * serve that cursor (too old, or ahead of the latest event).
-   */
-  replay(sessionId: string, since: number): SequencedEvent[] | undefined {
-    const session = this.sessions.get(sessionId)
-    const last = session?.seq ?? 0
-    if (since > last || since < 0) return undefined
-    if (since === last) return []
-    if (session === undefined || since < session.floor) return undefined
-    const { buffer } = session
-    // Binary search for the first buffered event after `since`.
-    let lo = session.start
-    let hi = buffer.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if ((buffer[mid] as SequencedEvent).seq <= since) lo = mid + 1
-      else hi = mid
-    }
-    return buffer.slice(lo) as SequencedEvent[]
-  }
-
-  /**
-   * Drops the buffered events of deleted tasks so that pruning frees their
-   * memory; replays from before the last dropped event fall back to a snapshot.
-   */
-  forgetTasks(sessionId: string, taskIds: ReadonlySet<string>): void {
-    const session = this.sessions.get(sessionId)
-    if (session === undefined) return
-    const kept: SequencedEvent[] = []
-    for (let i = session.start; i < session.buffer.length; i++) {
-      const event = session.buffer[i] as SequencedEvent
-      if (taskIds.has(taskIdOf(event))) session.floor = Math.max(session.floor, event.seq)
-      else kept.push(event)
-    }
-    session.buffer = kept
-    session.start = 0
-  }
-
   /** Attaches a live consumer of one session's events. */
   tap(sessionId: string, tap: EventTap): () => void {
     const session = this.session(sessionId)
     session.taps.add(tap)
-    return () => session.taps.delete(tap)
+    return () => {
+      session.taps.delete(tap)
+      this.release(sessionId, session)
+    }
   }
 
-  /** Forgets a session: emitter, listeners, buffer and taps; nothing is emitted. */
+  /** Forgets a session: emitter, listeners and taps; nothing is emitted. */
   deleteSession(sessionId: string): void {
+    if (this.dispatching) this.deletedAt.set(sessionId, this.queue.length)
     const session = this.sessions.get(sessionId)
     if (session !== undefined) {
       session.deleted = true
@@ -308,7 +249,7 @@ export class SessionEventHub {
     for (const hook of [...this.deletionHooks]) hook(sessionId)
   }
 
-  /** Number of sessions with hub state (emitter, sequence or buffer); for leak checks. */
+  /** Number of sessions with hub state (emitter or taps); for leak checks. */
   get sessionCount(): number {
     return this.sessions.size
   }

@@ -1,6 +1,7 @@
 import * as z from 'zod'
-import { cloneJson } from '../model/json.js'
+import { deepFreeze } from '../model/freeze.js'
 import {
+  type Draft,
   type SessionTask,
   SessionTaskSchema,
   TaskLinksSchema,
@@ -9,7 +10,7 @@ import {
 } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
 import { buildTask } from '../rules/record.js'
-import { cloneArtifact, clonePart, cloneProgress } from '../rules/snapshot.js'
+import { copyArtifact, copyJson, copyPart, copyProgress } from './copy.js'
 
 // The everruns (Rust, serde) JSON shape of records and messages: the same
 // fields in snake_case. Nested objects whose field names are single words
@@ -89,21 +90,21 @@ export function toWireTask(task: SessionTask): WireSessionTask {
   if (task.rootSessionId !== undefined) w.root_session_id = task.rootSessionId
   w.kind = task.kind
   w.display_name = task.displayName
-  w.spec = cloneJson(task.spec)
+  w.spec = copyJson(task.spec)
   w.state = task.state
   if (task.stateDetail !== undefined) w.state_detail = task.stateDetail
-  if (task.progress !== undefined) w.progress = cloneProgress(task.progress)
+  if (task.progress !== undefined) w.progress = copyProgress(task.progress)
   if (task.inputRequest !== undefined) {
     const r = task.inputRequest
     w.input_request =
       r.expected === undefined
         ? { id: r.id, prompt: r.prompt }
-        : { id: r.id, prompt: r.prompt, expected: cloneJson(r.expected) }
+        : { id: r.id, prompt: r.prompt, expected: copyJson(r.expected) }
   }
   if (task.cancelRequestedAt !== undefined) w.cancel_requested_at = task.cancelRequestedAt
   if (task.summary !== undefined) w.summary = task.summary
   if (task.resultPath !== undefined) w.result_path = task.resultPath
-  w.artifacts = task.artifacts.map(cloneArtifact)
+  w.artifacts = task.artifacts.map(copyArtifact)
   if (task.error !== undefined) w.error = { kind: task.error.kind, message: task.error.message }
   w.attempt = task.attempt
   if (task.workerId !== undefined) w.worker_id = task.workerId
@@ -124,7 +125,7 @@ export function toWireTask(task: SessionTask): WireSessionTask {
 /**
  * Validates an everruns JSON task record and converts it to a {@link SessionTask}.
  *
- * The result also satisfies `SessionTaskSchema` and is detached from the
+ * The result also satisfies `SessionTaskSchema` and is deeply frozen, detached from the
  * input. Strict: unknown keys, camelCase keys and `null` optionals are
  * errors; timestamps and resource ids are kept exactly as given (no
  * normalising, no de-duplication). Throws `ValidationError` naming the wire
@@ -132,38 +133,40 @@ export function toWireTask(task: SessionTask): WireSessionTask {
  */
 export function fromWireTask(wire: unknown): SessionTask {
   const w = parseInput(WireSessionTaskSchema, wire, 'wire task')
-  const l = {} as SessionTask['links']
+  const l = {} as Draft<SessionTask['links']>
   if (w.links.child_session_id !== undefined) l.childSessionId = w.links.child_session_id
   if (w.links.remote_task_id !== undefined) l.remoteTaskId = w.links.remote_task_id
   l.resourceIds = w.links.resource_ids
   // The parsed value is already a fresh copy (zod rebuilds objects and arrays,
   // JsonValueSchema copies JSON), so its parts are used as they are.
-  return buildTask({
-    id: w.id,
-    sessionId: w.session_id,
-    rootSessionId: w.root_session_id,
-    kind: w.kind,
-    displayName: w.display_name,
-    spec: w.spec,
-    state: w.state,
-    stateDetail: w.state_detail,
-    progress: w.progress,
-    inputRequest: w.input_request,
-    cancelRequestedAt: w.cancel_requested_at,
-    summary: w.summary,
-    resultPath: w.result_path,
-    artifacts: w.artifacts,
-    error: w.error,
-    attempt: w.attempt,
-    workerId: w.worker_id,
-    heartbeatAt: w.heartbeat_at,
-    links: l,
-    wakePolicy: w.wake_policy,
-    createdAt: w.created_at,
-    startedAt: w.started_at,
-    finishedAt: w.finished_at,
-    updatedAt: w.updated_at,
-  })
+  return deepFreeze(
+    buildTask({
+      id: w.id,
+      sessionId: w.session_id,
+      rootSessionId: w.root_session_id,
+      kind: w.kind,
+      displayName: w.display_name,
+      spec: w.spec,
+      state: w.state,
+      stateDetail: w.state_detail,
+      progress: w.progress,
+      inputRequest: w.input_request,
+      cancelRequestedAt: w.cancel_requested_at,
+      summary: w.summary,
+      resultPath: w.result_path,
+      artifacts: w.artifacts,
+      error: w.error,
+      attempt: w.attempt,
+      workerId: w.worker_id,
+      heartbeatAt: w.heartbeat_at,
+      links: l,
+      wakePolicy: w.wake_policy,
+      createdAt: w.created_at,
+      startedAt: w.started_at,
+      finishedAt: w.finished_at,
+      updatedAt: w.updated_at,
+    }),
+  )
 }
 
 /**
@@ -177,7 +180,7 @@ export function toWireMessage(message: TaskMessage): WireTaskMessage {
   w.id = message.id
   w.task_id = message.taskId
   w.direction = message.direction
-  w.content = message.content.map(clonePart)
+  w.content = message.content.map(copyPart)
   if (message.inReplyTo !== undefined) w.in_reply_to = message.inReplyTo
   w.created_at = message.createdAt
   return w
@@ -186,17 +189,17 @@ export function toWireMessage(message: TaskMessage): WireTaskMessage {
 /**
  * Validates an everruns JSON task message and converts it to a {@link TaskMessage}.
  *
- * The result also satisfies `TaskMessageSchema` and is detached. Strict like
+ * The result also satisfies `TaskMessageSchema` and is deeply frozen and detached. Strict like
  * {@link fromWireTask}; throws `ValidationError` naming the wire field.
  */
 export function fromWireMessage(wire: unknown): TaskMessage {
   const w = parseInput(WireTaskMessageSchema, wire, 'wire task message')
-  const out = {} as TaskMessage
+  const out = {} as Draft<TaskMessage>
   out.id = w.id
   out.taskId = w.task_id
   out.direction = w.direction
   out.content = w.content
   if (w.in_reply_to !== undefined) out.inReplyTo = w.in_reply_to
   out.createdAt = w.created_at
-  return out
+  return deepFreeze(out)
 }

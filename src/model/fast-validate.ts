@@ -1,4 +1,5 @@
 import type {
+  Draft,
   SessionTaskUpdate,
   TaskArtifact,
   TaskError,
@@ -6,6 +7,7 @@ import type {
   TaskProgress,
 } from './schemas.js'
 import { SESSION_TASK_STATES, type SessionTaskState } from './state.js'
+import { isBoundedId, isWellFormed } from './strings.js'
 import { isIsoUtc, normalizeIso } from './time.js'
 
 // Hand-written checks for the shapes written on every progress tick,
@@ -14,23 +16,11 @@ import { isIsoUtc, normalizeIso } from './time.js'
 // caller falls back to zod, which stays the contract and writes the error
 // messages. test/fast-validate.test.ts holds them to that.
 
-/** Control characters (C0, DEL, C1), refused in ids. */
-export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/
-
-/** The id rule: 1-`max` characters, none of them a control character. */
-export function isBoundedId(value: unknown, max = 256): value is string {
-  return (
-    typeof value === 'string' &&
-    value.length > 0 &&
-    value.length <= max &&
-    !CONTROL_CHARACTERS.test(value)
-  )
-}
-
 const STATES: ReadonlySet<unknown> = new Set(SESSION_TASK_STATES)
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0
 const isPositive = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1
-const isNonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0
+const isText = (v: unknown): v is string => typeof v === 'string' && isWellFormed(v)
+const isNonEmpty = (v: unknown): v is string => isText(v) && v.length > 0
 
 function isPlain(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype
@@ -38,14 +28,14 @@ function isPlain(v: unknown): v is Record<string, unknown> {
 
 function progress(v: unknown): TaskProgress | undefined {
   if (!isPlain(v)) return undefined
-  const out: TaskProgress = {}
+  const out: Draft<TaskProgress> = {}
   for (const key of Object.keys(v)) {
     const x = v[key]
     if (key === 'current' || key === 'total') {
       if (x !== undefined && !isCount(x)) return undefined
       if (x !== undefined) out[key] = x
     } else if (key === 'unit' || key === 'label') {
-      if (x !== undefined && typeof x !== 'string') return undefined
+      if (x !== undefined && !isText(x)) return undefined
       if (x !== undefined) out[key] = x
     } else {
       // Unknown keys are errors even when undefined: zod decides.
@@ -58,20 +48,20 @@ function progress(v: unknown): TaskProgress | undefined {
 function taskError(v: unknown): TaskError | undefined {
   if (!isPlain(v)) return undefined
   const keys = Object.keys(v)
-  if (keys.length !== 2 || !isNonEmpty(v.kind) || typeof v.message !== 'string') return undefined
+  if (keys.length !== 2 || !isNonEmpty(v.kind) || !isText(v.message)) return undefined
   return { kind: v.kind, message: v.message }
 }
 
 function artifact(v: unknown): TaskArtifact | undefined {
   if (!isPlain(v)) return undefined
-  const out = {} as TaskArtifact
+  const out = {} as Draft<TaskArtifact>
   for (const key of Object.keys(v)) {
     const x = v[key]
     if (key === 'name' || key === 'type') {
       if (x !== undefined && !isNonEmpty(x)) return undefined
       if (x !== undefined) out[key] = x
     } else if (key === 'path' || key === 'url') {
-      if (x !== undefined && typeof x !== 'string') return undefined
+      if (x !== undefined && !isText(x)) return undefined
       if (x !== undefined) out[key] = x
     } else {
       return undefined
@@ -100,7 +90,7 @@ const UPDATE_KEYS: ReadonlySet<string> = new Set([
 
 function read(value: unknown): SessionTaskUpdate | undefined {
   if (!isPlain(value)) return undefined
-  const out: SessionTaskUpdate = {}
+  const out: Draft<SessionTaskUpdate> = {}
   for (const key of Object.keys(value)) {
     const x = value[key]
     if (x === undefined) {
@@ -115,7 +105,7 @@ function read(value: unknown): SessionTaskUpdate | undefined {
       case 'stateDetail':
       case 'summary':
       case 'resultPath':
-        if (typeof x !== 'string') return undefined
+        if (!isText(x)) return undefined
         out[key] = x
         break
       case 'workerId':
@@ -123,7 +113,7 @@ function read(value: unknown): SessionTaskUpdate | undefined {
         out.workerId = x
         break
       case 'heartbeatAt':
-        if (typeof x !== 'string' || !isIsoUtc(x)) return undefined
+        if (!isText(x) || !isIsoUtc(x)) return undefined
         out.heartbeatAt = normalizeIso(x)
         break
       case 'expectedAttempt':
@@ -186,7 +176,7 @@ export function fastTextMessage(value: unknown):
     let known = 2
     const parts: TaskMessagePart[] = []
     for (const part of content as unknown[]) {
-      if (!isPlain(part) || part.type !== 'text' || typeof part.text !== 'string') return undefined
+      if (!isPlain(part) || part.type !== 'text' || !isText(part.text)) return undefined
       if (Object.keys(part).length !== 2) return undefined
       parts.push({ type: 'text', text: part.text })
     }

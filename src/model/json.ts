@@ -1,11 +1,13 @@
+import { ILL_FORMED, isWellFormed } from './strings.js'
+
 /** A JSON value: what `spec`, `expected` and data message parts may hold. */
 export type JsonValue =
   | null
   | boolean
   | number
   | string
-  | JsonValue[]
-  | { [key: string]: JsonValue }
+  | readonly JsonValue[]
+  | { readonly [key: string]: JsonValue }
 
 /** How deep arrays and objects may nest inside one JSON value. */
 export const MAX_JSON_DEPTH = 64
@@ -60,6 +62,8 @@ function copy(
 ): JsonValue {
   switch (typeof value) {
     case 'string':
+      if (!isWellFormed(value)) throw new JsonValueIssue(path, ILL_FORMED)
+      return value
     case 'boolean':
       return value
     case 'number':
@@ -99,6 +103,7 @@ function copy(
     const out: Record<string, JsonValue> = {}
     for (const key of read(path, () => Object.keys(value))) {
       const at = [...path, key]
+      if (!isWellFormed(key)) throw new JsonValueIssue(at, `key ${ILL_FORMED}`)
       const item = read(at, () => (value as Record<string, unknown>)[key])
       // JSON.stringify drops undefined properties; so do we.
       if (item === undefined) continue
@@ -128,7 +133,7 @@ export function toJsonValue(value: unknown, path: (string | number)[] = []): Jso
 /** Deep copy of a value already known to be JSON (no checks, no cycles). */
 export function cloneJson<T extends JsonValue>(value: T): T {
   if (typeof value !== 'object' || value === null) return value
-  if (Array.isArray(value)) return value.map(cloneJson) as T
+  if (Array.isArray(value)) return (value as readonly JsonValue[]).map(cloneJson) as unknown as T
   const out: Record<string, JsonValue> = {}
   for (const key of Object.keys(value)) {
     setOwn(out, key, cloneJson((value as Record<string, JsonValue>)[key] as JsonValue))
@@ -141,15 +146,19 @@ export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): b
   if (a === b) return true
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
   if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false
+    const x = a as readonly JsonValue[]
+    const y = b as readonly JsonValue[]
+    if (!Array.isArray(b) || x.length !== y.length) return false
+    for (let i = 0; i < x.length; i++) if (!jsonEqual(x[i], y[i])) return false
     return true
   }
   if (Array.isArray(b)) return false
-  const keys = Object.keys(a)
-  if (keys.length !== Object.keys(b).length) return false
+  const x = a as { readonly [key: string]: JsonValue }
+  const y = b as { readonly [key: string]: JsonValue }
+  const keys = Object.keys(x)
+  if (keys.length !== Object.keys(y).length) return false
   for (const key of keys) {
-    if (!Object.hasOwn(b, key) || !jsonEqual(a[key], b[key])) return false
+    if (!Object.hasOwn(y, key) || !jsonEqual(x[key], y[key])) return false
   }
   return true
 }

@@ -1,6 +1,4 @@
 import * as z from 'zod'
-// Control characters in ids would end up in logs and VFS paths.
-import { CONTROL_CHARACTERS } from './fast-validate.js'
 import { type JsonValue, JsonValueIssue, toJsonValue } from './json.js'
 import {
   SESSION_TASK_STATES,
@@ -8,15 +6,20 @@ import {
   TASK_STEP_STATUSES,
   TASK_WAKE_POLICIES,
 } from './state.js'
+// Control characters in ids would end up in logs and VFS paths.
+import { CONTROL_CHARACTERS, ILL_FORMED, isWellFormed } from './strings.js'
 import { isIsoUtc, normalizeIso } from './time.js'
 
-const nonEmpty = z.string().min(1, 'must not be empty')
+// Every string a caller gives must be well-formed UTF-16 (SPEC 4.1).
+const str = () => z.string().refine(isWellFormed, ILL_FORMED)
+const nonEmpty = z.string().min(1, 'must not be empty').refine(isWellFormed, ILL_FORMED)
 const boundedId = (max: number) =>
   z
     .string()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
     .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain control characters')
+    .refine(isWellFormed, ILL_FORMED)
 const count = z.int('must be an integer').min(0, 'must not be negative')
 const positive = z.int('must be an integer').min(1, 'must be a positive integer')
 const isoInstant = z.string().refine(isIsoUtc, 'must be an ISO-8601 UTC timestamp')
@@ -61,8 +64,8 @@ export const TaskStepSchema = z.strictObject({ title: nonEmpty, status: TaskStep
 export const TaskProgressSchema = z.strictObject({
   current: count.optional(),
   total: count.optional(),
-  unit: z.string().optional(),
-  label: z.string().optional(),
+  unit: str().optional(),
+  label: str().optional(),
   steps: z.array(TaskStepSchema).optional(),
 })
 
@@ -74,14 +77,14 @@ export const TaskInputRequestSchema = z.strictObject({
 })
 
 /** Why a task failed; `kind` is the machine reason (`timeout`, `orphaned`, ...). */
-export const TaskErrorSchema = z.strictObject({ kind: nonEmpty, message: z.string() })
+export const TaskErrorSchema = z.strictObject({ kind: nonEmpty, message: str() })
 
 /** A typed link to something a task produced. */
 export const TaskArtifactSchema = z.strictObject({
   name: nonEmpty,
   type: nonEmpty,
-  path: z.string().optional(),
-  url: z.string().optional(),
+  path: str().optional(),
+  url: str().optional(),
 })
 
 /** Cross-references owned by a task, as stored on the record. */
@@ -107,12 +110,12 @@ export const SessionTaskSchema = z.strictObject({
   displayName: nonEmpty,
   spec: JsonValueSchema,
   state: SessionTaskStateSchema,
-  stateDetail: z.string().optional(),
+  stateDetail: str().optional(),
   progress: TaskProgressSchema.optional(),
   inputRequest: TaskInputRequestSchema.optional(),
   cancelRequestedAt: isoInstant.optional(),
-  summary: z.string().optional(),
-  resultPath: z.string().optional(),
+  summary: str().optional(),
+  resultPath: str().optional(),
   artifacts: z.array(TaskArtifactSchema),
   error: TaskErrorSchema.optional(),
   attempt: positive,
@@ -142,11 +145,11 @@ export const CreateSessionTaskSchema = z.strictObject({
 /** A partial update; absent fields stay unchanged. */
 export const SessionTaskUpdateSchema = z.strictObject({
   state: SessionTaskStateSchema.optional(),
-  stateDetail: z.string().optional(),
+  stateDetail: str().optional(),
   progress: TaskProgressSchema.optional(),
   inputRequest: TaskInputRequestSchema.optional(),
-  summary: z.string().optional(),
-  resultPath: z.string().optional(),
+  summary: str().optional(),
+  resultPath: str().optional(),
   artifacts: z.array(TaskArtifactSchema).optional(),
   appendArtifact: TaskArtifactSchema.optional(),
   error: TaskErrorSchema.optional(),
@@ -166,7 +169,7 @@ export const SessionTaskFilterSchema = z.strictObject({
 
 /** One part of a message: text, or any JSON data. */
 export const TaskMessagePartSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('text'), text: z.string() }),
+  z.strictObject({ type: z.literal('text'), text: str() }),
   z.strictObject({ type: z.literal('data'), data: JsonValueSchema }),
 ])
 
@@ -218,40 +221,56 @@ export const TaskWakeSchema = z.strictObject({
   sessionId: SessionIdSchema,
   taskId: TaskIdSchema,
   transition: TaskWakeTransitionSchema,
-  text: z.string(),
+  text: str(),
   createdAt: isoInstant,
 })
 
+/**
+ * A type with every property and array readonly, all the way down: what
+ * records, messages and payloads are at run time (deeply frozen), and what
+ * inputs accept (readonly arrays and `as const` literals included).
+ */
+export type DeepReadonly<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends readonly (infer U)[]
+    ? readonly DeepReadonly<U>[]
+    : T extends object
+      ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+      : T
+
+/** A shallow writable copy of a readonly type, for code that builds values field by field. */
+export type Draft<T> = { -readonly [K in keyof T]: T[K] }
+
 /** Progress of a task. */
-export type TaskProgress = z.infer<typeof TaskProgressSchema>
+export type TaskProgress = DeepReadonly<z.infer<typeof TaskProgressSchema>>
 /** One named progress step. */
-export type TaskStep = z.infer<typeof TaskStepSchema>
+export type TaskStep = DeepReadonly<z.infer<typeof TaskStepSchema>>
 /** A structured ask from a task. */
-export type TaskInputRequest = z.infer<typeof TaskInputRequestSchema>
+export type TaskInputRequest = DeepReadonly<z.infer<typeof TaskInputRequestSchema>>
 /** Why a task failed. */
-export type TaskError = z.infer<typeof TaskErrorSchema>
+export type TaskError = DeepReadonly<z.infer<typeof TaskErrorSchema>>
 /** A typed link to something a task produced. */
-export type TaskArtifact = z.infer<typeof TaskArtifactSchema>
+export type TaskArtifact = DeepReadonly<z.infer<typeof TaskArtifactSchema>>
 /** Cross-references on a record (`resourceIds` always present). */
-export type TaskLinks = z.infer<typeof TaskLinksSchema>
+export type TaskLinks = DeepReadonly<z.infer<typeof TaskLinksSchema>>
 /** Cross-references as given on create or update. */
-export type TaskLinksInput = z.infer<typeof TaskLinksInputSchema>
+export type TaskLinksInput = DeepReadonly<z.infer<typeof TaskLinksInputSchema>>
 /** The task record: a snapshot, yours to keep. */
-export type SessionTask = z.infer<typeof SessionTaskSchema>
+export type SessionTask = DeepReadonly<z.infer<typeof SessionTaskSchema>>
 /** Input of `registry.create`. */
-export type CreateSessionTask = z.infer<typeof CreateSessionTaskSchema>
+export type CreateSessionTask = DeepReadonly<z.infer<typeof CreateSessionTaskSchema>>
 /** A partial update (absent = unchanged). */
-export type SessionTaskUpdate = z.infer<typeof SessionTaskUpdateSchema>
+export type SessionTaskUpdate = DeepReadonly<z.infer<typeof SessionTaskUpdateSchema>>
 /** Filter of `registry.list`. */
-export type SessionTaskFilter = z.infer<typeof SessionTaskFilterSchema>
+export type SessionTaskFilter = DeepReadonly<z.infer<typeof SessionTaskFilterSchema>>
 /** One part of a task message. */
-export type TaskMessagePart = z.infer<typeof TaskMessagePartSchema>
+export type TaskMessagePart = DeepReadonly<z.infer<typeof TaskMessagePartSchema>>
 /** A stored task message. */
-export type TaskMessage = z.infer<typeof TaskMessageSchema>
+export type TaskMessage = DeepReadonly<z.infer<typeof TaskMessageSchema>>
 /** Input of `registry.recordMessage`. */
-export type NewTaskMessage = z.infer<typeof NewTaskMessageSchema>
+export type NewTaskMessage = DeepReadonly<z.infer<typeof NewTaskMessageSchema>>
 /** Options of `registry.listMessages`. */
-export type ListMessagesOptions = z.infer<typeof ListMessagesOptionsSchema>
+export type ListMessagesOptions = DeepReadonly<z.infer<typeof ListMessagesOptionsSchema>>
 /** Options of `registry.listStale`. */
 export type ListStaleOptions = z.infer<typeof ListStaleOptionsSchema>
 /** Options of `registry.prune`. */
@@ -259,7 +278,7 @@ export type PruneOptions = z.infer<typeof PruneOptionsSchema>
 /** Why a wake was raised. */
 export type TaskWakeTransition = z.infer<typeof TaskWakeTransitionSchema>
 /** A nudge for the session's agent. */
-export type TaskWake = z.infer<typeof TaskWakeSchema>
+export type TaskWake = DeepReadonly<z.infer<typeof TaskWakeSchema>>
 
 /** Any function: listeners, clocks, factories. */
 export type AnyFunction = (...args: never[]) => unknown
@@ -275,6 +294,7 @@ export const RegistryOptionsSchema = z.strictObject({
   now: FunctionSchema.optional(),
   onListenerError: FunctionSchema.optional(),
   replayBuffer: count.optional(),
+  replayBudget: count.optional(),
 })
 
 /** Options of `registry.stream`. */
@@ -299,12 +319,12 @@ export const TaskKindSchema = nonEmpty
 /** Input of `registry.publishOutput`: one chunk of live output. */
 export const TaskOutputSchema = z.strictObject({
   stream: nonEmpty,
-  delta: z.string(),
+  delta: str(),
   expectedAttempt: positive.optional(),
 })
 
 /** A live output chunk (`task.output`), never stored. */
-export type TaskOutput = z.infer<typeof TaskOutputSchema>
+export type TaskOutput = DeepReadonly<z.infer<typeof TaskOutputSchema>>
 
 /** An attempt number: a positive integer. */
 export const AttemptSchema = positive
@@ -330,7 +350,7 @@ export const SpawnOptionsSchema = z.strictObject({ timeoutMs: positive.optional(
 /** The body of `supervisor.message`: `text` or `content` (exactly one). */
 export const SupervisorMessageSchema = z
   .strictObject({
-    text: z.string().optional(),
+    text: str().optional(),
     content: messageContent.optional(),
     inReplyTo: InputRequestIdSchema.optional(),
   })

@@ -1,5 +1,11 @@
 import { generateTaskId } from '../model/ids.js'
-import type { CreateSessionTask, SessionTask, TaskLinks, TaskLinksInput } from '../model/schemas.js'
+import type {
+  CreateSessionTask,
+  Draft,
+  SessionTask,
+  TaskLinks,
+  TaskLinksInput,
+} from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
 import { isoString } from '../model/time.js'
 import { buildTask } from './record.js'
@@ -19,7 +25,7 @@ export function mergeResourceIds(base: readonly string[], extra: readonly string
 
 /** Merges input links into record links: ids overwrite when given, resource ids append. */
 export function mergeLinks(base: TaskLinks, input: TaskLinksInput): TaskLinks {
-  const links = {} as TaskLinks
+  const links = {} as Draft<TaskLinks>
   const child = input.childSessionId ?? base.childSessionId
   const remote = input.remoteTaskId ?? base.remoteTaskId
   if (child !== undefined) links.childSessionId = child
@@ -29,6 +35,24 @@ export function mergeLinks(base: TaskLinks, input: TaskLinksInput): TaskLinks {
       ? mergeResourceIds(base.resourceIds, input.resourceIds)
       : base.resourceIds
   return links
+}
+
+// Records are frozen and never mutated, so every task without artifacts or
+// links shares these instead of holding empty containers of its own.
+const NO_ARTIFACTS: SessionTask['artifacts'] = Object.freeze([])
+const NO_RESOURCES: readonly string[] = Object.freeze([])
+const NO_LINKS: TaskLinks = Object.freeze({ resourceIds: NO_RESOURCES })
+
+function initialLinks(input: TaskLinksInput | undefined): TaskLinks {
+  if (
+    input === undefined ||
+    (input.childSessionId === undefined &&
+      input.remoteTaskId === undefined &&
+      (input.resourceIds === undefined || input.resourceIds.length === 0))
+  ) {
+    return NO_LINKS
+  }
+  return mergeLinks(NO_LINKS, input)
 }
 
 /**
@@ -52,12 +76,12 @@ export function newSessionTask(input: CreateSessionTask, now: Date): SessionTask
     cancelRequestedAt: undefined,
     summary: undefined,
     resultPath: undefined,
-    artifacts: [],
+    artifacts: NO_ARTIFACTS,
     error: undefined,
     attempt: 1,
     workerId: undefined,
     heartbeatAt: undefined,
-    links: mergeLinks({ resourceIds: [] }, input.links ?? {}),
+    links: initialLinks(input.links),
     wakePolicy: input.wakePolicy ?? 'silent',
     createdAt: at,
     startedAt: state === 'queued' ? undefined : at,

@@ -1,7 +1,8 @@
 import { StaleAttemptError } from '../model/errors.js'
-import { fastTextMessage, fastUpdate, isBoundedId } from '../model/fast-validate.js'
+import { fastTextMessage, fastUpdate } from '../model/fast-validate.js'
 import { generateTaskMessageId } from '../model/ids.js'
 import {
+  type Draft,
   type NewTaskMessage,
   NewTaskMessageSchema,
   SessionIdSchema,
@@ -11,6 +12,7 @@ import {
   TaskIdSchema,
   type TaskMessage,
 } from '../model/schemas.js'
+import { isBoundedId } from '../model/strings.js'
 import { isoString } from '../model/time.js'
 import { parseInput } from '../model/validate.js'
 import { buildTask, fieldsOf } from './record.js'
@@ -46,7 +48,7 @@ export function newTaskMessage(task: SessionTask, input: NewTaskMessage, now: Da
       `message fenced on attempt ${input.expectedAttempt} but task '${task.id}' is at attempt ${task.attempt}`,
     )
   }
-  const message: TaskMessage = {
+  const message: Draft<TaskMessage> = {
     id: generateTaskMessageId(),
     taskId: task.id,
     direction: input.direction,

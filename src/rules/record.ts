@@ -1,7 +1,7 @@
-import type { SessionTask } from '../model/schemas.js'
+import type { Draft, SessionTask } from '../model/schemas.js'
 
 /** Every field of a record, optional ones possibly `undefined` (meaning absent). */
-export type TaskFields = { [K in keyof SessionTask]-?: SessionTask[K] | undefined } & {
+export type TaskFields = { -readonly [K in keyof SessionTask]-?: SessionTask[K] | undefined } & {
   id: string
   sessionId: string
   kind: string
@@ -22,7 +22,7 @@ export type TaskFields = { [K in keyof SessionTask]-?: SessionTask[K] | undefine
  * and adding a key instead costs ~100x more on current V8.
  */
 export function buildTask(f: TaskFields): SessionTask {
-  const t = {} as SessionTask
+  const t = {} as Draft<SessionTask>
   t.id = f.id
   t.sessionId = f.sessionId
   if (f.rootSessionId !== undefined) t.rootSessionId = f.rootSessionId

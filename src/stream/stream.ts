@@ -1,20 +1,25 @@
 import type { SessionTaskEvents, SessionTaskEventType } from '../events/emitter.js'
-import { materialize, type SequencedEvent, type SessionEventHub } from '../events/hub.js'
+import { type HubEvent, hubEvent, payloadOf, type SessionEventHub } from '../events/hub.js'
 import { StreamOverflowError } from '../model/errors.js'
 import type { SessionTask } from '../model/schemas.js'
+import type { SequencedEvent } from '../registry/store.js'
 
 /** The first item of a stream that starts from the current state rather than a cursor. */
 export type StreamSnapshotItem = {
-  seq: number
-  type: 'snapshot'
-  payload: { tasks: SessionTask[] }
+  readonly seq: number
+  readonly type: 'snapshot'
+  readonly payload: { readonly tasks: readonly SessionTask[] }
 }
 
 /** One item of a session stream: a snapshot, or a session event with its sequence number. */
 export type StreamItem =
   | StreamSnapshotItem
   | {
-      [K in SessionTaskEventType]: { seq: number; type: K; payload: SessionTaskEvents[K] }
+      [K in SessionTaskEventType]: {
+        readonly seq: number
+        readonly type: K
+        readonly payload: SessionTaskEvents[K]
+      }
     }[SessionTaskEventType]
 
 /** Options of `registry.stream`. */
@@ -33,15 +38,17 @@ export type StreamOptions = {
 
 /** Where a stream starts: a snapshot, or the events after the cursor. */
 export type StreamStart =
-  | { kind: 'snapshot'; seq: number; tasks: SessionTask[] }
-  | { kind: 'replay'; seq: number; events: SequencedEvent[] }
+  | { kind: 'snapshot'; seq: number; tasks: readonly SessionTask[] }
+  | { kind: 'replay'; seq: number; events: readonly SequencedEvent[] }
 
 /** Reads a stream's starting point and fills gaps in its live events. */
 export type StreamSource = {
   /** The snapshot (or the replay after `since`), read in one consistent view. */
   start(since: number | undefined): Promise<StreamStart>
   /** The stored events `from`..`to` (inclusive) in order; fewer when some are gone. */
-  events(from: number, to: number): Promise<SequencedEvent[]>
+  events(from: number, to: number): Promise<readonly SequencedEvent[]>
+  /** Optional: tells the backend someone streams this session; returns the release. */
+  watch?(): (() => void) | undefined
 }
 
 type Waiter = {
@@ -77,14 +84,17 @@ export function createSessionStream(
       // then, and while a gap is being filled.
       let ready = false
       let filling = false
-      let held: SequencedEvent[] = []
-      const queue: (StreamItem | SequencedEvent | undefined)[] = []
+      let held: HubEvent[] = []
+      const queue: (StreamItem | HubEvent | undefined)[] = []
       const waiting: Waiter[] = []
       let detach: (() => void) | undefined
+      let unwatch: (() => void) | undefined
 
       const cleanup = () => {
         detach?.()
         detach = undefined
+        unwatch?.()
+        unwatch = undefined
         signal?.removeEventListener('abort', onAbort)
       }
       const finish = () => {
@@ -121,19 +131,19 @@ export function createSessionStream(
             `stream of session '${sessionId}' fell more than ${maxQueue} items behind (last queued seq ${lastSeq})`,
           ),
         )
-      const toItem = (entry: StreamItem | SequencedEvent): StreamItem =>
+      const toItem = (entry: StreamItem | HubEvent): StreamItem =>
         entry.type === 'snapshot'
           ? (entry as StreamItem)
-          : ({
+          : (Object.freeze({
               seq: entry.seq,
               type: entry.type,
-              payload: materialize(entry as SequencedEvent),
-            } as StreamItem)
+              payload: payloadOf(entry as HubEvent),
+            }) as StreamItem)
 
       // While the start is being queued, waiters are served only afterwards,
       // so the whole start counts against maxQueue.
       let bulk = false
-      const enqueue = (entry: StreamItem | SequencedEvent) => {
+      const enqueue = (entry: StreamItem | HubEvent) => {
         const waiter = bulk ? undefined : waiting.shift()
         if (waiter !== undefined) {
           waiter.resolve({ done: false, value: toItem(entry) })
@@ -149,7 +159,7 @@ export function createSessionStream(
       // Hands queued items (then a pending failure) to next() calls that are waiting.
       const serveWaiters = () => {
         while (waiting.length > 0 && head < queue.length) {
-          const entry = queue[head] as StreamItem | SequencedEvent
+          const entry = queue[head] as StreamItem | HubEvent
           queue[head++] = undefined
           ;(waiting.shift() as Waiter).resolve({ done: false, value: toItem(entry) })
         }
@@ -171,7 +181,7 @@ export function createSessionStream(
             for (let i = 0; i < events.length; i++) {
               const event = events[i] as SequencedEvent
               if (event.seq !== from + i) break
-              accept(event)
+              accept(hubEvent(event))
             }
             if (lastSeq < to) {
               fail(
@@ -187,7 +197,7 @@ export function createSessionStream(
         )
       }
 
-      const accept = (event: SequencedEvent) => {
+      const accept = (event: HubEvent) => {
         if (event.seq <= lastSeq || failure !== undefined) return
         lastSeq = event.seq
         enqueue(event)
@@ -195,7 +205,7 @@ export function createSessionStream(
 
       const drainHeld = () => {
         while (!filling && !finished && failure === undefined && held.length > 0) {
-          const event = held.shift() as SequencedEvent
+          const event = held.shift() as HubEvent
           if (event.seq <= lastSeq) continue
           if (event.seq > lastSeq + 1) {
             held.unshift(event)
@@ -206,7 +216,7 @@ export function createSessionStream(
         }
       }
 
-      const push = (event: SequencedEvent) => {
+      const push = (event: HubEvent) => {
         if (finished || failure !== undefined) return
         if (!ready || filling || held.length > 0) {
           if (pendingCount() >= maxQueue) {
@@ -234,17 +244,24 @@ export function createSessionStream(
         signal?.addEventListener('abort', onAbort, { once: true })
         // Listen first, then read: whatever commits after the read arrives here.
         detach = hub.tap(sessionId, { push, end: finish })
+        unwatch = source.watch?.()
         source.start(options.since).then(
           (begin) => {
             if (finished || failure !== undefined) return
             bulk = true
             if (begin.kind === 'snapshot') {
               lastSeq = begin.seq
-              enqueue({ seq: begin.seq, type: 'snapshot', payload: { tasks: begin.tasks } })
+              enqueue(
+                Object.freeze({
+                  seq: begin.seq,
+                  type: 'snapshot',
+                  payload: Object.freeze({ tasks: Object.freeze(begin.tasks.slice()) }),
+                }) as StreamItem,
+              )
             } else {
               for (const event of begin.events) {
                 lastSeq = event.seq
-                enqueue(event)
+                enqueue(hubEvent(event))
               }
               lastSeq = Math.max(lastSeq, begin.seq)
             }
@@ -261,7 +278,7 @@ export function createSessionStream(
         next(): Promise<IteratorResult<StreamItem>> {
           if (!started && !finished) start()
           if (head < queue.length) {
-            const entry = queue[head] as StreamItem | SequencedEvent
+            const entry = queue[head] as StreamItem | HubEvent
             queue[head++] = undefined
             if (head > 1024 && head * 2 > queue.length) {
               queue.splice(0, head)

@@ -12,3 +12,5 @@ export type {
   SqlTx,
 } from './sql-client.js'
 export { fromPGlite, fromPgPool } from './sql-client.js'
+export type { PostgresTaskStoreOptions } from './store.js'
+export { PostgresTaskStore } from './store.js'

@@ -1,0 +1,298 @@
+import { deepFreeze } from '../../model/freeze.js'
+import type { SequencedEvent, StoredEvent, StoreEventSink } from '../../registry/store.js'
+import type { SqlClient } from './sql-client.js'
+import type { Statements } from './statements.js'
+
+/** Where this process is in one session's event sequence. */
+type Cursor = {
+  /** Identifies one life of the session's counter (it restarts after deleteSession); '' = unknown. */
+  epoch: string
+  /** The last seq delivered to (or deliberately skipped by) the local listeners. */
+  seq: number
+}
+
+type Notice = { o: string; s: string; e: string; f?: number; q?: number; d?: number }
+
+// Remembered deleted (session, epoch) pairs, so a late delivery of a deleted
+// session's events does not bring it back.
+const TOMBSTONES = 1024
+
+/** What the relay needs from its store. */
+export type EventRelayOptions = {
+  client: SqlClient
+  sql: Statements
+  channel: string
+  /** This process's id in NOTIFY payloads, so it skips its own notices. */
+  origin: string
+  reportError: (error: unknown) => void
+}
+
+/** Parses an events-table row; payloads are stored as public JSON. */
+export function rowToEvent(row: { seq: unknown; type: string; payload: string }): SequencedEvent {
+  return {
+    type: row.type,
+    data: deepFreeze(JSON.parse(row.payload)),
+    seq: Number(row.seq),
+  } as SequencedEvent
+}
+
+/**
+ * Delivers a PostgreSQL session's committed events to this process in seq
+ * order, each once: this process's own writes right after their commit, and
+ * other processes' writes when LISTEN/NOTIFY says they exist, reading what is
+ * missing from the events table first.
+ */
+export class EventRelay {
+  private sink: StoreEventSink | undefined
+  private readonly cursors = new Map<string, Cursor>()
+  private readonly watched = new Map<string, number>()
+  private readonly tombstones = new Set<string>()
+  private readonly pulls = new Map<string, { epoch: string; first: number; last: number }>()
+  private watchingAll = 0
+  private listening: Promise<() => Promise<void>> | undefined
+
+  constructor(private readonly o: EventRelayOptions) {}
+
+  /** Where delivered events go. */
+  attach(sink: StoreEventSink): void {
+    this.sink = sink
+  }
+
+  /** Starts LISTEN; idempotent. */
+  async start(): Promise<void> {
+    this.listening ??= this.o.client.listen(this.o.channel, (payload) => this.onNotify(payload), {
+      onError: this.o.reportError,
+      onReconnect: () => {
+        this.resync().catch(this.o.reportError)
+      },
+    })
+    try {
+      await this.listening
+    } catch (error) {
+      this.listening = undefined
+      throw error
+    }
+  }
+
+  /** Stops LISTEN. */
+  async close(): Promise<void> {
+    const listening = this.listening
+    this.listening = undefined
+    if (listening === undefined) return
+    const stop = await listening.catch(() => undefined)
+    await stop?.()
+  }
+
+  /** Marks a session (or, with undefined, every session) as listened to here; returns the release. */
+  watch(sessionId: string | undefined): () => void {
+    if (sessionId === undefined) this.watchingAll++
+    else this.watched.set(sessionId, (this.watched.get(sessionId) ?? 0) + 1)
+    let active = true
+    return () => {
+      if (!active) return
+      active = false
+      if (sessionId === undefined) {
+        this.watchingAll--
+        return
+      }
+      const left = (this.watched.get(sessionId) ?? 1) - 1
+      if (left > 0) this.watched.set(sessionId, left)
+      else this.watched.delete(sessionId)
+    }
+  }
+
+  private interested(sessionId: string): boolean {
+    return this.watchingAll > 0 || this.watched.has(sessionId)
+  }
+
+  /** Counts of what the relay tracks, for leak checks. */
+  stats(): { trackedSessions: number; watchedSessions: number } {
+    return { trackedSessions: this.cursors.size, watchedSessions: this.watched.size }
+  }
+
+  private tombstoned(sessionId: string, epoch: string): boolean {
+    return epoch !== '' && this.tombstones.has(`${epoch}\u0000${sessionId}`)
+  }
+
+  /**
+   * Forgets a session locally (cursor, watch) and, unless the core is the one
+   * deleting it, tells the core to drop its listeners and streams.
+   */
+  reset(sessionId: string, epoch: string | undefined, tellCore = true): void {
+    const dead = epoch ?? this.cursors.get(sessionId)?.epoch
+    if (dead !== undefined && dead !== '') {
+      this.tombstones.add(`${dead}\u0000${sessionId}`)
+      if (this.tombstones.size > TOMBSTONES) {
+        const oldest = this.tombstones.values().next().value as string
+        this.tombstones.delete(oldest)
+      }
+    }
+    this.cursors.delete(sessionId)
+    this.watched.delete(sessionId)
+    if (tellCore) this.sink?.deleted(sessionId)
+  }
+
+  /** The cursor for a session in `epoch`, starting one at `first - 1` when there is none. */
+  private cursor(sessionId: string, epoch: string, first: number): Cursor | undefined {
+    if (this.tombstoned(sessionId, epoch)) return undefined
+    let cursor = this.cursors.get(sessionId)
+    if (cursor !== undefined && cursor.epoch !== epoch) {
+      if (cursor.epoch === '') {
+        cursor.epoch = epoch
+      } else {
+        // Deleted and recreated meanwhile (possibly by another process).
+        this.reset(sessionId, cursor.epoch)
+        cursor = undefined
+      }
+    }
+    if (cursor === undefined) {
+      cursor = { epoch, seq: first - 1 }
+      this.cursors.set(sessionId, cursor)
+    }
+    return cursor
+  }
+
+  /**
+   * Called inside a write transaction, while the session's counter row is
+   * locked, so allocations reach this point in seq order. A session this
+   * process has not seen yet starts here.
+   */
+  noteAllocation(sessionId: string, epoch: string, first: number): void {
+    this.cursor(sessionId, epoch, first)
+  }
+
+  /**
+   * Delivers the session's events up to the last of `local` (seqs from
+   * `first`), or up to `last` when only notified: missing earlier events are
+   * read from the events table first, so listeners see seq order.
+   */
+  async deliver(
+    sessionId: string,
+    epoch: string,
+    first: number,
+    local: readonly StoredEvent[] | undefined,
+    last = first + (local?.length ?? 0) - 1,
+  ): Promise<void> {
+    let cursor = this.cursor(sessionId, epoch, first)
+    if (cursor === undefined || last <= cursor.seq) return
+    const inHand = local === undefined ? last + 1 : first
+    if (cursor.seq + 1 < inHand) {
+      let missing: SequencedEvent[] = []
+      try {
+        missing = await this.read(sessionId, epoch, cursor.seq + 1, inHand - 1)
+      } catch (error) {
+        // The write itself committed; its own events still go out below.
+        this.o.reportError(error)
+      }
+      cursor = this.cursors.get(sessionId)
+      if (cursor === undefined || cursor.epoch !== epoch) {
+        if (local === undefined) return
+        cursor = this.cursor(sessionId, epoch, first)
+        if (cursor === undefined) return
+      }
+      for (const event of missing) this.emit(sessionId, cursor, event)
+    }
+    if (local !== undefined) {
+      for (let i = 0; i < local.length; i++) {
+        const event = local[i] as StoredEvent
+        this.emit(sessionId, cursor, {
+          type: event.type,
+          data: event.data,
+          seq: first + i,
+        } as SequencedEvent)
+      }
+    }
+  }
+
+  private emit(sessionId: string, cursor: Cursor, event: SequencedEvent): void {
+    if (this.cursors.get(sessionId) !== cursor || event.seq <= cursor.seq) return
+    cursor.seq = event.seq
+    this.sink?.deliver(sessionId, [event])
+  }
+
+  private async read(sessionId: string, epoch: string, from: number, to: number) {
+    const { rows } = await this.o.client.query<{ seq: unknown; type: string; payload: string }>(
+      this.o.sql.events,
+      [sessionId, epoch, from, to],
+    )
+    return rows.map(rowToEvent)
+  }
+
+  private onNotify(payload: string): void {
+    if (this.listening === undefined) return
+    let notice: Notice
+    try {
+      notice = JSON.parse(payload) as Notice
+    } catch (error) {
+      this.o.reportError(error)
+      return
+    }
+    if (typeof notice !== 'object' || notice === null || typeof notice.s !== 'string') return
+    if (notice.o === this.o.origin) return
+    const sessionId = notice.s
+    const epoch = typeof notice.e === 'string' ? notice.e : ''
+    if (notice.d === 1) {
+      const cursor = this.cursors.get(sessionId)
+      // Already moved on to a newer life of the session: nothing to drop.
+      if (cursor !== undefined && cursor.epoch !== '' && cursor.epoch !== epoch) return
+      this.reset(sessionId, epoch)
+      return
+    }
+    const first = notice.f
+    const last = notice.q
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) return
+    if (!this.interested(sessionId)) {
+      // Nobody here listens: only keep a known cursor current, read nothing.
+      const cursor = this.cursors.get(sessionId)
+      if (cursor === undefined) return
+      if (cursor.epoch !== epoch && cursor.epoch !== '') this.reset(sessionId, cursor.epoch)
+      else cursor.seq = Math.max(cursor.seq, last as number)
+      return
+    }
+    this.pull(sessionId, epoch, first as number, last as number)
+  }
+
+  /**
+   * Reads a notified range from the events table and delivers it. Notices
+   * that arrive while a read for the session is running only raise its
+   * target, so a burst costs a few reads, not one per notice.
+   */
+  private pull(sessionId: string, epoch: string, first: number, last: number): void {
+    const running = this.pulls.get(sessionId)
+    if (running !== undefined && running.epoch === epoch) {
+      running.last = Math.max(running.last, last)
+      return
+    }
+    const state = { epoch, first, last }
+    this.pulls.set(sessionId, state)
+    const run = async () => {
+      try {
+        for (;;) {
+          const target = state.last
+          await this.deliver(sessionId, state.epoch, state.first, undefined, target)
+          if (state.last === target) return
+        }
+      } finally {
+        if (this.pulls.get(sessionId) === state) this.pulls.delete(sessionId)
+      }
+    }
+    run().catch(this.o.reportError)
+  }
+
+  // After a LISTEN connection came back: catch up on the sessions listened to.
+  private async resync(): Promise<void> {
+    for (const [sessionId, cursor] of [...this.cursors]) {
+      if (!this.interested(sessionId)) continue
+      const { rows } = await this.o.client.query<{ seq: unknown; epoch: string }>(
+        this.o.sql.sessionHead,
+        [sessionId],
+      )
+      const head = rows[0]
+      if (head === undefined || (cursor.epoch !== '' && head.epoch !== cursor.epoch)) {
+        this.reset(sessionId, cursor.epoch)
+        continue
+      }
+      await this.deliver(sessionId, head.epoch, cursor.seq + 1, undefined, Number(head.seq))
+    }
+  }
+}

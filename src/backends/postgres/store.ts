@@ -1,0 +1,359 @@
+import { nanoid } from 'nanoid'
+import { deepFreeze } from '../../model/freeze.js'
+import type { SessionTask, TaskMessage } from '../../model/schemas.js'
+import type { SessionTaskState } from '../../model/state.js'
+import { taskIdOf } from '../../registry/replay-log.js'
+import type {
+  SequencedEvent,
+  SessionTaskStore,
+  StoredEvent,
+  StoreEventSink,
+  StoreInsert,
+  StoreMessageQuery,
+  StoreSnapshot,
+  TaskDecision,
+  TaskWrite,
+} from '../../registry/store.js'
+import { toPublicTask } from '../../rules/projection.js'
+import { EventRelay, rowToEvent } from './event-relay.js'
+import type { TableNames } from './migrations.js'
+import type { SqlClient, SqlTx } from './sql-client.js'
+import { type Statements, statements } from './statements.js'
+
+/** Options of {@link PostgresTaskStore}. */
+export type PostgresTaskStoreOptions = {
+  client: SqlClient
+  tables: TableNames
+  channel: string
+  /** How many recent events of one session `stream({ since })` can replay. */
+  replayBuffer: number
+  reportError: (error: unknown) => void
+}
+
+// Events stay stored at least this long (per session) even with a smaller
+// replay buffer: other processes read them from the table when notified.
+const MIN_RETAINED_EVENTS = 1000
+const RETRIES = 5
+
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  // serialization_failure, deadlock_detected
+  return code === '40001' || code === '40P01'
+}
+
+const parseTask = (text: string): SessionTask => deepFreeze(JSON.parse(text) as SessionTask)
+const parseMessage = (text: string): TaskMessage => deepFreeze(JSON.parse(text) as TaskMessage)
+
+/** Where one transaction's events were numbered. */
+type Allocation = { epoch: string; first: number }
+
+/**
+ * The PostgreSQL {@link SessionTaskStore}. Every write is one transaction
+ * that locks the task row, lets the core decide, and stores the record, the
+ * message and the numbered events in one statement under the session's
+ * counter row (which also sends the NOTIFY), so several processes can share
+ * one database.
+ */
+export class PostgresTaskStore implements SessionTaskStore {
+  private readonly client: SqlClient
+  private readonly t: TableNames
+  private readonly sql: Statements
+  private readonly channel: string
+  private readonly replayBuffer: number
+  private readonly retain: number
+  private readonly origin = nanoid(12)
+  private epochCounter = 0
+  /** Cross-process delivery (cursors, LISTEN, catch-up). */
+  readonly relay: EventRelay
+
+  constructor(options: PostgresTaskStoreOptions) {
+    this.client = options.client
+    this.t = options.tables
+    this.sql = statements(this.t)
+    this.channel = options.channel
+    this.replayBuffer = options.replayBuffer
+    this.retain = Math.max(this.replayBuffer, MIN_RETAINED_EVENTS)
+    this.relay = new EventRelay({
+      client: this.client,
+      sql: this.sql,
+      channel: this.channel,
+      origin: this.origin,
+      reportError: options.reportError,
+    })
+  }
+
+  /** Receives the sink committed events go to. */
+  attach(sink: StoreEventSink): void {
+    this.relay.attach(sink)
+  }
+
+  /** Marks a session as listened to in this process. */
+  watch(sessionId: string | undefined): () => void {
+    return this.relay.watch(sessionId)
+  }
+
+  private async retrying<R>(body: () => Promise<R>): Promise<R> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await body()
+      } catch (error) {
+        if (attempt < RETRIES && isRetryable(error)) continue
+        throw error
+      }
+    }
+  }
+
+  /**
+   * Stores a write and its events in one statement; `undefined` when its
+   * insert found the id taken (then nothing was stored).
+   */
+  private async flush(
+    tx: SqlTx,
+    sessionId: string,
+    write: TaskWrite,
+    insert: SessionTask | undefined,
+  ): Promise<Allocation | undefined> {
+    const params: unknown[] = [sessionId, write.events.length]
+    const p = (value: unknown) => {
+      params.push(value)
+      return `$${params.length}`
+    }
+    const { tasks, messages, sessions, events } = this.t
+    const ctes: string[] = []
+    let from = ''
+    if (insert !== undefined) {
+      ctes.push(
+        `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(JSON.stringify(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}) ON CONFLICT (id) DO NOTHING RETURNING 1)`,
+      )
+      from = ' FROM i'
+    }
+    const task = write.task
+    if (task !== undefined) {
+      ctes.push(
+        `u AS (UPDATE ${tasks} SET record = ${p(JSON.stringify(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)} WHERE id = ${p(task.id)})`,
+      )
+    }
+    const m = write.message
+    if (m !== undefined) {
+      ctes.push(
+        `m AS (INSERT INTO ${messages} (id, task_id, record, created_at) VALUES (${p(m.id)}, ${p(m.taskId)}, ${p(JSON.stringify(m))}::json, ${p(m.createdAt)}))`,
+      )
+    }
+    ctes.push(
+      `s AS (INSERT INTO ${sessions} AS x (session_id, seq, epoch) SELECT $1, $2, ${p(`${this.origin}.${++this.epochCounter}`)}${from} ON CONFLICT (session_id) DO UPDATE SET seq = x.seq + EXCLUDED.seq RETURNING x.seq, x.epoch)`,
+    )
+    // Task events are stored as public projections: other processes and
+    // replays never see a secret.
+    const rows = write.events.map((event, i) => {
+      const data =
+        event.type === 'task.created' || event.type === 'task.updated'
+          ? toPublicTask(event.data)
+          : event.data
+      return `(${i + 1}, ${p(taskIdOf(event))}, ${p(event.type)}, ${p(JSON.stringify(data))}::json)`
+    })
+    ctes.push(
+      `e AS (INSERT INTO ${events} (session_id, seq, task_id, type, payload) SELECT $1, s.seq - $2 + v.i, v.t, v.y, v.p FROM s, (VALUES ${rows.join(', ')}) AS v(i, t, y, p))`,
+    )
+    ctes.push(
+      `d AS (DELETE FROM ${events} WHERE session_id = $1 AND seq <= (SELECT seq FROM s) - ${p(this.retain)})`,
+    )
+    const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch, pg_notify(${p(this.channel)}, json_build_object('o', ${p(this.origin)}::text, 's', $1::text, 'e', s.epoch, 'f', s.seq - $2 + 1, 'q', s.seq)::text) AS n FROM s`
+    const { rows: result } = await tx.query<{ seq: unknown; epoch: string }>(text, params)
+    const row = result[0]
+    if (row === undefined) return undefined
+    const first = Number(row.seq) - write.events.length + 1
+    this.relay.noteAllocation(sessionId, row.epoch, first)
+    return { epoch: row.epoch, first }
+  }
+
+  // A write without events (a record-only change cannot happen: every change
+  // emits) stores nothing but the record.
+  private async commit(
+    tx: SqlTx,
+    sessionId: string,
+    write: TaskWrite,
+  ): Promise<Allocation | undefined> {
+    if (write.events.length > 0) return this.flush(tx, sessionId, write, undefined)
+    if (write.task !== undefined || write.message !== undefined) {
+      throw new Error('session-tasks: a store write without events')
+    }
+    return undefined
+  }
+
+  /** Inserts unless the id exists in any session. */
+  async insert(task: SessionTask, events: readonly StoredEvent[]): Promise<StoreInsert> {
+    let allocation: Allocation | undefined
+    const outcome = await this.retrying(() =>
+      this.client.transaction(async (tx): Promise<StoreInsert> => {
+        allocation = await this.flush(tx, task.sessionId, { events }, task)
+        if (allocation !== undefined) return { inserted: true }
+        const { rows } = await tx.query<{ session_id: string; record: string }>(
+          this.sql.getAnySession,
+          [task.id],
+        )
+        const row = rows[0]
+        return { inserted: false, existing: row === undefined ? undefined : parseTask(row.record) }
+      }),
+    )
+    if (allocation !== undefined && outcome.inserted) {
+      await this.relay.deliver(task.sessionId, allocation.epoch, allocation.first, events)
+    }
+    return outcome
+  }
+
+  /** One task of a session. */
+  async read(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
+    const { rows } = await this.client.query<{ record: string }>(this.sql.get, [taskId, sessionId])
+    const row = rows[0]
+    return row === undefined ? undefined : parseTask(row.record)
+  }
+
+  /** Locks the row, decides, commits, then delivers. */
+  async modify<R>(
+    sessionId: string,
+    taskId: string,
+    decide: (task: SessionTask) => TaskDecision<R>,
+  ): Promise<{ readonly result: R } | undefined> {
+    let allocation: Allocation | undefined
+    let events: readonly StoredEvent[] = []
+    const done = await this.retrying(() =>
+      this.client.transaction(async (tx) => {
+        allocation = undefined
+        const { rows } = await tx.query<{ record: string }>(this.sql.lock, [taskId, sessionId])
+        const row = rows[0]
+        if (row === undefined) return undefined
+        const { write, result } = decide(parseTask(row.record))
+        if (write !== undefined) {
+          allocation = await this.commit(tx, sessionId, write)
+          events = write.events
+        }
+        return { result }
+      }),
+    )
+    if (allocation !== undefined) {
+      await this.relay.deliver(sessionId, allocation.epoch, allocation.first, events)
+    }
+    return done
+  }
+
+  /** A session's tasks, oldest first. */
+  async list(sessionId: string, state?: SessionTaskState): Promise<SessionTask[]> {
+    const { rows } =
+      state === undefined
+        ? await this.client.query<{ record: string }>(this.sql.list, [sessionId])
+        : await this.client.query<{ record: string }>(this.sql.listByState, [sessionId, state])
+    return rows.map((row) => parseTask(row.record))
+  }
+
+  /** A task's messages, oldest first. */
+  async listMessages(sessionId: string, taskId: string, query: StoreMessageQuery) {
+    const limit = query.limit ?? null
+    if (query.afterId !== undefined) {
+      const { rows } = await this.client.query<{ record: string }>(this.sql.messagesAfter, [
+        taskId,
+        sessionId,
+        query.afterId,
+        limit,
+      ])
+      return rows.map((row) => parseMessage(row.record))
+    }
+    const { rows } = await this.client.query<{ record: string }>(this.sql.messagesNewest, [
+      taskId,
+      sessionId,
+      limit,
+    ])
+    return rows.map((row) => parseMessage(row.record)).reverse()
+  }
+
+  /**
+   * Stored events after `after`: all of them up to the head, read in one
+   * consistent view and only when none is missing; or, with `through`, what
+   * is still stored of that range.
+   */
+  async readEvents(
+    sessionId: string,
+    after: number,
+    through?: number,
+  ): Promise<SequencedEvent[] | undefined> {
+    if (through !== undefined) {
+      const { rows } = await this.client.query<{ seq: unknown; type: string; payload: string }>(
+        this.sql.replay,
+        [sessionId, after, through],
+      )
+      return rows.map(rowToEvent)
+    }
+    return this.client.transaction(async (tx) => {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+      const head = (await tx.query<{ seq: unknown }>(this.sql.sessionHead, [sessionId])).rows[0]
+      const last = head === undefined ? 0 : Number(head.seq)
+      if (after > last || last - after > this.replayBuffer) return undefined
+      if (after === last) return []
+      const { rows } = await tx.query<{ seq: unknown; type: string; payload: string }>(
+        this.sql.replay,
+        [sessionId, after, last],
+      )
+      return rows.length === last - after ? rows.map(rowToEvent) : undefined
+    })
+  }
+
+  /** The session's tasks and last seq, in one REPEATABLE READ view. */
+  async snapshot(sessionId: string): Promise<StoreSnapshot> {
+    return this.client.transaction(async (tx) => {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+      const head = (await tx.query<{ seq: unknown }>(this.sql.sessionHead, [sessionId])).rows[0]
+      const { rows } = await tx.query<{ record: string }>(this.sql.list, [sessionId])
+      return {
+        seq: head === undefined ? 0 : Number(head.seq),
+        tasks: rows.map((row) => parseTask(row.record)),
+      }
+    })
+  }
+
+  /** Queued or running tasks whose heartbeat is older than `before`. */
+  async listStale(before: string, limit: number): Promise<SessionTask[]> {
+    const { rows } = await this.client.query<{ record: string }>(this.sql.stale, [before, limit])
+    return rows.map((row) => parseTask(row.record))
+  }
+
+  /** Deletes terminal tasks finished before `before` with their messages and events. */
+  async prune(before: string, limit: number): Promise<SessionTask[]> {
+    return this.retrying(() =>
+      this.client.transaction(async (tx) => {
+        const { rows } = await tx.query<{ session_id: string; id: string; record: string }>(
+          this.sql.prune,
+          [before, limit],
+        )
+        if (rows.length === 0) return []
+        // Their events go too (a replay from before them falls back to a
+        // snapshot). Session rows first, in one order: writers trim events
+        // under that lock.
+        const sessionIds = [...new Set(rows.map((row) => row.session_id))].sort()
+        await tx.query(this.sql.lockSessions, [JSON.stringify(sessionIds)])
+        await tx.query(this.sql.deleteTaskEvents, [JSON.stringify(rows.map((row) => row.id))])
+        return rows.map((row) => parseTask(row.record))
+      }),
+    )
+  }
+
+  /** Deletes a session's tasks, messages and events, and tells other processes. */
+  async deleteSession(sessionId: string): Promise<number> {
+    let epoch = ''
+    const removed = await this.retrying(() =>
+      this.client.transaction(async (tx) => {
+        const first = await tx.query<{ n: unknown }>(this.sql.deleteSessionTasks, [sessionId])
+        const head = await tx.query<{ epoch: string }>(this.sql.deleteSessionRow, [sessionId])
+        // Tasks created while this waited for the session row: gone too.
+        const second = await tx.query<{ n: unknown }>(this.sql.deleteSessionTasks, [sessionId])
+        await tx.query(this.sql.deleteSessionEvents, [sessionId])
+        epoch = head.rows[0]?.epoch ?? ''
+        await tx.query('SELECT pg_notify($1, $2)', [
+          this.channel,
+          JSON.stringify({ o: this.origin, s: sessionId, e: epoch, d: 1 }),
+        ])
+        return Number(first.rows[0]?.n ?? 0) + Number(second.rows[0]?.n ?? 0)
+      }),
+    )
+    this.relay.reset(sessionId, epoch === '' ? undefined : epoch, false)
+    return removed
+  }
+}

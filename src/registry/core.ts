@@ -1,0 +1,361 @@
+import type {
+  AllSessionsListener,
+  ListenerErrorHandler,
+  SessionTaskEmitter,
+  SessionTaskListener,
+} from '../events/emitter.js'
+import { SessionEventHub } from '../events/hub.js'
+import { TaskConflictError, TaskNotFoundError } from '../model/errors.js'
+import { deepFreeze } from '../model/freeze.js'
+import {
+  type CreateSessionTask,
+  CreateSessionTaskSchema,
+  FunctionSchema,
+  type ListMessagesOptions,
+  ListMessagesOptionsSchema,
+  type ListStaleOptions,
+  ListStaleOptionsSchema,
+  type NewTaskMessage,
+  type PruneOptions,
+  PruneOptionsSchema,
+  SessionIdSchema,
+  type SessionTask,
+  type SessionTaskFilter,
+  SessionTaskFilterSchema,
+  type SessionTaskUpdate,
+  StreamOptionsSchema,
+  type TaskMessage,
+  type TaskOutput,
+  TaskOutputSchema,
+} from '../model/schemas.js'
+import { parseInput } from '../model/validate.js'
+import { newSessionTask } from '../rules/create.js'
+import { applyTaskUpdateResult } from '../rules/lifecycle.js'
+import {
+  answersInputRequest,
+  newTaskMessage,
+  parseNewTaskMessage,
+  parseTaskRef,
+  parseTaskUpdate,
+  withCancelRequested,
+} from '../rules/operations.js'
+import { toPublicTask } from '../rules/projection.js'
+import { wakeForMessage, wakeForUpdate } from '../rules/wake.js'
+import { createSessionStream, type StreamItem, type StreamOptions } from '../stream/stream.js'
+import type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
+import type { SessionTaskStore, StoredEvent, TaskDecision } from './store.js'
+
+/** Options of {@link SessionTaskRegistryCore}. */
+export type SessionTaskRegistryCoreOptions = {
+  /**
+   * The clock that stamps records, messages and wakes.
+   * @default () => new Date()
+   */
+  now?: (() => Date) | undefined
+  /**
+   * Receives errors thrown by event listeners; the operation never fails.
+   * @default logs with console.error
+   */
+  onListenerError?: ListenerErrorHandler | undefined
+}
+
+const DEFAULT_SCAN_LIMIT = 100
+
+/**
+ * The one registry: validation, the lifecycle rules, wakes, event dispatch,
+ * streams and the public projection, over any {@link SessionTaskStore}.
+ * Every operation validates, computes with the pure rules, commits through
+ * the store, then notifies. Records, messages and payloads are deeply frozen
+ * and shared: the object stored is the one returned and delivered.
+ */
+export class SessionTaskRegistryCore implements SessionTaskRegistry {
+  /** The storage port this registry runs over. */
+  protected readonly store: SessionTaskStore
+  /** Per-session emitters and the dispatch queue. */
+  protected readonly hub: SessionEventHub
+  private readonly clock: () => Date
+
+  constructor(store: SessionTaskStore, options: SessionTaskRegistryCoreOptions = {}) {
+    this.store = store
+    this.clock = options.now ?? (() => new Date())
+    this.hub = new SessionEventHub({ onListenerError: options.onListenerError })
+    store.attach({
+      deliver: (sessionId, events) => this.hub.deliver(sessionId, events),
+      deleted: (sessionId) => this.hub.deleteSession(sessionId),
+    })
+  }
+
+  /** The registry's clock. */
+  now(): Date {
+    return this.clock()
+  }
+
+  // Ids of a task the store holds in memory are known good: skip the regex.
+  private ids(sessionId: unknown, taskId: unknown): [string, string] {
+    const known = this.store.peek?.(taskId as string)
+    if (known !== undefined && known.sessionId === sessionId) return [known.sessionId, known.id]
+    return parseTaskRef(sessionId, taskId)
+  }
+
+  /** Inserts a task; a caller id already in this session returns the stored record unchanged. */
+  async create(input: CreateSessionTask): Promise<SessionTask> {
+    const parsed = parseInput(CreateSessionTaskSchema, input, 'CreateSessionTask')
+    for (;;) {
+      const task = deepFreeze(newSessionTask(parsed, this.clock()))
+      const created: StoredEvent = { type: 'task.created', data: task }
+      const outcome = await this.store.insert(task, [created])
+      if (outcome.inserted) return task
+      // A generated id colliding is ~2^-126: draw another. A caller id that
+      // vanished meanwhile (deleted) is tried again.
+      const existing = outcome.existing
+      if (parsed.id === undefined || existing === undefined) continue
+      if (existing.sessionId === parsed.sessionId) return deepFreeze(existing)
+      throw new TaskConflictError(`task id '${parsed.id}' is already used by another session`)
+    }
+  }
+
+  /** Applies an update under the lifecycle rules; emits only when the record changed. */
+  async update(
+    sessionId: string,
+    taskId: string,
+    update: SessionTaskUpdate,
+  ): Promise<SessionTask | undefined> {
+    return (await this.applyUpdate(sessionId, taskId, update))?.task
+  }
+
+  /** Like `update`, and also reports whether the update was applied and changed the record. */
+  async updateWithOutcome(
+    sessionId: string,
+    taskId: string,
+    update: SessionTaskUpdate,
+  ): Promise<TaskUpdateResult | undefined> {
+    return this.applyUpdate(sessionId, taskId, update)
+  }
+
+  private async applyUpdate(
+    sessionId: unknown,
+    taskId: unknown,
+    update: unknown,
+  ): Promise<TaskUpdateResult | undefined> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const parsed = parseTaskUpdate(update)
+    const done = await this.store.modify(sid, tid, (before) => this.decideUpdate(before, parsed))
+    return done?.result
+  }
+
+  // The record event first, then any wake.
+  private decideUpdate(
+    task: SessionTask,
+    update: SessionTaskUpdate,
+    events: StoredEvent[] = [],
+  ): TaskDecision<TaskUpdateResult> {
+    const before = deepFreeze(task)
+    const now = this.clock()
+    const outcome = applyTaskUpdateResult(before, update, now)
+    if (outcome.dropped !== undefined) {
+      return { write: decided(events), result: { task: before, applied: false, changed: false } }
+    }
+    if (!outcome.changed) {
+      return { write: decided(events), result: { task: before, applied: true, changed: false } }
+    }
+    const after = deepFreeze(outcome.task)
+    events.push({ type: 'task.updated', data: after })
+    const wake = wakeForUpdate(before, after, update, now)
+    if (wake !== undefined) events.push({ type: 'task.wake', data: deepFreeze(wake) })
+    return { write: { task: after, events }, result: { task: after, applied: true, changed: true } }
+  }
+
+  /** Reads one task of a session. */
+  async get(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const task = await this.store.read(sid, tid)
+    return task === undefined ? undefined : deepFreeze(task)
+  }
+
+  /** Lists a session's tasks, oldest first (createdAt, then insertion order). */
+  async list(sessionId: string, filter?: SessionTaskFilter): Promise<SessionTask[]> {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    const f =
+      filter === undefined ? {} : parseInput(SessionTaskFilterSchema, filter, 'SessionTaskFilter')
+    const tasks = await this.store.list(sid, f.state)
+    const out: SessionTask[] = []
+    for (const task of tasks) {
+      // Kinds may hold any character, so they are compared here, not in a store.
+      if (f.kind === undefined || task.kind === f.kind) out.push(deepFreeze(task))
+    }
+    return out
+  }
+
+  /** Stamps `cancelRequestedAt` once; never changes the state. */
+  async requestCancel(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const done = await this.store.modify(sid, tid, (task): TaskDecision<SessionTask> => {
+      const before = deepFreeze(task)
+      const after = withCancelRequested(before, this.clock())
+      if (after === undefined) return { result: before }
+      const frozen = deepFreeze(after)
+      return {
+        write: { task: frozen, events: [{ type: 'task.updated', data: frozen }] },
+        result: frozen,
+      }
+    })
+    return done?.result
+  }
+
+  /** Stores a message; an inbound answer to the pending input request resumes the task. */
+  async recordMessage(
+    sessionId: string,
+    taskId: string,
+    message: NewTaskMessage,
+  ): Promise<TaskMessage> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const parsed = parseNewTaskMessage(message)
+    const done = await this.store.modify(sid, tid, (record): TaskDecision<TaskMessage> => {
+      const task = deepFreeze(record)
+      const now = this.clock()
+      const stored = deepFreeze(newTaskMessage(task, parsed, now))
+      const inbound = stored.direction === 'inbound'
+      const events: StoredEvent[] = [
+        { type: inbound ? 'task.message.sent' : 'task.message.received', data: stored },
+      ]
+      let next: SessionTask | undefined
+      if (answersInputRequest(task, stored)) {
+        next = this.decideUpdate(task, { state: 'running' }, events).write?.task
+      } else if (!inbound) {
+        const wake = wakeForMessage(task, stored, now)
+        if (wake !== undefined) events.push({ type: 'task.wake', data: deepFreeze(wake) })
+      }
+      return { write: { task: next, message: stored, events }, result: stored }
+    })
+    if (done === undefined)
+      throw new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`)
+    return done.result
+  }
+
+  /** Reads messages oldest first: the newest `limit`, or the first `limit` after `afterId`. */
+  async listMessages(
+    sessionId: string,
+    taskId: string,
+    options?: ListMessagesOptions,
+  ): Promise<TaskMessage[]> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const o =
+      options === undefined
+        ? {}
+        : parseInput(ListMessagesOptionsSchema, options, 'ListMessagesOptions')
+    const messages = await this.store.listMessages(sid, tid, o)
+    return messages.map(deepFreeze)
+  }
+
+  /** Emits a `task.output` chunk; false (and silent) for an unknown, foreign or stale task. */
+  async publishOutput(sessionId: string, taskId: string, output: TaskOutput): Promise<boolean> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const o = parseInput(TaskOutputSchema, output, 'TaskOutput')
+    const done = await this.store.modify(sid, tid, (task): TaskDecision<boolean> => {
+      if (o.expectedAttempt !== undefined && o.expectedAttempt !== task.attempt) {
+        return { result: false }
+      }
+      const data = Object.freeze({ taskId: tid, stream: o.stream, delta: o.delta })
+      return { write: { events: [{ type: 'task.output', data }] }, result: true }
+    })
+    return done?.result ?? false
+  }
+
+  /** The session's mitt emitter (created on first use). */
+  events(sessionId: string): SessionTaskEmitter {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    // An emitter can be listened to at any time: the session stays watched.
+    this.store.watch?.(sid)
+    return this.hub.emitter(sid)
+  }
+
+  /** Listens to all of one session's events; returns the unsubscribe function. */
+  subscribe(sessionId: string, listener: SessionTaskListener): () => void {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    parseInput(FunctionSchema, listener, 'listener')
+    return both(this.hub.subscribe(sid, listener), this.store.watch?.(sid))
+  }
+
+  /** Listens to every session's events; returns the unsubscribe function. */
+  subscribeAll(listener: AllSessionsListener): () => void {
+    parseInput(FunctionSchema, listener, 'listener')
+    return both(this.hub.subscribeAll(listener), this.store.watch?.(undefined))
+  }
+
+  /** Runs `hook` after a session is deleted. */
+  onSessionDeleted(hook: (sessionId: string) => void): () => void {
+    parseInput(FunctionSchema, hook, 'hook')
+    return this.hub.onSessionDeleted(hook)
+  }
+
+  /** A replayable stream of one session's events: a snapshot (or a replay from `since`), then live events. */
+  stream(sessionId: string, options?: StreamOptions): AsyncIterable<StreamItem> {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    const o = options === undefined ? {} : parseInput(StreamOptionsSchema, options, 'StreamOptions')
+    const store = this.store
+    return createSessionStream(
+      this.hub,
+      sid,
+      {
+        start: async (since) => {
+          if (since !== undefined) {
+            const events = await store.readEvents(sid, since)
+            if (events !== undefined) {
+              const seq = events.length === 0 ? since : (events.at(-1)?.seq ?? since)
+              return { kind: 'replay', seq, events }
+            }
+          }
+          const snapshot = await store.snapshot(sid)
+          const tasks = snapshot.tasks.map((task) => toPublicTask(deepFreeze(task)))
+          return { kind: 'snapshot', seq: snapshot.seq, tasks }
+        },
+        events: async (from, to) => (await store.readEvents(sid, from - 1, to)) ?? [],
+        watch: () => store.watch?.(sid),
+      },
+      o,
+    )
+  }
+
+  /** Queued or running tasks of every session whose heartbeat is older than the cutoff, oldest heartbeat first. */
+  async listStale(options: ListStaleOptions): Promise<SessionTask[]> {
+    const o = parseInput(ListStaleOptionsSchema, options, 'ListStaleOptions')
+    const found = await this.store.listStale(
+      o.heartbeatBefore.toISOString(),
+      o.limit ?? DEFAULT_SCAN_LIMIT,
+    )
+    return found.map(deepFreeze)
+  }
+
+  /** Deletes terminal tasks finished before the cutoff (oldest first) with their messages; returns them. */
+  async prune(options: PruneOptions): Promise<SessionTask[]> {
+    const o = parseInput(PruneOptionsSchema, options, 'PruneOptions')
+    const removed = await this.store.prune(
+      o.finishedBefore.toISOString(),
+      o.limit ?? DEFAULT_SCAN_LIMIT,
+    )
+    return removed.map(deepFreeze)
+  }
+
+  /** Drops a session's tasks, messages, emitter, listeners and buffers; emits nothing. */
+  async deleteSession(sessionId: string): Promise<number> {
+    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+    const removed = await this.store.deleteSession(sid)
+    this.hub.deleteSession(sid)
+    return removed
+  }
+}
+
+// A dropped update still commits the events an enclosing operation staged.
+function decided(events: StoredEvent[]) {
+  return events.length === 0 ? undefined : { events }
+}
+
+function both(first: () => void, second: (() => void) | undefined): () => void {
+  let active = true
+  return () => {
+    if (!active) return
+    active = false
+    first()
+    second?.()
+  }
+}

@@ -1,0 +1,251 @@
+import type { SessionTask, TaskMessage } from '../model/schemas.js'
+import type { SessionTaskState } from '../model/state.js'
+import { isTerminalState } from '../model/state.js'
+import { MessageLog } from './message-log.js'
+import { newSessionLog, ReplayLog, type SessionLog } from './replay-log.js'
+import type {
+  SessionTaskStore,
+  StoredEvent,
+  StoreEventSink,
+  StoreInsert,
+  StoreMessageQuery,
+  StoreSnapshot,
+  TaskDecision,
+} from './store.js'
+
+/** Options of {@link InMemoryTaskStore}. */
+export type InMemoryTaskStoreOptions = {
+  /**
+   * Most recent events of one session kept for `stream({ since })`.
+   * @default 1000
+   */
+  replayBuffer?: number | undefined
+  /**
+   * Most events kept for replay across all sessions, the oldest evicted first.
+   * @default 50000
+   */
+  replayBudget?: number | undefined
+}
+
+type Entry = {
+  task: SessionTask
+  readonly order: number
+  readonly session: SessionData
+  messages: MessageLog | undefined
+}
+type SessionData = {
+  readonly id: string
+  readonly tasks: Map<string, Entry>
+  lastCreatedAt: string
+  ordered: boolean
+  readonly log: SessionLog
+}
+
+const byKey = (a: string | undefined, b: string | undefined) =>
+  (a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0
+
+/**
+ * The in-memory {@link SessionTaskStore}: Maps, one process, no setup.
+ * Lookups by id are O(1), listing a session is O(its tasks), reading the
+ * newest N messages is O(N). Each operation runs synchronously inside its
+ * promise, so it is atomic by construction.
+ */
+export class InMemoryTaskStore implements SessionTaskStore {
+  private readonly tasks = new Map<string, Entry>()
+  private readonly sessions = new Map<string, SessionData>()
+  private readonly replay: ReplayLog
+  private sink: StoreEventSink | undefined
+  private insertions = 0
+
+  constructor(options: InMemoryTaskStoreOptions = {}) {
+    this.replay = new ReplayLog(options.replayBuffer ?? 1000, options.replayBudget ?? 50_000)
+  }
+
+  /** Receives the sink committed events go to. */
+  attach(sink: StoreEventSink): void {
+    this.sink = sink
+  }
+
+  private deliver(sessionId: string, log: SessionLog, events: readonly StoredEvent[]): void {
+    if (events.length === 0) return
+    this.sink?.deliver(sessionId, this.replay.append(log, events))
+  }
+
+  /** The task by id, synchronously (lets the core skip re-validating known ids). */
+  peek(taskId: string): SessionTask | undefined {
+    return this.tasks.get(taskId)?.task
+  }
+
+  /** Inserts unless the id exists in any session. */
+  async insert(task: SessionTask, events: readonly StoredEvent[]): Promise<StoreInsert> {
+    const existing = this.tasks.get(task.id)
+    if (existing !== undefined) return { inserted: false, existing: existing.task }
+    let session = this.sessions.get(task.sessionId)
+    if (session === undefined) {
+      session = {
+        id: task.sessionId,
+        tasks: new Map(),
+        lastCreatedAt: task.createdAt,
+        ordered: true,
+        log: newSessionLog(),
+      }
+      this.sessions.set(task.sessionId, session)
+    }
+    if (task.createdAt < session.lastCreatedAt) session.ordered = false
+    else session.lastCreatedAt = task.createdAt
+    const entry: Entry = { task, order: this.insertions++, session, messages: undefined }
+    this.tasks.set(task.id, entry)
+    session.tasks.set(task.id, entry)
+    this.deliver(task.sessionId, session.log, events)
+    return { inserted: true }
+  }
+
+  private entry(sessionId: string, taskId: string): Entry | undefined {
+    const entry = this.tasks.get(taskId)
+    return entry !== undefined && entry.task.sessionId === sessionId ? entry : undefined
+  }
+
+  /** One task of a session. */
+  async read(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
+    return this.entry(sessionId, taskId)?.task
+  }
+
+  /** Reads, decides and commits one task's change, then delivers its events. */
+  async modify<R>(
+    sessionId: string,
+    taskId: string,
+    decide: (task: SessionTask) => TaskDecision<R>,
+  ): Promise<{ readonly result: R } | undefined> {
+    const entry = this.entry(sessionId, taskId)
+    if (entry === undefined) return undefined
+    const { write, result } = decide(entry.task)
+    if (write !== undefined) {
+      if (write.task !== undefined) entry.task = write.task
+      if (write.message !== undefined) {
+        entry.messages ??= new MessageLog()
+        entry.messages.add(write.message)
+      }
+      this.deliver(sessionId, entry.session.log, write.events)
+    }
+    return { result }
+  }
+
+  private ordered(session: SessionData | undefined): Entry[] {
+    if (session === undefined) return []
+    const entries = [...session.tasks.values()]
+    if (!session.ordered) {
+      entries.sort((a, b) => byKey(a.task.createdAt, b.task.createdAt) || a.order - b.order)
+    }
+    return entries
+  }
+
+  /** A session's tasks, oldest first, optionally of one state. */
+  async list(sessionId: string, state?: SessionTaskState): Promise<SessionTask[]> {
+    const out: SessionTask[] = []
+    for (const { task } of this.ordered(this.sessions.get(sessionId))) {
+      if (state === undefined || task.state === state) out.push(task)
+    }
+    return out
+  }
+
+  /** A task's messages, oldest first. */
+  async listMessages(
+    sessionId: string,
+    taskId: string,
+    query: StoreMessageQuery,
+  ): Promise<readonly TaskMessage[]> {
+    const messages = this.entry(sessionId, taskId)?.messages
+    return messages === undefined ? [] : messages.list(query.limit, query.afterId)
+  }
+
+  /** Buffered events after `after`, or undefined when evicted. */
+  async readEvents(sessionId: string, after: number, through?: number) {
+    return this.replay.read(this.sessions.get(sessionId)?.log, after, through)
+  }
+
+  /** The session's tasks and last seq. */
+  async snapshot(sessionId: string): Promise<StoreSnapshot> {
+    const session = this.sessions.get(sessionId)
+    return {
+      seq: session?.log.seq ?? 0,
+      tasks: this.ordered(session).map((e) => e.task),
+    }
+  }
+
+  private scan(
+    match: (task: SessionTask) => boolean,
+    key: (task: SessionTask) => string | undefined,
+    limit: number,
+  ): Entry[] {
+    const found: Entry[] = []
+    for (const entry of this.tasks.values()) if (match(entry.task)) found.push(entry)
+    found.sort(
+      (a, b) =>
+        byKey(key(a.task), key(b.task)) ||
+        byKey(a.task.createdAt, b.task.createdAt) ||
+        a.order - b.order,
+    )
+    return found.slice(0, limit)
+  }
+
+  /** Queued or running tasks whose heartbeat is older than `before`. */
+  async listStale(before: string, limit: number): Promise<SessionTask[]> {
+    return this.scan(
+      ({ state, heartbeatAt }) =>
+        (state === 'queued' || state === 'running') &&
+        heartbeatAt !== undefined &&
+        heartbeatAt < before,
+      (task) => task.heartbeatAt,
+      limit,
+    ).map((e) => e.task)
+  }
+
+  /** Deletes terminal tasks finished before `before` with their messages and events. */
+  async prune(before: string, limit: number): Promise<SessionTask[]> {
+    const removed = this.scan(
+      ({ state, finishedAt }) =>
+        isTerminalState(state) && finishedAt !== undefined && finishedAt < before,
+      (task) => task.finishedAt,
+      limit,
+    )
+    const bySession = new Map<SessionData, Set<string>>()
+    for (const entry of removed) {
+      this.tasks.delete(entry.task.id)
+      entry.session.tasks.delete(entry.task.id)
+      const ids = bySession.get(entry.session)
+      if (ids === undefined) bySession.set(entry.session, new Set([entry.task.id]))
+      else ids.add(entry.task.id)
+    }
+    for (const [session, ids] of bySession) {
+      if (session.tasks.size === 0) this.dropSession(session)
+      else this.replay.forget(session.log, ids)
+    }
+    return removed.map((e) => e.task)
+  }
+
+  // A session without tasks keeps nothing: memory follows live data.
+  private dropSession(session: SessionData): void {
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id)
+    this.replay.close(session.log)
+  }
+
+  /** Deletes a session's tasks, messages and events. */
+  async deleteSession(sessionId: string): Promise<number> {
+    const session = this.sessions.get(sessionId)
+    if (session === undefined) return 0
+    const count = session.tasks.size
+    for (const id of session.tasks.keys()) this.tasks.delete(id)
+    this.sessions.delete(sessionId)
+    this.replay.close(session.log)
+    return count
+  }
+
+  /** Counts of what the store holds, for leak checks and metrics. */
+  stats(): { tasks: number; sessions: number; bufferedEvents: number } {
+    return {
+      tasks: this.tasks.size,
+      sessions: this.sessions.size,
+      bufferedEvents: this.replay.size,
+    }
+  }
+}

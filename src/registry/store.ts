@@ -1,0 +1,139 @@
+import type { SessionTask, TaskMessage, TaskWake } from '../model/schemas.js'
+import type { SessionTaskState } from '../model/state.js'
+
+/**
+ * An event as a store keeps it: what happened and the frozen value it is
+ * about. Task events hold the full record (secrets included); the core turns
+ * it into the public payload on delivery. A store may keep `data` as JSON and
+ * hand back a parsed copy.
+ */
+export type StoredEvent =
+  | { readonly type: 'task.created' | 'task.updated'; readonly data: SessionTask }
+  | { readonly type: 'task.message.sent' | 'task.message.received'; readonly data: TaskMessage }
+  | {
+      readonly type: 'task.output'
+      readonly data: { readonly taskId: string; readonly stream: string; readonly delta: string }
+    }
+  | { readonly type: 'task.wake'; readonly data: TaskWake }
+
+/** A stored event with its per-session sequence number (1, 2, 3, ... in commit order). */
+export type SequencedEvent = StoredEvent & { readonly seq: number }
+
+/** What one locked read-apply-write stores, all or nothing. */
+export type TaskWrite = {
+  /** The new record, replacing the one read; absent = the record is unchanged. */
+  readonly task?: SessionTask | undefined
+  /** A message to append to the task's log. */
+  readonly message?: TaskMessage | undefined
+  /** The events to number and store with the write, in order. */
+  readonly events: readonly StoredEvent[]
+}
+
+/**
+ * What the core's pure `decide` function returns for the record it was
+ * given: a write to commit (or none) and the value the store hands back.
+ */
+export type TaskDecision<R> = { readonly write?: TaskWrite | undefined; readonly result: R }
+
+/** The answer of {@link SessionTaskStore.insert}. */
+export type StoreInsert =
+  | { readonly inserted: true }
+  /** The id is taken: `existing` is its record (any session), or undefined when it vanished meanwhile. */
+  | { readonly inserted: false; readonly existing: SessionTask | undefined }
+
+/** Options of {@link SessionTaskStore.listMessages}, already validated. */
+export type StoreMessageQuery = {
+  readonly limit?: number | undefined
+  readonly afterId?: string | undefined
+}
+
+/** A session's tasks and the seq of its last event, read in one consistent view. */
+export type StoreSnapshot = { readonly seq: number; readonly tasks: readonly SessionTask[] }
+
+/**
+ * Where a store delivers committed events. The core attaches it once, before
+ * any other call.
+ */
+export interface StoreEventSink {
+  /**
+   * Committed events of one session, in seq order, each exactly once. A
+   * store delivers the events of its own writes before the write's promise
+   * resolves, and events committed elsewhere (another process) when it
+   * learns of them.
+   */
+  deliver(sessionId: string, events: readonly SequencedEvent[]): void
+  /** The session was deleted elsewhere: the core drops its listeners and streams. */
+  deleted(sessionId: string): void
+}
+
+/**
+ * The storage port: the atomic primitives a backend implements. The core
+ * ({@link SessionTaskRegistryCore}) does everything else (validation, the
+ * lifecycle rules, wakes, dispatch, streams, the public projection), so a
+ * backend only stores, numbers and reads. Inputs are validated and frozen;
+ * ids are trusted; timestamps are ISO-8601 UTC strings. Every method may be
+ * called concurrently: each write must be atomic per task, and a session's
+ * event numbers must follow its commit order with no gap and no repeat.
+ */
+export interface SessionTaskStore {
+  /** Called once by the core; events go to `sink`. */
+  attach(sink: StoreEventSink): void
+  /** Inserts `task` with its events unless a task with its id exists in any session. */
+  insert(task: SessionTask, events: readonly StoredEvent[]): Promise<StoreInsert>
+  /** One task of a session, or undefined. */
+  read(sessionId: string, taskId: string): Promise<SessionTask | undefined>
+  /**
+   * Locks one task of a session, calls `decide` with its record and commits
+   * the returned write atomically (record, message and numbered events), then
+   * delivers the events. `decide` is pure and may be called again when the
+   * store retries; an error it throws aborts the write and is rethrown.
+   * Resolves `undefined` (without calling `decide`) when there is no such task.
+   */
+  modify<R>(
+    sessionId: string,
+    taskId: string,
+    decide: (task: SessionTask) => TaskDecision<R>,
+  ): Promise<{ readonly result: R } | undefined>
+  /** A session's tasks, oldest first (createdAt, then insertion order), optionally of one state. */
+  list(sessionId: string, state?: SessionTaskState): Promise<readonly SessionTask[]>
+  /**
+   * A task's messages, oldest first (createdAt, then record order): the
+   * newest `limit` (all without one), or the first `limit` after `afterId`
+   * ([] for an unknown cursor). [] for an unknown task or another session's.
+   */
+  listMessages(
+    sessionId: string,
+    taskId: string,
+    query: StoreMessageQuery,
+  ): Promise<readonly TaskMessage[]>
+  /**
+   * The session's events after seq `after` (up to `through` when given), in
+   * order, or `undefined` when the store can no longer supply all of them
+   * (evicted, or `after` is ahead of the last seq).
+   */
+  readEvents(
+    sessionId: string,
+    after: number,
+    through?: number,
+  ): Promise<readonly SequencedEvent[] | undefined>
+  /** The session's tasks with the seq of its last event (0 when none), consistent with each other. */
+  snapshot(sessionId: string): Promise<StoreSnapshot>
+  /** Queued or running tasks of every session with `heartbeatAt` < `before`, oldest heartbeat first (then createdAt). */
+  listStale(before: string, limit: number): Promise<readonly SessionTask[]>
+  /** Deletes terminal tasks finished before `before` (oldest first) with their messages and events; returns them. */
+  prune(before: string, limit: number): Promise<readonly SessionTask[]>
+  /** Deletes a session's tasks, messages and events; resolves the number of tasks removed. */
+  deleteSession(sessionId: string): Promise<number>
+  /**
+   * Optional: the core calls it when something starts listening to one
+   * session (or, with `undefined`, to every session) and calls the returned
+   * function when that stops. Stores that learn about other processes'
+   * events use it to fetch only what someone here listens to.
+   */
+  watch?(sessionId: string | undefined): () => void
+  /**
+   * Optional, synchronous: the task when the store holds it in memory, so
+   * the core can skip re-validating ids it already knows. Never required.
+   */
+  peek?(taskId: string): SessionTask | undefined
+}
