@@ -174,11 +174,14 @@ export function fastTextMessage(value: unknown):
     if (direction !== 'inbound' && direction !== 'outbound') return undefined
     if (!Array.isArray(content) || content.length === 0) return undefined
     let known = 2
-    const parts: TaskMessagePart[] = []
-    for (const part of content as unknown[]) {
+    // Sized up front: the first push on an empty array reserves 16 slots,
+    // and a stored message keeps its content array for as long as it lives.
+    const parts: TaskMessagePart[] = new Array(content.length)
+    for (let i = 0; i < content.length; i++) {
+      const part: unknown = content[i]
       if (!isPlain(part) || part.type !== 'text' || !isText(part.text)) return undefined
       if (Object.keys(part).length !== 2) return undefined
-      parts.push({ type: 'text', text: part.text })
+      parts[i] = { type: 'text', text: part.text }
     }
     const out: {
       direction: 'inbound' | 'outbound'

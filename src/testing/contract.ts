@@ -169,6 +169,22 @@ async function takeUntil(
   throw new Error(`no matching item within ${max} items`)
 }
 
+/** A deeply writable view of a readonly type, for tests that try to write. */
+type Writable<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends readonly (infer U)[]
+    ? Writable<U>[]
+    : T extends object
+      ? { -readonly [K in keyof T]: Writable<T[K]> }
+      : T
+
+/** Asserts that `value` is frozen at every level. */
+function expectDeepFrozen(value: unknown, path = 'value'): void {
+  if (typeof value !== 'object' || value === null) return
+  expect(Object.isFrozen(value), `${path} is frozen`).toBe(true)
+  for (const [key, item] of Object.entries(value)) expectDeepFrozen(item, `${path}.${key}`)
+}
+
 const createdNamed = (name: string) => (item: StreamItem) =>
   item.type === 'task.created' && item.payload.task.displayName === name
 
@@ -1882,17 +1898,42 @@ export function describeRegistryContract(
         error: { kind: 'k', message: 'm' },
       })
 
-      function vandalize(task: SessionTask): void {
-        task.displayName = 'hacked'
-        task.state = 'failed'
+      // Every write to a frozen value throws a TypeError in strict mode (ES modules are strict).
+      function vandalize(value: SessionTask): void {
+        const task = value as Writable<SessionTask>
+        expectDeepFrozen(task)
+        const attempts: (() => void)[] = [
+          () => {
+            task.displayName = 'hacked'
+          },
+          () => {
+            task.state = 'failed'
+          },
+          () => task.links.resourceIds.push('evil'),
+          () => task.artifacts.push({ name: 'evil', type: 'file' }),
+        ]
         const spec = task.spec as { nested?: { v: number } } | null
-        if (spec?.nested !== undefined) spec.nested.v = 999
-        task.links.resourceIds.push('evil')
-        task.artifacts.push({ name: 'evil', type: 'file' })
-        if (task.artifacts[0] !== undefined) task.artifacts[0].name = 'evil'
-        task.progress?.steps?.push({ title: 'evil', status: 'done' })
-        if (task.progress?.steps?.[0] !== undefined) task.progress.steps[0].title = 'evil'
-        if (task.error !== undefined) task.error.kind = 'evil'
+        if (spec?.nested !== undefined) {
+          const nested = spec.nested
+          attempts.push(() => {
+            nested.v = 999
+          })
+        }
+        const artifact = task.artifacts[0]
+        if (artifact !== undefined) {
+          attempts.push(() => {
+            artifact.name = 'evil'
+          })
+        }
+        const steps = task.progress?.steps
+        if (steps !== undefined) attempts.push(() => steps.push({ title: 'evil', status: 'done' }))
+        const error = task.error
+        if (error !== undefined) {
+          attempts.push(() => {
+            error.kind = 'evil'
+          })
+        }
+        for (const attempt of attempts) expect(attempt).toThrow(TypeError)
       }
 
       async function prepared() {
@@ -1901,11 +1942,11 @@ export function describeRegistryContract(
           base('s1', { spec: { nested: { v: 1 } }, links: { resourceIds: ['r0'] } }),
         )
         const updated = (await h.registry.update('s1', created.id, richUpdate())) as SessionTask
-        const snapshot = structuredClone(updated)
+        const snapshot = structuredClone(updated) as SessionTask
         return { ...h, created, updated, snapshot }
       }
 
-      it('mutating records returned by create, update, get, list and requestCancel changes nothing', async () => {
+      it('records returned by create, update, get, list and requestCancel are deeply frozen', async () => {
         const { registry, created, updated, snapshot } = await prepared()
         vandalize(created)
         vandalize(updated)
@@ -1920,7 +1961,7 @@ export function describeRegistryContract(
         expect(await registry.get('s1', snapshot.id)).toStrictEqual(afterCancel)
       })
 
-      it('mutating records returned by an idempotent create, a no-op or a dropped update changes nothing', async () => {
+      it('an idempotent create, a no-op and a dropped update return frozen records too', async () => {
         const { registry, snapshot } = await prepared()
         vandalize(await registry.create(base('s1', { id: 'fixed', spec: { nested: { v: 1 } } })))
         const fixedSnap = structuredClone(await registry.get('s1', 'fixed'))
@@ -1931,7 +1972,7 @@ export function describeRegistryContract(
         expect(await registry.get('s1', 'fixed')).toStrictEqual(fixedSnap)
       })
 
-      it('mutating records returned by listStale and prune changes nothing', async () => {
+      it('records returned by listStale and prune are deeply frozen', async () => {
         const { registry, snapshot } = await prepared()
         await registry.update('s1', snapshot.id, { heartbeatAt: '2020-01-01T00:00:00.000Z' })
         const stored = structuredClone(await registry.get('s1', snapshot.id))
@@ -1946,23 +1987,25 @@ export function describeRegistryContract(
         expect(await registry.get('s1', snapshot.id)).toStrictEqual(stored)
       })
 
-      it('mutating event payloads inside listeners changes nothing', async () => {
-        const { registry } = await setup()
+      it('event payloads are deeply frozen and one object is shared by every listener', async () => {
+        const h = await setup()
+        const { registry } = h
+        const byLocal: unknown[] = []
+        const byAll: unknown[] = []
         registry.subscribe('s1', (type, payload) => {
+          byLocal.push(payload)
+          expectDeepFrozen(payload)
           if (type === 'task.created' || type === 'task.updated') {
-            vandalize((payload as { task: SessionTask }).task)
+            ;(payload as Writable<{ task: SessionTask }>).task.summary = 'evil'
           } else if (type === 'task.message.received') {
-            const p = payload as SessionTaskEvents['task.message.received']
+            const p = payload as Writable<SessionTaskEvents['task.message.received']>
             p.message.content.push({ type: 'text', text: 'evil' })
-            const first = p.message.content[0]
-            if (first?.type === 'data') (first.data as { v: number }).v = 999
-            p.message.direction = 'inbound'
           } else if (type === 'task.wake') {
-            ;(payload as TaskWake).text = 'evil'
+            ;(payload as Writable<TaskWake>).text = 'evil'
           }
         })
-        registry.subscribeAll((_s, type, payload) => {
-          if (type === 'task.updated') (payload as { task: SessionTask }).task.summary = 'x'
+        registry.subscribeAll((_s, _type, payload) => {
+          byAll.push(payload)
         })
         const created = await registry.create(
           base('s1', { spec: { nested: { v: 1 } }, wakePolicy: 'on_activity' }),
@@ -1972,18 +2015,20 @@ export function describeRegistryContract(
           direction: 'outbound',
           content: [{ type: 'data', data: { v: 1 } }],
         })
+        expect(byLocal.length).toBeGreaterThanOrEqual(4)
+        expect(byAll).toHaveLength(byLocal.length)
+        for (let i = 0; i < byLocal.length; i++) expect(byAll[i]).toBe(byLocal[i])
+        // Each write attempt threw inside the listener and went to onListenerError.
+        expect(h.listenerErrors.length).toBe(byLocal.length)
+        for (const report of h.listenerErrors) expect(report.error).toBeInstanceOf(TypeError)
         const stored = await registry.get('s1', created.id)
         expect(stored).toStrictEqual(updated)
-        expect(stored?.displayName).toBe('Job')
-        expect(stored?.spec).toEqual({ nested: { v: 1 } })
         expect(stored?.summary).toBeUndefined()
-        expect(stored?.links.resourceIds).toEqual(['r1'])
         expect(await registry.listMessages('s1', created.id)).toStrictEqual([msg])
-        expect(msg.direction).toBe('outbound')
         expect(msg.content).toEqual([{ type: 'data', data: { v: 1 } }])
       })
 
-      it('mutating returned messages changes nothing', async () => {
+      it('returned messages are deeply frozen', async () => {
         const { registry } = await setup()
         const t = await registry.create(base('s1'))
         const msg = await registry.recordMessage('s1', t.id, {
@@ -1994,13 +2039,19 @@ export function describeRegistryContract(
           ],
         })
         const copy = structuredClone(msg)
-        const mangle = (m: TaskMessage) => {
-          m.id = 'tmsg_evil'
-          const first = m.content[0]
-          if (first?.type === 'text') first.text = 'evil'
+        const mangle = (value: TaskMessage) => {
+          const m = value as Writable<TaskMessage>
+          expectDeepFrozen(m)
+          expect(() => {
+            m.id = 'tmsg_evil'
+          }).toThrow(TypeError)
+          expect(() => m.content.push({ type: 'text', text: 'more' })).toThrow(TypeError)
           const second = m.content[1]
-          if (second?.type === 'data') (second.data as { list: number[] }).list.push(3)
-          m.content.push({ type: 'text', text: 'more' })
+          if (second?.type === 'data') {
+            expect(() => (second.data as number[][] & { list: number[] }).list.push(3)).toThrow(
+              TypeError,
+            )
+          }
         }
         mangle(msg)
         for (const m of await registry.listMessages('s1', t.id)) mangle(m)
@@ -2013,7 +2064,7 @@ export function describeRegistryContract(
         const createInput = base('s1', {
           spec: { nested: { v: 1 }, list: [1] },
           links: { resourceIds: ['r0'] },
-        })
+        }) as Writable<CreateSessionTask>
         const created = await registry.create(createInput)
         ;(createInput.spec as { nested: { v: number } }).nested.v = 999
         ;(createInput.spec as { list: number[] }).list.push(2)
@@ -2022,10 +2073,10 @@ export function describeRegistryContract(
         expect(await registry.get('s1', created.id)).toStrictEqual(created)
         expect(created.spec).toEqual({ nested: { v: 1 }, list: [1] })
 
-        const update: SessionTaskUpdate = {
+        const update = {
           ...richUpdate(),
           appendArtifact: { name: 'extra', type: 'url', url: 'https://x' },
-        }
+        } as Writable<SessionTaskUpdate>
         const updated = await registry.update('s1', created.id, update)
         update.progress?.steps?.push({ title: 'evil', status: 'done' })
         if (update.progress?.steps?.[0] !== undefined) update.progress.steps[0].title = 'evil'
@@ -2042,11 +2093,11 @@ export function describeRegistryContract(
         request.prompt = 'evil'
         expect(await registry.get('s1', created.id)).toStrictEqual(waiting)
 
-        const content: NewTaskMessage['content'] = [
+        const content: Writable<NewTaskMessage['content']> = [
           { type: 'text', text: 'hi' },
           { type: 'data', data: { deep: { v: 1 } } },
         ]
-        const msgInput: NewTaskMessage = { direction: 'outbound', content }
+        const msgInput: Writable<NewTaskMessage> = { direction: 'outbound', content }
         const msg = await registry.recordMessage('s1', created.id, msgInput)
         content.push({ type: 'text', text: 'evil' })
         const first = content[0]
@@ -2147,16 +2198,29 @@ export function describeRegistryContract(
         expect(textOf(msg)).toBe(odd)
       })
 
-      it('strings keep lone surrogates', async () => {
+      it('strings are stored exactly: surrogate pairs and astral characters kept', async () => {
         const { registry } = await setup()
-        const odd = 'x\ud800y\udc00z'
-        const task = await registry.create(base('s1', { displayName: odd, spec: { s: odd } }))
+        const odd = 'x\ud83d\ude00y\u{10FFFF}z\uFFFE'
+        const task = await registry.create(base('s1', { displayName: odd, spec: { [odd]: odd } }))
         const stored = await registry.get('s1', task.id)
         expect(stored?.displayName).toBe(odd)
-        expect(stored?.spec).toEqual({ s: odd })
+        expect(stored?.spec).toEqual({ [odd]: odd })
         const msg = await registry.recordMessage('s1', task.id, outbound(odd))
         expect((await registry.listMessages('s1', task.id))[0]).toStrictEqual(msg)
         expect(textOf(msg)).toBe(odd)
+      })
+
+      it('session ids that differ only in a lone surrogate are refused, never merged', async () => {
+        const { registry } = await setup()
+        await registry.create(base('victim', { id: 'secret-task', spec: { secret: 1 } }))
+        for (const sid of ['victim\uD800', 'victim\uDBFF', 'victim\uDFFF']) {
+          const error = await registry.get(sid, 'secret-task').then(
+            () => NO_ERROR,
+            (e: unknown) => e,
+          )
+          expect(isValidationError(error), `get with ${JSON.stringify(sid)}`).toBe(true)
+        }
+        expect(await registry.list('victim')).toHaveLength(1)
       })
     })
 
@@ -2455,7 +2519,7 @@ export function describeRegistryContract(
         const [snapshot] = await take(it, 1)
         const expectedTasks = (await h.registry.list('s1')).map(toPublicTask)
         expect(snapshot).toEqual({ seq: 4, type: 'snapshot', payload: { tasks: expectedTasks } })
-        const tasks = (snapshot as { payload: { tasks: SessionTask[] } }).payload.tasks
+        const tasks = (snapshot as unknown as { payload: { tasks: SessionTask[] } }).payload.tasks
         expect(tasks.map((t) => t.displayName)).toEqual(['Job', 'second'])
         expect(tasks[0]?.spec).toEqual(REDACTED_SPEC)
         expect(JSON.stringify(snapshot)).not.toContain('s3cr3t')
@@ -2549,9 +2613,9 @@ export function describeRegistryContract(
           expect(first?.type).toBe('snapshot')
           // Each pass adds one task (and one event) for the next.
           expect(first?.seq).toBe(5 + since)
-          expect((first as { payload: { tasks: SessionTask[] } }).payload.tasks).toHaveLength(
-            3 + since,
-          )
+          expect(
+            (first as unknown as { payload: { tasks: SessionTask[] } }).payload.tasks,
+          ).toHaveLength(3 + since)
           await h.registry.create(base('s1', { displayName: `after-${since}` }))
           const [next] = await take(it, 1)
           expect(next?.type).toBe('task.created')
@@ -2616,9 +2680,9 @@ export function describeRegistryContract(
         await h.registry.create(base('s1', { displayName: 'sentinel' }))
         const rest = await takeUntil(it, createdNamed('sentinel'))
         expect(snapshot?.type).toBe('snapshot')
-        const inSnapshot = (snapshot as { payload: { tasks: SessionTask[] } }).payload.tasks.map(
-          (t) => t.displayName,
-        )
+        const inSnapshot = (
+          snapshot as unknown as { payload: { tasks: SessionTask[] } }
+        ).payload.tasks.map((t) => t.displayName)
         const created = rest
           .filter((i) => i.type === 'task.created')
           .map((i) => (i.payload as { task: SessionTask }).task.displayName)
@@ -2646,19 +2710,28 @@ export function describeRegistryContract(
         expect(fromB.map((i) => i.seq)).toEqual([1, 2])
       })
 
-      it('mutating a snapshot or a streamed payload does not change the registry', async () => {
+      it('snapshots and streamed payloads are deeply frozen; writes throw and change nothing', async () => {
         const h = await setup()
         const t = await h.registry.create(base('s1', { spec: { deep: { v: 1 } } }))
         const it = h.stream('s1')
         const [snapshot] = await take(it, 1)
-        const snapTask = (snapshot as { payload: { tasks: SessionTask[] } }).payload
-          .tasks[0] as SessionTask
-        snapTask.displayName = 'evil'
-        ;(snapTask.spec as { deep: { v: number } }).deep.v = 2
-        snapTask.links.resourceIds.push('evil')
+        expectDeepFrozen(snapshot)
+        const snapTask = (snapshot as unknown as { payload: { tasks: Writable<SessionTask>[] } })
+          .payload.tasks[0] as Writable<SessionTask>
+        expect(() => {
+          snapTask.displayName = 'evil'
+        }).toThrow(TypeError)
+        expect(() => {
+          ;(snapTask.spec as { deep: { v: number } }).deep.v = 2
+        }).toThrow(TypeError)
+        expect(() => snapTask.links.resourceIds.push('evil')).toThrow(TypeError)
         await h.registry.update('s1', t.id, { summary: 's' })
         const [item] = await take(it, 1)
-        ;(item as { payload: { task: SessionTask } }).payload.task.state = 'failed'
+        expectDeepFrozen(item)
+        expect(() => {
+          ;(item as unknown as { payload: Writable<{ task: SessionTask }> }).payload.task.state =
+            'failed'
+        }).toThrow(TypeError)
         const stored = await h.registry.get('s1', t.id)
         expect(stored?.displayName).toBe('Job')
         expect(stored?.spec).toEqual({ deep: { v: 1 } })
@@ -2768,7 +2841,63 @@ export function describeRegistryContract(
       const M: NewTaskMessage = { direction: 'inbound', content: text('x') }
       const never = <T>(value: unknown) => value as T
 
+      const LONE = 'lone\uD800'
       const cases: Case[] = [
+        // SPEC 4.1: every input string is well-formed UTF-16, on every backend.
+        {
+          title: 'a lone surrogate in a session id',
+          field: 'sessionId',
+          call: (r) => r.create(base('victim\uD800')),
+        },
+        {
+          title: 'a lone surrogate in a lookup session id',
+          field: 'sessionId',
+          call: (r) => r.get('sv-1\uDBFF', T),
+        },
+        {
+          title: 'a lone surrogate in a task id',
+          field: 'taskId',
+          call: (r) => r.update(S, 'job-1\uDC00', { summary: 'x' }),
+        },
+        {
+          title: 'a lone surrogate in a kind',
+          field: 'kind',
+          call: (r) => r.create(base(S, { kind: LONE })),
+        },
+        {
+          title: 'a lone surrogate in a displayName',
+          field: 'displayName',
+          call: (r) => r.create(base(S, { displayName: LONE })),
+        },
+        {
+          title: 'a lone surrogate in a nested spec string',
+          field: 'spec.a[0].b',
+          call: (r) => r.create(base(S, { spec: { a: [{ b: LONE }] } })),
+        },
+        {
+          title: 'a lone surrogate in a spec key',
+          field: 'spec',
+          call: (r) => r.create(base(S, { spec: { [LONE]: 1 } })),
+        },
+        {
+          title: 'a lone surrogate in a summary',
+          field: 'summary',
+          call: (r) => r.update(S, T, { summary: LONE }),
+        },
+        {
+          title: 'a lone surrogate in a text part',
+          field: 'content[0].text',
+          call: (r) =>
+            r.recordMessage(S, T, {
+              direction: 'outbound',
+              content: [{ type: 'text', text: LONE }],
+            }),
+        },
+        {
+          title: 'a lone surrogate in an output delta',
+          field: 'delta',
+          call: (r) => r.publishOutput(S, T, { stream: 'stdout', delta: LONE }),
+        },
         {
           title: 'create with an unknown key',
           field: 'title',
