@@ -14,6 +14,7 @@ import {
   fromA2ATaskState,
   toA2ATaskState,
 } from '../src/interop/a2a.js'
+import type { Writable } from './fixtures/writable.js'
 
 // Issue 7 item 4: A2A task states <-> session task states.
 
@@ -80,7 +81,7 @@ describe('fromA2ATaskState', () => {
   })
 
   test('each call returns a fresh result (mutating one never affects the next)', () => {
-    const first = fromA2ATaskState('rejected')
+    const first = fromA2ATaskState('rejected') as Writable<ReturnType<typeof fromA2ATaskState>>
     if (first.error) first.error.message = 'changed'
     first.state = 'running'
     expect(fromA2ATaskState('rejected')).toStrictEqual({ state: 'failed', error: REJECTED })

@@ -7,6 +7,7 @@
  * a failure prints `{ seed, path }`; replay with
  *     FC_SEED=<seed> FC_PATH=<path> npx vitest run test/concurrency.test.ts
  */
+
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import {
@@ -25,6 +26,7 @@ import {
   type TaskSink,
   type TaskWake,
 } from '../src/index.js'
+import type { Writable } from './fixtures/writable.js'
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z')
 const MIN = 60_000
@@ -141,7 +143,7 @@ describe('2,000 interleaved writers on one task', () => {
             'free',
           ] as const)
           kinds[mode]++
-          const update: SessionTaskUpdate = {}
+          const update: Writable<SessionTaskUpdate> = {}
           const r = rand()
           if (r < 0.3) update.progress = { current: i, total: WRITERS }
           else if (r < 0.45) update.stateDetail = pick(['a', 'b', `w${i % 5}`])

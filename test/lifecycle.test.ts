@@ -10,6 +10,7 @@ import {
   type SessionTaskUpdate,
   type TaskArtifact,
 } from '../src/index.js'
+import type { Writable } from './fixtures/writable.js'
 
 // Fixed clocks: T0 is when fixtures were created, NOW when the update is applied.
 const T0 = '2025-12-31T00:00:00.000Z'
@@ -43,7 +44,7 @@ function apply(task: SessionTask, update: SessionTaskUpdate, now: Date = NOW): S
 
 /** A realistic record in `state`, created and last updated at T0. */
 function taskIn(state: SessionTaskState, extra: Partial<SessionTask> = {}): SessionTask {
-  const task: SessionTask = {
+  const task: Writable<SessionTask> = {
     id: 'task_fixture',
     sessionId: 'sess_1',
     kind: 'background_tool',
@@ -66,8 +67,8 @@ function taskIn(state: SessionTaskState, extra: Partial<SessionTask> = {}): Sess
 }
 
 /** The record with only `updatedAt` moved to NOW. */
-function touched(task: SessionTask): SessionTask {
-  return { ...structuredClone(task), updatedAt: NOW_ISO }
+function touched(task: SessionTask): Writable<SessionTask> {
+  return { ...(structuredClone(task) as Writable<SessionTask>), updatedAt: NOW_ISO }
 }
 
 /** What SPEC 3 says a plain state change `to` does to a fixture record. */
@@ -740,7 +741,7 @@ function sometimes<T>(arb: fc.Arbitrary<T>, absentWeight: number): fc.Arbitrary<
 const updateArb: fc.Arbitrary<SessionTaskUpdate> = fc
   .tuple(baseUpdateArb, sometimes(inputRequestArb, 3), sometimes(fc.integer({ min: 1, max: 6 }), 1))
   .map(([base, inputRequest, expectedAttempt]) => {
-    const update: SessionTaskUpdate = { ...base }
+    const update: Writable<SessionTaskUpdate> = { ...base }
     if (inputRequest !== undefined) update.inputRequest = inputRequest
     if (expectedAttempt !== undefined) update.expectedAttempt = expectedAttempt
     return update

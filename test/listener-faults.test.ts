@@ -12,6 +12,7 @@
  *
  * Clocks are fixed or step 1 ms per read; nothing sleeps.
  */
+
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import {
   createTaskSupervisor,
@@ -26,6 +27,7 @@ import {
   type TaskSink,
   type TaskWake,
 } from '../src/index.js'
+import type { Writable } from './fixtures/writable.js'
 
 const T0 = Date.parse('2026-02-01T00:00:00.000Z')
 const S = 'session-1'
@@ -783,7 +785,7 @@ describe("listeners that mutate their payload (payloads are the caller's to keep
   /** A careless listener, attached first, that scribbles over every task payload it gets. */
   function scribbler(registry: Registry) {
     registry.subscribe(S, (_type, payload) => {
-      const p = payload as { task?: SessionTask }
+      const p = payload as { task?: Writable<SessionTask> }
       if (p.task !== undefined) {
         p.task.state = 'running'
         p.task.displayName = 'scribbled'

@@ -30,6 +30,7 @@
  * Long runs: LONG_RUNS=<factor> multiplies the number of sequences (default
  * 300), e.g. `LONG_RUNS=20 npx vitest run test/model-based.test.ts`.
  */
+
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import {
@@ -62,6 +63,7 @@ import {
   type TaskSupervisor,
   type TaskWakePolicy,
 } from '../src/index.js'
+import type { Writable } from './fixtures/writable.js'
 
 // ---------------------------------------------------------------------------
 // Constants and small helpers
@@ -90,8 +92,8 @@ const NUM_RUNS = 300 * LONG
 
 const sessionAt = (i: number): string => SESSIONS[((i % 3) + 3) % 3] as string
 
-function clone<T>(value: T): T {
-  return structuredClone(value)
+function clone<T>(value: T): Writable<T> {
+  return structuredClone(value) as Writable<T>
 }
 
 function sortKeys(value: unknown): unknown {
@@ -136,8 +138,8 @@ function expectError(outcome: Outcome<unknown>, guard: (e: unknown) => boolean, 
 
 type Ev = { sessionId: string; type: SessionTaskEventType; payload: unknown }
 
-function mergeLinksModel(base: TaskLinks, input: TaskLinksInput): TaskLinks {
-  const out: TaskLinks = { ...base, resourceIds: [...base.resourceIds] }
+function mergeLinksModel(base: TaskLinks, input: TaskLinksInput): Writable<TaskLinks> {
+  const out: Writable<TaskLinks> = { ...base, resourceIds: [...base.resourceIds] }
   if (input.childSessionId !== undefined) out.childSessionId = input.childSessionId
   if (input.remoteTaskId !== undefined) out.remoteTaskId = input.remoteTaskId
   for (const id of input.resourceIds ?? [])
@@ -147,7 +149,7 @@ function mergeLinksModel(base: TaskLinks, input: TaskLinksInput): TaskLinks {
 
 function publicTask(task: SessionTask): SessionTask {
   const copy = clone(task)
-  const spec = copy.spec
+  const spec = copy.spec as Record<string, unknown> | null
   if (spec !== null && typeof spec === 'object' && !Array.isArray(spec)) {
     const configs = spec.push_configs
     if (Array.isArray(configs)) {
@@ -252,7 +254,7 @@ class Model {
       }
     }
     const state = input.state ?? 'queued'
-    const task: SessionTask = {
+    const task: Writable<SessionTask> = {
       id: input.id ?? generatedId,
       sessionId: input.sessionId,
       kind: input.kind,
@@ -333,7 +335,7 @@ class Model {
     const e = this.find(sid, tid)
     if (e === undefined) return 'not_found'
     if (m.expectedAttempt !== undefined && m.expectedAttempt !== e.task.attempt) return 'stale'
-    const msg: TaskMessage = {
+    const msg: Writable<TaskMessage> = {
       id,
       taskId: tid,
       direction: m.direction,

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { type JsonValue, newSessionTask, type SessionTask, toPublicTask } from '../src/index.js'
+import type { Writable } from './fixtures/writable.js'
 
 const NOW = new Date('2026-01-01T00:00:00.000Z')
 
@@ -15,7 +16,7 @@ function taskWithSpec(spec: JsonValue): SessionTask {
       links: { childSessionId: 'child_1', resourceIds: ['r1'] },
     },
     NOW,
-  )
+  ) as Writable<SessionTask>
   task.artifacts = [{ name: 'log', type: 'file', path: '/log.txt' }]
   task.progress = { current: 1, total: 2, steps: [{ title: 'fetch', status: 'done' }] }
   task.inputRequest = { id: 'req_1', prompt: 'Which?', expected: { choices: ['a', 'b'] } }

@@ -604,7 +604,7 @@ describe('detached copies', () => {
     const wire = structuredClone(FULL_WIRE)
     const task = fromWireTask(wire)
     expectDeepFrozen(task)
-    expect(() => task.links.resourceIds.push('r9' as never)).toThrow(TypeError)
+    expect(() => (task.links.resourceIds as string[]).push('r9')).toThrow(TypeError)
     expect(wire).toStrictEqual(FULL_WIRE)
     ;(wire.spec as { nested: { camelCase: unknown[] } }).nested.camelCase.push('x')
     wire.links.resource_ids.push('r9')
