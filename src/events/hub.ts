@@ -27,8 +27,13 @@ export type HubEvent = {
   payload: EventPayload | undefined
 }
 
-/** Wraps a store's event for delivery (built field by field: spreading is a V8 slow path). */
+/**
+ * A store's event ready for delivery: used as it is when it already has a
+ * payload slot (the in-memory store builds them so), else wrapped (field by
+ * field: spreading is a V8 slow path).
+ */
 export function hubEvent(event: SequencedEvent): HubEvent {
+  if ('payload' in event) return event as HubEvent
   return { type: event.type, data: event.data, seq: event.seq, payload: undefined }
 }
 
@@ -73,8 +78,6 @@ type HubSession = {
   deleted: boolean
 }
 
-type Queued = { sessionId: string; event: HubEvent }
-
 /** Options of {@link SessionEventHub}. */
 export type SessionEventHubOptions = {
   onListenerError?: ListenerErrorHandler | undefined
@@ -93,7 +96,9 @@ const defaultListenerError: ListenerErrorHandler = (error, type) => {
 export class SessionEventHub {
   private readonly sessions = new Map<string, HubSession>()
   private globals: AllSessionsListener[] = []
-  private readonly queue: Queued[] = []
+  // The dispatch queue as two parallel arrays: no wrapper object per event.
+  private readonly queuedSessions: string[] = []
+  private readonly queue: HubEvent[] = []
   private dispatching = false
   // During a dispatch: the queue length at which a session was deleted; its
   // events queued before that belong to the deleted session and are dropped.
@@ -172,7 +177,8 @@ export class SessionEventHub {
   deliver(sessionId: string, events: readonly SequencedEvent[]): void {
     if (this.globals.length === 0 && !this.sessions.has(sessionId)) return
     for (let i = 0; i < events.length; i++) {
-      this.queue.push({ sessionId, event: hubEvent(events[i] as SequencedEvent) })
+      this.queuedSessions.push(sessionId)
+      this.queue.push(hubEvent(events[i] as SequencedEvent))
     }
     if (!this.dispatching) this.drain()
   }
@@ -181,18 +187,19 @@ export class SessionEventHub {
     this.dispatching = true
     try {
       for (let i = 0; i < this.queue.length; i++) {
-        const queued = this.queue[i] as Queued
-        const cut = this.deletedAt.size > 0 ? this.deletedAt.get(queued.sessionId) : undefined
-        if (cut === undefined || i >= cut) this.dispatch(queued)
+        const sessionId = this.queuedSessions[i] as string
+        const cut = this.deletedAt.size > 0 ? this.deletedAt.get(sessionId) : undefined
+        if (cut === undefined || i >= cut) this.dispatch(sessionId, this.queue[i] as HubEvent)
       }
     } finally {
       this.queue.length = 0
+      this.queuedSessions.length = 0
       this.deletedAt.clear()
       this.dispatching = false
     }
   }
 
-  private dispatch({ sessionId, event }: Queued): void {
+  private dispatch(sessionId: string, event: HubEvent): void {
     // Read before any listener runs: (un)subscribing mid-dispatch takes effect from the next event.
     const globals = this.globals
     const session = this.sessions.get(sessionId)

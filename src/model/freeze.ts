@@ -15,3 +15,29 @@ export function deepFreeze<T>(value: T): T {
   }
   return value
 }
+
+type RecordLike = {
+  readonly spec: unknown
+  readonly progress?: unknown
+  readonly inputRequest?: unknown
+  readonly artifacts: unknown
+  readonly error?: unknown
+  readonly links: unknown
+}
+
+/**
+ * {@link deepFreeze} for a task record: only its object-valued fields are
+ * walked (most are shared, already frozen parts of the previous version), so
+ * freezing a changed record costs a handful of checks, not one per field.
+ */
+export function freezeTask<T extends RecordLike>(task: T): T {
+  if (Object.isFrozen(task)) return task
+  Object.freeze(task)
+  deepFreeze(task.spec)
+  if (task.progress !== undefined) deepFreeze(task.progress)
+  if (task.inputRequest !== undefined) deepFreeze(task.inputRequest)
+  deepFreeze(task.artifacts)
+  if (task.error !== undefined) deepFreeze(task.error)
+  deepFreeze(task.links)
+  return task
+}

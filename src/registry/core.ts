@@ -6,7 +6,7 @@ import type {
 } from '../events/emitter.js'
 import { SessionEventHub } from '../events/hub.js'
 import { TaskConflictError, TaskNotFoundError } from '../model/errors.js'
-import { deepFreeze } from '../model/freeze.js'
+import { deepFreeze, freezeTask } from '../model/freeze.js'
 import {
   type CreateSessionTask,
   CreateSessionTaskSchema,
@@ -101,7 +101,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   async create(input: CreateSessionTask): Promise<SessionTask> {
     const parsed = parseInput(CreateSessionTaskSchema, input, 'CreateSessionTask')
     for (;;) {
-      const task = deepFreeze(newSessionTask(parsed, this.clock()))
+      const task = freezeTask(newSessionTask(parsed, this.clock()))
       const created: StoredEvent = { type: 'task.created', data: task }
       const outcome = await this.store.insert(task, [created])
       if (outcome.inserted) return task
@@ -109,7 +109,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
       // vanished meanwhile (deleted) is tried again.
       const existing = outcome.existing
       if (parsed.id === undefined || existing === undefined) continue
-      if (existing.sessionId === parsed.sessionId) return deepFreeze(existing)
+      if (existing.sessionId === parsed.sessionId) return freezeTask(existing)
       throw new TaskConflictError(`task id '${parsed.id}' is already used by another session`)
     }
   }
@@ -120,7 +120,12 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     taskId: string,
     update: SessionTaskUpdate,
   ): Promise<SessionTask | undefined> {
-    return (await this.applyUpdate(sessionId, taskId, update))?.task
+    // Inlined rather than shared with updateWithOutcome: every async layer
+    // costs a microtask on the hottest path.
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const parsed = parseTaskUpdate(update)
+    const done = await this.store.modify(sid, tid, (before) => this.decideUpdate(before, parsed))
+    return done?.result.task
   }
 
   /** Like `update`, and also reports whether the update was applied and changed the record. */
@@ -128,14 +133,6 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     sessionId: string,
     taskId: string,
     update: SessionTaskUpdate,
-  ): Promise<TaskUpdateResult | undefined> {
-    return this.applyUpdate(sessionId, taskId, update)
-  }
-
-  private async applyUpdate(
-    sessionId: unknown,
-    taskId: unknown,
-    update: unknown,
   ): Promise<TaskUpdateResult | undefined> {
     const [sid, tid] = this.ids(sessionId, taskId)
     const parsed = parseTaskUpdate(update)
@@ -149,7 +146,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     update: SessionTaskUpdate,
     events: StoredEvent[] = [],
   ): TaskDecision<TaskUpdateResult> {
-    const before = deepFreeze(task)
+    const before = freezeTask(task)
     const now = this.clock()
     const outcome = applyTaskUpdateResult(before, update, now)
     if (outcome.dropped !== undefined) {
@@ -158,7 +155,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     if (!outcome.changed) {
       return { write: decided(events), result: { task: before, applied: true, changed: false } }
     }
-    const after = deepFreeze(outcome.task)
+    const after = freezeTask(outcome.task)
     events.push({ type: 'task.updated', data: after })
     const wake = wakeForUpdate(before, after, update, now)
     if (wake !== undefined) events.push({ type: 'task.wake', data: deepFreeze(wake) })
@@ -167,9 +164,12 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
 
   /** Reads one task of a session. */
   async get(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
+    // A store that holds the task in memory answers without a round trip.
+    const known = this.store.peek?.(taskId)
+    if (known !== undefined && known.sessionId === sessionId) return known
     const [sid, tid] = this.ids(sessionId, taskId)
     const task = await this.store.read(sid, tid)
-    return task === undefined ? undefined : deepFreeze(task)
+    return task === undefined ? undefined : freezeTask(task)
   }
 
   /** Lists a session's tasks, oldest first (createdAt, then insertion order). */
@@ -181,7 +181,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     const out: SessionTask[] = []
     for (const task of tasks) {
       // Kinds may hold any character, so they are compared here, not in a store.
-      if (f.kind === undefined || task.kind === f.kind) out.push(deepFreeze(task))
+      if (f.kind === undefined || task.kind === f.kind) out.push(freezeTask(task))
     }
     return out
   }
@@ -190,10 +190,10 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   async requestCancel(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
     const [sid, tid] = this.ids(sessionId, taskId)
     const done = await this.store.modify(sid, tid, (task): TaskDecision<SessionTask> => {
-      const before = deepFreeze(task)
+      const before = freezeTask(task)
       const after = withCancelRequested(before, this.clock())
       if (after === undefined) return { result: before }
-      const frozen = deepFreeze(after)
+      const frozen = freezeTask(after)
       return {
         write: { task: frozen, events: [{ type: 'task.updated', data: frozen }] },
         result: frozen,
@@ -211,7 +211,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     const [sid, tid] = this.ids(sessionId, taskId)
     const parsed = parseNewTaskMessage(message)
     const done = await this.store.modify(sid, tid, (record): TaskDecision<TaskMessage> => {
-      const task = deepFreeze(record)
+      const task = freezeTask(record)
       const now = this.clock()
       const stored = deepFreeze(newTaskMessage(task, parsed, now))
       const inbound = stored.direction === 'inbound'
@@ -306,7 +306,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
             }
           }
           const snapshot = await store.snapshot(sid)
-          const tasks = snapshot.tasks.map((task) => toPublicTask(deepFreeze(task)))
+          const tasks = snapshot.tasks.map((task) => toPublicTask(freezeTask(task)))
           return { kind: 'snapshot', seq: snapshot.seq, tasks }
         },
         events: async (from, to) => (await store.readEvents(sid, from - 1, to)) ?? [],
@@ -323,7 +323,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
       o.heartbeatBefore.toISOString(),
       o.limit ?? DEFAULT_SCAN_LIMIT,
     )
-    return found.map(deepFreeze)
+    return found.map(freezeTask)
   }
 
   /** Deletes terminal tasks finished before the cutoff (oldest first) with their messages; returns them. */
@@ -333,7 +333,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
       o.finishedBefore.toISOString(),
       o.limit ?? DEFAULT_SCAN_LIMIT,
     )
-    return removed.map(deepFreeze)
+    return removed.map(freezeTask)
   }
 
   /** Drops a session's tasks, messages, emitter, listeners and buffers; emits nothing. */

@@ -59,7 +59,14 @@ export class ReplayLog {
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as StoredEvent
       const seq = ++log.seq
-      const sequenced = { type: event.type, data: event.data, seq } as SequencedEvent
+      // Shaped like the hub's delivery record (a payload slot), so the hub
+      // can deliver it as it is instead of wrapping it again.
+      const sequenced = {
+        type: event.type,
+        data: event.data,
+        seq,
+        payload: undefined,
+      } as SequencedEvent
       out[i] = sequenced
       if (!keep) {
         log.floor = seq

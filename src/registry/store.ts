@@ -132,8 +132,10 @@ export interface SessionTaskStore {
    */
   watch?(sessionId: string | undefined): () => void
   /**
-   * Optional, synchronous: the task when the store holds it in memory, so
-   * the core can skip re-validating ids it already knows. Never required.
+   * Optional, synchronous: the current record of a task the store holds in
+   * memory (any session), so the core can skip re-validating known ids and
+   * answer `get` without a round trip. Only for stores whose memory is the
+   * truth; never required.
    */
   peek?(taskId: string): SessionTask | undefined
 }
