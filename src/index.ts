@@ -7,6 +7,7 @@ export type {
   SessionTaskEventType,
   SessionTaskListener,
 } from './events/emitter.js'
+export type { SequencedEvent, StoredEvent } from './events/event.js'
 export type {
   ResolvedTaskExecutor,
   TaskExecutionContext,
@@ -160,9 +161,7 @@ export type { InMemoryTaskStoreOptions } from './registry/memory-store.js'
 export { InMemoryTaskStore } from './registry/memory-store.js'
 export type { SessionTaskRegistry, TaskUpdateResult } from './registry/registry.js'
 export type {
-  SequencedEvent,
   SessionTaskStore,
-  StoredEvent,
   StoreEventSink,
   StoreInsert,
   StoreMessageQuery,

@@ -1,5 +1,4 @@
 import { deepFreeze } from '../model/freeze.js'
-import type { SequencedEvent } from '../registry/store.js'
 import { toPublicTask } from '../rules/projection.js'
 import {
   type AllSessionsListener,
@@ -12,6 +11,7 @@ import {
   type SessionTaskEventType,
   type SessionTaskListener,
 } from './emitter.js'
+import type { SequencedEvent } from './event.js'
 
 /** A public event payload. */
 export type EventPayload = SessionTaskEvents[SessionTaskEventType]

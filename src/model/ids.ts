@@ -17,3 +17,8 @@ export function generateTaskId(): string {
 export function generateTaskMessageId(): string {
   return flat(`tmsg_${nanoid()}`)
 }
+
+/** A short random id for one process (a registry instance), e.g. to tell its own notifications apart. */
+export function generateProcessId(): string {
+  return flat(nanoid(12))
+}

@@ -4,6 +4,7 @@ import type {
   SessionTaskEmitter,
   SessionTaskListener,
 } from '../events/emitter.js'
+import type { StoredEvent } from '../events/event.js'
 import { SessionEventHub } from '../events/hub.js'
 import { TaskConflictError, TaskNotFoundError } from '../model/errors.js'
 import { deepFreeze, freezeTask } from '../model/freeze.js'
@@ -43,7 +44,7 @@ import { toPublicTask } from '../rules/projection.js'
 import { wakeForMessage, wakeForUpdate } from '../rules/wake.js'
 import { createSessionStream, type StreamItem, type StreamOptions } from '../stream/stream.js'
 import type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
-import type { SessionTaskStore, StoredEvent, TaskDecision } from './store.js'
+import type { SessionTaskStore, TaskDecision } from './store.js'
 
 /** Options of {@link SessionTaskRegistryCore}. */
 export type SessionTaskRegistryCoreOptions = {

@@ -1,3 +1,4 @@
+import type { StoredEvent } from '../events/event.js'
 import type { SessionTask, TaskMessage } from '../model/schemas.js'
 import type { SessionTaskState } from '../model/state.js'
 import { isTerminalState } from '../model/state.js'
@@ -5,7 +6,6 @@ import { MessageLog } from './message-log.js'
 import { newSessionLog, ReplayLog, type SessionLog } from './replay-log.js'
 import type {
   SessionTaskStore,
-  StoredEvent,
   StoreEventSink,
   StoreInsert,
   StoreMessageQuery,

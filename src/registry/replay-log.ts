@@ -1,4 +1,4 @@
-import type { SequencedEvent, StoredEvent } from './store.js'
+import type { SequencedEvent, StoredEvent } from '../events/event.js'
 
 /** One session's event numbering and its buffered recent events. */
 export type SessionLog = {

@@ -1,23 +1,6 @@
-import type { SessionTask, TaskMessage, TaskWake } from '../model/schemas.js'
+import type { SequencedEvent, StoredEvent } from '../events/event.js'
+import type { SessionTask, TaskMessage } from '../model/schemas.js'
 import type { SessionTaskState } from '../model/state.js'
-
-/**
- * An event as a store keeps it: what happened and the frozen value it is
- * about. Task events hold the full record (secrets included); the core turns
- * it into the public payload on delivery. A store may keep `data` as JSON and
- * hand back a parsed copy.
- */
-export type StoredEvent =
-  | { readonly type: 'task.created' | 'task.updated'; readonly data: SessionTask }
-  | { readonly type: 'task.message.sent' | 'task.message.received'; readonly data: TaskMessage }
-  | {
-      readonly type: 'task.output'
-      readonly data: { readonly taskId: string; readonly stream: string; readonly delta: string }
-    }
-  | { readonly type: 'task.wake'; readonly data: TaskWake }
-
-/** A stored event with its per-session sequence number (1, 2, 3, ... in commit order). */
-export type SequencedEvent = StoredEvent & { readonly seq: number }
 
 /** What one locked read-apply-write stores, all or nothing. */
 export type TaskWrite = {

@@ -1,8 +1,8 @@
 import type { SessionTaskEvents, SessionTaskEventType } from '../events/emitter.js'
+import type { SequencedEvent } from '../events/event.js'
 import { type HubEvent, hubEvent, payloadOf, type SessionEventHub } from '../events/hub.js'
 import { StreamOverflowError } from '../model/errors.js'
 import type { SessionTask } from '../model/schemas.js'
-import type { SequencedEvent } from '../registry/store.js'
 
 /** The first item of a stream that starts from the current state rather than a cursor. */
 export type StreamSnapshotItem = {

@@ -1,5 +1,6 @@
+import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import { deepFreeze } from '../../model/freeze.js'
-import type { SequencedEvent, StoredEvent, StoreEventSink } from '../../registry/store.js'
+import type { StoreEventSink } from '../../registry/store.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
 

@@ -1,12 +1,11 @@
-import { nanoid } from 'nanoid'
+import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import { deepFreeze } from '../../model/freeze.js'
+import { generateProcessId } from '../../model/ids.js'
 import type { SessionTask, TaskMessage } from '../../model/schemas.js'
 import type { SessionTaskState } from '../../model/state.js'
 import { taskIdOf } from '../../registry/replay-log.js'
 import type {
-  SequencedEvent,
   SessionTaskStore,
-  StoredEvent,
   StoreEventSink,
   StoreInsert,
   StoreMessageQuery,
@@ -61,7 +60,7 @@ export class PostgresTaskStore implements SessionTaskStore {
   private readonly channel: string
   private readonly replayBuffer: number
   private readonly retain: number
-  private readonly origin = nanoid(12)
+  private readonly origin = generateProcessId()
   private epochCounter = 0
   /** Cross-process delivery (cursors, LISTEN, catch-up). */
   readonly relay: EventRelay
