@@ -73,7 +73,7 @@ export {
 } from './model/errors.js'
 export { generateTaskId, generateTaskMessageId } from './model/ids.js'
 export type { JsonValue } from './model/json.js'
-export { MAX_JSON_DEPTH } from './model/json.js'
+export { MAX_JSON_DEPTH, MAX_JSON_NODES } from './model/json.js'
 export { taskMessageText } from './model/message-text.js'
 export { taskResultPath, taskVfsDir } from './model/paths.js'
 export type {

@@ -1,12 +1,16 @@
 import { describe, expect, test } from 'vitest'
 import {
   CreateSessionTaskSchema,
+  InMemorySessionTaskRegistry,
+  isValidationError,
   type JsonValue,
   JsonValueSchema,
   MAX_JSON_DEPTH,
+  MAX_JSON_NODES,
   TaskInputRequestSchema,
   TaskMessagePartSchema,
 } from '../src/index.js'
+import { JsonValueIssue, toJsonValue } from '../src/model/json.js'
 
 function accepts(value: unknown): JsonValue {
   const result = JsonValueSchema.safeParse(value)
@@ -265,5 +269,33 @@ describe('JSON fields of other schemas use the same rules', () => {
     })
     expect(JSON.stringify(parsed.spec)).toBe('{"__proto__":{"x":1}}')
     expect(Object.getPrototypeOf(parsed.spec)).toBe(Object.prototype)
+  })
+})
+
+describe('node limit (SPEC 12.3)', () => {
+  test('a value of shared references is refused after 100,000 nodes, without expanding it', () => {
+    let v: unknown = [1]
+    for (let i = 0; i < 20; i++) v = [v, v]
+    // 2^21 nodes if expanded; the walk stops at the limit instead.
+    expect(() => toJsonValue(v)).toThrow(/more than 100000 nodes/)
+  })
+
+  test('exactly MAX_JSON_NODES nodes are accepted; one more is refused', () => {
+    expect(MAX_JSON_NODES).toBe(100_000)
+    const ok = new Array(MAX_JSON_NODES - 1).fill(0)
+    expect((toJsonValue(ok) as unknown[]).length).toBe(MAX_JSON_NODES - 1)
+    expect(() => toJsonValue([...ok, 0])).toThrow(JsonValueIssue)
+  })
+
+  test('the registry refuses such a spec with a ValidationError naming spec', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    let v: unknown = 'x'
+    for (let i = 0; i < 20; i++) v = { a: v, b: v }
+    const error = await registry
+      .create({ sessionId: 's', kind: 'k', displayName: 'd', spec: v as never })
+      .catch((e: unknown) => e)
+    expect(isValidationError(error)).toBe(true)
+    expect(String((error as Error).message)).toContain('spec')
+    expect(await registry.list('s')).toEqual([])
   })
 })

@@ -12,6 +12,13 @@ export type JsonValue =
 /** How deep arrays and objects may nest inside one JSON value. */
 export const MAX_JSON_DEPTH = 64
 
+/**
+ * How many nodes (values, each appearance of a shared reference counted) one
+ * JSON value may have (SPEC 12.3): `v = [v, v]` twenty times over is a
+ * million nodes in a few bytes of input, and copying it would block for seconds.
+ */
+export const MAX_JSON_NODES = 100_000
+
 /** Where and why a value is not JSON; thrown by {@link toJsonValue}. */
 export class JsonValueIssue {
   constructor(
@@ -54,12 +61,13 @@ function read<T>(path: (string | number)[], get: () => T): T {
   }
 }
 
-function copy(
-  value: unknown,
-  path: (string | number)[],
-  depth: number,
-  ancestors: Set<object>,
-): JsonValue {
+type Walk = { ancestors: Set<object>; nodes: number }
+
+function copy(value: unknown, path: (string | number)[], depth: number, walk: Walk): JsonValue {
+  if (++walk.nodes > MAX_JSON_NODES) {
+    throw new JsonValueIssue(path, `must not have more than ${MAX_JSON_NODES} nodes`)
+  }
+  const ancestors = walk.ancestors
   switch (typeof value) {
     case 'string':
       if (!isWellFormed(value)) throw new JsonValueIssue(path, ILL_FORMED)
@@ -92,7 +100,7 @@ function copy(
         throw new JsonValueIssue(at, 'must not be a hole in a sparse array')
       const item = read(at, () => array[i])
       if (item === undefined) throw new JsonValueIssue(at, 'must be a JSON value, got undefined')
-      out[i] = copy(item, at, depth + 1, ancestors)
+      out[i] = copy(item, at, depth + 1, walk)
     }
     result = out
   } else {
@@ -107,7 +115,7 @@ function copy(
       const item = read(at, () => (value as Record<string, unknown>)[key])
       // JSON.stringify drops undefined properties; so do we.
       if (item === undefined) continue
-      setOwn(out, key, copy(item, at, depth + 1, ancestors))
+      setOwn(out, key, copy(item, at, depth + 1, walk))
     }
     result = out
   }
@@ -121,7 +129,7 @@ function copy(
  */
 export function toJsonValue(value: unknown, path: (string | number)[] = []): JsonValue {
   try {
-    return copy(value, path, 0, new Set())
+    return copy(value, path, 0, { ancestors: new Set(), nodes: 0 })
   } catch (error) {
     if (error instanceof JsonValueIssue) throw error
     // Proxies, throwing getters and revoked objects end up here.

@@ -19,7 +19,8 @@ export function newSessionLog(): SessionLog {
 }
 
 function dropOldest(log: SessionLog): void {
-  log.floor = (log.events[log.start] as SequencedEvent).seq
+  // Never lower the floor: a prune may already have raised it past this event.
+  log.floor = Math.max(log.floor, (log.events[log.start] as SequencedEvent).seq)
   log.events[log.start++] = undefined
   if (log.start > 1024 && log.start * 2 > log.events.length) {
     log.events = log.events.slice(log.start)
