@@ -5,6 +5,7 @@ export { PostgresSessionTaskRegistry } from './registry.js'
 export type {
   PGliteLike,
   PgClientLike,
+  PgPoolAdapterOptions,
   PgPoolLike,
   SqlClient,
   SqlListenOptions,

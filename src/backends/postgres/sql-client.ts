@@ -51,6 +51,19 @@ export interface PgPoolLike {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>
   /** Checks out one connection (for a transaction or for LISTEN). */
   connect(): Promise<PgClientLike>
+  /** Attaches an event handler (`error` for idle connections); a `pg.Pool` has it. */
+  on?(event: 'error', listener: (error: Error) => void): unknown
+}
+
+/** Options of {@link fromPgPool}. */
+export type PgPoolAdapterOptions = {
+  /**
+   * Receives errors of idle pooled connections (a terminated backend, a
+   * server restart). The adapter attaches it to the pool so that such an
+   * error never goes unhandled and ends the process.
+   * @default logs with console.error
+   */
+  onError?: ((error: Error) => void) | undefined
 }
 
 /** The part of a PGlite database the adapter uses; a `PGlite` instance fits. */
@@ -88,7 +101,11 @@ const RECONNECT_MAX_MS = 30_000
  * transaction checks out one connection for BEGIN ... COMMIT, and LISTEN holds
  * one dedicated connection, re-established with backoff when it fails.
  */
-export function fromPgPool(pool: PgPoolLike): SqlClient {
+export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {}): SqlClient {
+  const onPoolError =
+    options.onError ??
+    ((error: Error) => console.error('session-tasks: an idle PostgreSQL connection failed', error))
+  pool.on?.('error', onPoolError)
   return {
     async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
       const result = await pool.query(text, params)
@@ -98,6 +115,14 @@ export function fromPgPool(pool: PgPoolLike): SqlClient {
     async transaction<R>(fn: (tx: SqlTx) => Promise<R>): Promise<R> {
       const client = await pool.connect()
       let broken: Error | undefined
+      // A checked-out client has no pool listener: without one of ours, a
+      // terminated backend's 'error' event would be unhandled and end the
+      // process. The failing statement rejects on its own; this only marks
+      // the connection for destruction.
+      const onError = (error: unknown) => {
+        broken ??= error instanceof Error ? error : new Error(String(error))
+      }
+      client.on('error', onError)
       try {
         await client.query('BEGIN')
         const tx: SqlTx = {
@@ -118,6 +143,7 @@ export function fromPgPool(pool: PgPoolLike): SqlClient {
         }
         throw error
       } finally {
+        client.removeListener('error', onError)
         client.release(broken)
       }
     },
