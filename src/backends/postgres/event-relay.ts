@@ -17,6 +17,9 @@ type Notice = { o: string; s: string; e: string; f?: number; q?: number; d?: num
 // Remembered deleted (session, epoch) pairs, so a late delivery of a deleted
 // session's events does not bring it back.
 const TOMBSTONES = 1024
+// Cursors kept for sessions followed only through subscribeAll; the least
+// recently used go first. A dropped cursor is rebuilt from the next notice.
+const MAX_CURSORS = 10_000
 
 /** What the relay needs from its store. */
 export type EventRelayOptions = {
@@ -97,8 +100,13 @@ export class EventRelay {
         return
       }
       const left = (this.watched.get(sessionId) ?? 1) - 1
-      if (left > 0) this.watched.set(sessionId, left)
-      else this.watched.delete(sessionId)
+      if (left > 0) {
+        this.watched.set(sessionId, left)
+        return
+      }
+      this.watched.delete(sessionId)
+      // Nobody here follows the session any more: forget where we were.
+      if (this.watchingAll === 0) this.cursors.delete(sessionId)
     }
   }
 
@@ -149,8 +157,21 @@ export class EventRelay {
     if (cursor === undefined) {
       cursor = { epoch, seq: first - 1 }
       this.cursors.set(sessionId, cursor)
+      if (this.cursors.size > MAX_CURSORS) this.evictCursor()
+    } else {
+      // Most recently used last, so eviction takes the stalest.
+      this.cursors.delete(sessionId)
+      this.cursors.set(sessionId, cursor)
     }
     return cursor
+  }
+
+  private evictCursor(): void {
+    for (const sessionId of this.cursors.keys()) {
+      if (this.watched.has(sessionId) || this.pulls.has(sessionId)) continue
+      this.cursors.delete(sessionId)
+      return
+    }
   }
 
   /**
@@ -159,7 +180,7 @@ export class EventRelay {
    * process has not seen yet starts here.
    */
   noteAllocation(sessionId: string, epoch: string, first: number): void {
-    this.cursor(sessionId, epoch, first)
+    if (this.interested(sessionId)) this.cursor(sessionId, epoch, first)
   }
 
   /**
@@ -174,6 +195,17 @@ export class EventRelay {
     local: readonly StoredEvent[] | undefined,
     last = first + (local?.length ?? 0) - 1,
   ): Promise<void> {
+    if (local !== undefined && !this.interested(sessionId) && !this.cursors.has(sessionId)) {
+      // Nobody here follows the session: hand the events over (global
+      // listeners may still want them) without keeping a cursor.
+      this.sink?.deliver(
+        sessionId,
+        local.map(
+          (event, i) => ({ type: event.type, data: event.data, seq: first + i }) as SequencedEvent,
+        ),
+      )
+      return
+    }
     let cursor = this.cursor(sessionId, epoch, first)
     if (cursor === undefined || last <= cursor.seq) return
     const inHand = local === undefined ? last + 1 : first

@@ -1,0 +1,109 @@
+import { PGlite } from '@electric-sql/pglite'
+import { afterAll, describe, expect, test } from 'vitest'
+import {
+  fromPGlite,
+  fromPgPool,
+  migrate,
+  type PgClientLike,
+  PostgresSessionTaskRegistry,
+} from '../src/backends/postgres/index.js'
+
+// What one process keeps in memory for the sessions it writes to or follows,
+// and how the node-postgres adapter treats connection errors.
+
+const db = new PGlite()
+const client = fromPGlite(db)
+afterAll(() => db.close())
+
+async function registry(prefix: string) {
+  await db.waitReady
+  await migrate(client, { prefix })
+  return new PostgresSessionTaskRegistry({ client, prefix })
+}
+
+describe('PostgreSQL event relay memory', () => {
+  test('writing to sessions nobody here follows keeps no cursor or hub state', async () => {
+    const r = await registry('relay_a_')
+    for (let i = 0; i < 50; i++) {
+      const t = await r.create({ sessionId: `s${i}`, kind: 'k', displayName: 'd' })
+      await r.update(`s${i}`, t.id, { state: 'running' })
+    }
+    expect(r.stats()).toEqual({ trackedSessions: 0, watchedSessions: 0, eventSessions: 0 })
+  })
+
+  test('a session stops being watched and tracked after its last unsubscribe', async () => {
+    const r = await registry('relay_b_')
+    const seen: string[] = []
+    const off1 = r.subscribe('s', (type) => seen.push(type))
+    const off2 = r.subscribe('s', () => {})
+    await r.create({ sessionId: 's', kind: 'k', displayName: 'd' })
+    expect(seen).toEqual(['task.created'])
+    expect(r.stats()).toEqual({ trackedSessions: 1, watchedSessions: 1, eventSessions: 1 })
+    off1()
+    expect(r.stats().watchedSessions).toBe(1)
+    off2()
+    off2()
+    expect(r.stats()).toEqual({ trackedSessions: 0, watchedSessions: 0, eventSessions: 0 })
+    // Following again starts cleanly and still delivers.
+    const again: string[] = []
+    const off3 = r.subscribe('s', (type) => again.push(type))
+    await r.create({ sessionId: 's', kind: 'k', displayName: 'd2' })
+    expect(again).toEqual(['task.created'])
+    off3()
+  })
+})
+
+describe('node-postgres adapter: connection errors', () => {
+  test('an error event on a checked-out connection is handled, and that connection is destroyed', async () => {
+    const handlers = new Map<string, ((...args: unknown[]) => void)[]>()
+    let released: unknown = 'not yet'
+    const connection: PgClientLike = {
+      async query(text: string) {
+        if (text === 'SELECT 1') {
+          // The server terminates the backend: pg emits 'error', then the query fails.
+          for (const h of handlers.get('error') ?? []) h(new Error('terminating connection'))
+          throw new Error('Connection terminated unexpectedly')
+        }
+        if (text === 'ROLLBACK') throw new Error('Connection terminated')
+        return { rows: [] }
+      },
+      release(error) {
+        released = error
+      },
+      on(event, listener) {
+        handlers.set(event, [...(handlers.get(event) ?? []), listener])
+      },
+      removeListener(event, listener) {
+        handlers.set(
+          event,
+          (handlers.get(event) ?? []).filter((l) => l !== listener),
+        )
+      },
+    }
+    const poolErrors: Error[] = []
+    const poolHandlers: ((e: Error) => void)[] = []
+    const adapter = fromPgPool(
+      {
+        query: async () => ({ rows: [] }),
+        connect: async () => connection,
+        on: (_event, listener) => poolHandlers.push(listener),
+      },
+      { onError: (e) => poolErrors.push(e) },
+    )
+    // Before the fix, nothing listened for 'error' while the connection was checked out.
+    let listenersDuring = 0
+    await expect(
+      adapter.transaction(async (tx) => {
+        listenersDuring = handlers.get('error')?.length ?? 0
+        await tx.query('SELECT 1')
+      }),
+    ).rejects.toThrow('Connection terminated unexpectedly')
+    expect(listenersDuring).toBe(1)
+    expect(released).toBeInstanceOf(Error)
+    expect(handlers.get('error')).toEqual([])
+    // Idle-connection errors of the pool go to onError instead of crashing the process.
+    expect(poolHandlers).toHaveLength(1)
+    poolHandlers[0]?.(new Error('idle connection lost'))
+    expect(poolErrors.map((e) => e.message)).toEqual(['idle connection lost'])
+  })
+})
