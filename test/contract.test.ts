@@ -1,4 +1,4 @@
 import { InMemorySessionTaskRegistry } from '../src/index.js'
-import { describeRegistryContract } from '../src/testing/contract.js'
+import { describeRegistryContract } from '../src/testing/vitest.js'
 
 describeRegistryContract('InMemorySessionTaskRegistry', (o) => new InMemorySessionTaskRegistry(o))

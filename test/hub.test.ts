@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
+import type { SequencedEvent } from '../src/events/event.js'
 import { type HubEvent, payloadOf, SessionEventHub } from '../src/events/hub.js'
 import { InMemorySessionTaskRegistry, type SessionTask } from '../src/index.js'
-import type { SequencedEvent } from '../src/events/event.js'
 
 async function aTask(): Promise<SessionTask> {
   const registry = new InMemorySessionTaskRegistry()

@@ -143,6 +143,7 @@ describe('the packed tarball', { timeout: SLOW }, () => {
     for (const kind of ['node16-esm', 'bundler']) {
       expect(resolved('.', kind)).toMatch(/\/dist\/index\.d\.ts$/)
       expect(resolved('./testing', kind)).toMatch(/\/dist\/testing\/index\.d\.ts$/)
+      expect(resolved('./testing/vitest', kind)).toMatch(/\/dist\/testing\/vitest\.d\.ts$/)
     }
   })
 })
@@ -155,41 +156,32 @@ describe('public surface', { timeout: SLOW }, () => {
     expect(names).toMatchInlineSnapshot(`
       [
         "A2A_TASK_STATES",
-        "AttemptSchema",
         "CallerTaskIdSchema",
-        "ConcurrencyLimitsSchema",
         "CreateSessionTaskSchema",
         "DuplicateExecutorError",
-        "DurationMsSchema",
-        "FunctionSchema",
-        "HousekeepingOptionsSchema",
         "InMemorySessionTaskRegistry",
+        "InMemoryTaskStore",
         "InputRequestIdSchema",
         "JsonValueSchema",
         "ListMessagesOptionsSchema",
         "ListStaleOptionsSchema",
         "MAX_JSON_DEPTH",
-        "NewSinkMessageSchema",
+        "MAX_JSON_NODES",
         "NewTaskMessageSchema",
         "NoExecutorError",
         "PruneOptionsSchema",
-        "ReapOptionsSchema",
-        "RegistryOptionsSchema",
         "RegistryTaskSink",
         "SESSION_TASK_ERROR_CODES",
         "SESSION_TASK_STATES",
         "SessionIdSchema",
         "SessionTaskError",
         "SessionTaskFilterSchema",
+        "SessionTaskRegistryCore",
         "SessionTaskSchema",
         "SessionTaskStateSchema",
         "SessionTaskUpdateSchema",
-        "SpawnOptionsSchema",
         "StaleAttemptError",
-        "StreamOptionsSchema",
         "StreamOverflowError",
-        "SupervisorMessageSchema",
-        "SupervisorOptionsSchema",
         "TASK_KIND_AGENT_HANDOFF",
         "TASK_KIND_BACKGROUND_TOOL",
         "TASK_KIND_EXTERNAL_AGENT",
@@ -203,11 +195,9 @@ describe('public surface', { timeout: SLOW }, () => {
         "TaskArtifactSchema",
         "TaskConflictError",
         "TaskErrorSchema",
-        "TaskExecutorPluginSchema",
         "TaskExecutorRegistry",
         "TaskIdSchema",
         "TaskInputRequestSchema",
-        "TaskKindSchema",
         "TaskLinksInputSchema",
         "TaskLinksSchema",
         "TaskMessageDirectionSchema",
@@ -223,7 +213,6 @@ describe('public surface', { timeout: SLOW }, () => {
         "TaskWakeTransitionSchema",
         "UnsupportedOperationError",
         "ValidationError",
-        "WaitOptionsSchema",
         "WireSessionTaskSchema",
         "WireTaskLinksSchema",
         "WireTaskMessageSchema",
@@ -274,6 +263,25 @@ describe('public surface', { timeout: SLOW }, () => {
         "describeRegistryContract",
         "expectTaskToSettle",
         "recordEvents",
+      ]
+    `)
+  })
+
+  test('the sorted list of runtime exports of session-tasks/testing/vitest', async () => {
+    const names = Object.keys(await import('../src/testing/vitest.js')).sort()
+    expect(names).toMatchInlineSnapshot(`
+      [
+        "describeRegistryContract",
+        "vitestRunner",
+      ]
+    `)
+  })
+
+  test('the sorted list of runtime exports of session-tasks/postgres/testing', async () => {
+    const names = Object.keys(await import('../src/backends/postgres/testing.js')).sort()
+    expect(names).toMatchInlineSnapshot(`
+      [
+        "describePostgresRegistry",
       ]
     `)
   })
@@ -427,8 +435,9 @@ async function sourceExports(): Promise<string[]> {
   return Object.keys(await import('../src/index.js')).sort()
 }
 
-// The main entry point only: session-tasks/testing needs vitest (an optional
-// peer dependency) and is covered above by publint, attw and its export list.
+// The main entry point, and session-tasks/testing without vitest (an optional
+// peer dependency, so not installed here); the rest is covered above by
+// publint, attw and the export lists.
 describe('installed from the tarball into a fresh project', { timeout: SLOW }, () => {
   let project: string
   // The type-checks are slow (lib.dom and zod's declarations, skipLibCheck
@@ -534,6 +543,25 @@ describe('installed from the tarball into a fresh project', { timeout: SLOW }, (
     })
     // A stale or partial dist/ would ship a different list.
     expect(output.exports).toEqual(await sourceExports())
+  })
+
+  test('session-tasks/testing loads without vitest; only session-tasks/testing/vitest needs it', async () => {
+    const script = `
+      const testing = await import('session-tasks/testing')
+      const binding = await import('session-tasks/testing/vitest').then(() => 'loaded', (e) => e.code)
+      console.log(JSON.stringify({ exports: Object.keys(testing).sort(), binding }))
+    `
+    const result = await run(process.execPath, ['--input-type=module', '-e', script], project)
+    expect(result.code, show(result)).toBe(0)
+    expect(JSON.parse(result.stdout)).toEqual({
+      exports: Object.keys(await import('../src/testing/index.js')).sort(),
+      binding: 'ERR_MODULE_NOT_FOUND',
+    })
+    const vitest = path.join(project, 'node_modules', 'vitest', 'package.json')
+    expect(
+      await stat(vitest).catch(() => undefined),
+      'vitest must not be installed',
+    ).toBeUndefined()
   })
 
   test('CommonJS: require() works where Node has require(esm)', async () => {

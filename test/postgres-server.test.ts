@@ -7,6 +7,7 @@ import {
   tableNames,
 } from '../src/backends/postgres/index.js'
 import { describePostgresRegistry } from '../src/backends/postgres/testing.js'
+import { vitestRunner } from '../src/testing/vitest.js'
 
 // The same suite as test/postgres.test.ts, on a real server through
 // node-postgres pools (one per simulated process). Run it with a throwaway
@@ -51,6 +52,7 @@ if (url === undefined || url === '') {
         await Promise.all(pools.map((pool) => pool.end()))
       }
     },
+    runner: vitestRunner,
   })
 
   describe('PostgresSessionTaskRegistry on a PostgreSQL server: LISTEN connection failures', () => {

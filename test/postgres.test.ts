@@ -11,6 +11,7 @@ import {
   tableNames,
 } from '../src/backends/postgres/index.js'
 import { describePostgresRegistry } from '../src/backends/postgres/testing.js'
+import { vitestRunner } from '../src/testing/vitest.js'
 
 // One in-process database for the whole file: starting PGlite takes seconds.
 const db = new PGlite()
@@ -23,6 +24,7 @@ describePostgresRegistry('PostgresSessionTaskRegistry on PGlite', {
     return [client, client]
   },
   teardown: () => db.close(),
+  runner: vitestRunner,
 })
 
 describe('driver adapters', () => {

@@ -1,5 +1,5 @@
 import { SessionTaskRegistryCore } from '../src/index.js'
-import { describeRegistryContract } from '../src/testing/index.js'
+import { describeRegistryContract } from '../src/testing/vitest.js'
 import { JsonStore } from './fixtures/json-store.js'
 
 // The storage port proven by a backend that uses nothing but the exported

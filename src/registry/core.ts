@@ -72,7 +72,7 @@ const DEFAULT_SCAN_LIMIT = 100
 export class SessionTaskRegistryCore implements SessionTaskRegistry {
   /** The storage port this registry runs over. */
   protected readonly store: SessionTaskStore
-  /** Per-session emitters and the dispatch queue. */
+  /** Per-session emitters and the dispatch queue. @internal */
   protected readonly hub: SessionEventHub
   private readonly clock: () => Date
 

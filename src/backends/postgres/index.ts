@@ -1,3 +1,5 @@
+export type { DatabaseClock } from './clock.js'
+export { createDatabaseClock, DATABASE_CLOCK_QUERY } from './clock.js'
 export type { MigrateOptions, TableNames } from './migrations.js'
 export { DEFAULT_TABLE_PREFIX, migrate, migrationStatements, tableNames } from './migrations.js'
 export type { PostgresSessionTaskRegistryOptions } from './registry.js'

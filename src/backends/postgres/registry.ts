@@ -3,6 +3,7 @@ import type { ListenerErrorHandler } from '../../events/emitter.js'
 import { FunctionSchema } from '../../model/schemas.js'
 import { parseInput } from '../../model/validate.js'
 import { SessionTaskRegistryCore } from '../../registry/core.js'
+import { createDatabaseClock, type DatabaseClock } from './clock.js'
 import { DEFAULT_TABLE_PREFIX, tableNames } from './migrations.js'
 import type { SqlClient } from './sql-client.js'
 import { PostgresTaskStore } from './store.js'
@@ -12,10 +13,18 @@ export type PostgresSessionTaskRegistryOptions = {
   /** The database, through `fromPgPool(pool)` or `fromPGlite(db)`; run `migrate` on it first. */
   client: SqlClient
   /**
-   * The clock that stamps records, messages and wakes.
-   * @default () => new Date()
+   * The clock that stamps records, messages and wakes, and that the
+   * supervisor and sinks compare heartbeats with.
+   * @default the database's clock (SPEC 12.6): this process's clock plus an
+   * offset measured by `start()` and re-measured every `clockSyncMs`, so
+   * processes with skewed clocks agree; readings never go backwards
    */
   now?: (() => Date) | undefined
+  /**
+   * How often the database clock's offset is re-measured after `start()`.
+   * @default 60000
+   */
+  clockSyncMs?: number | undefined
   /**
    * Receives errors thrown by event listeners; the operation never fails.
    * @default logs with console.error
@@ -68,6 +77,7 @@ const OptionsSchema = z.strictObject({
     .regex(/^([a-z_][a-z0-9_]{0,39})?$/, 'must be up to 40 characters of a-z, 0-9 and _')
     .optional(),
   onError: FunctionSchema.optional(),
+  clockSyncMs: z.int('must be an integer').min(1, 'must be positive').optional(),
 })
 
 const DEFAULT_REPLAY_BUFFER = 1000
@@ -77,7 +87,7 @@ const defaultOnError = (error: unknown) => {
 }
 
 /**
- * A {@link SessionTaskRegistry} stored in PostgreSQL (node-postgres or
+ * A `SessionTaskRegistry` stored in PostgreSQL (node-postgres or
  * PGlite): the registry core over a {@link PostgresTaskStore}. Every write is
  * one transaction that locks the task row, applies the lifecycle rules and
  * numbers its events under the session's counter row, so several processes
@@ -87,33 +97,47 @@ const defaultOnError = (error: unknown) => {
  */
 export class PostgresSessionTaskRegistry extends SessionTaskRegistryCore {
   private readonly pg: PostgresTaskStore
+  private readonly clockSync: { clock: DatabaseClock; intervalMs: number } | undefined
+  private readonly reportError: (error: unknown) => void
 
   constructor(options: PostgresSessionTaskRegistryOptions) {
     const o = parseInput(OptionsSchema, options, 'PostgreSQL registry options')
+    const reportError = (o.onError as ((error: unknown) => void) | undefined) ?? defaultOnError
+    const given = o.now as (() => Date) | undefined
+    const clock = given === undefined ? createDatabaseClock(o.client) : undefined
     const store = new PostgresTaskStore({
       client: o.client,
       tables: tableNames(o.prefix ?? DEFAULT_TABLE_PREFIX),
       channel: o.channel ?? 'session_tasks',
       replayBuffer: o.replayBuffer ?? DEFAULT_REPLAY_BUFFER,
-      reportError: (o.onError as ((error: unknown) => void) | undefined) ?? defaultOnError,
+      reportError,
     })
     super(store, {
-      now: o.now as (() => Date) | undefined,
+      now: given ?? clock?.now,
       onListenerError: o.onListenerError as ListenerErrorHandler | undefined,
     })
     this.pg = store
+    this.reportError = reportError
+    this.clockSync =
+      clock === undefined ? undefined : { clock, intervalMs: o.clockSyncMs ?? 60_000 }
   }
 
   /**
-   * Starts listening for other processes' events (LISTEN). Until then only
-   * this process's own writes reach its listeners. Idempotent.
+   * Starts listening for other processes' events (LISTEN) and, unless a `now`
+   * was given, aligns the clock with the database's. Until then only this
+   * process's own writes reach its listeners. Idempotent.
    */
   async start(): Promise<void> {
+    if (this.clockSync !== undefined) {
+      await this.clockSync.clock.sync()
+      this.clockSync.clock.start(this.clockSync.intervalMs, this.reportError)
+    }
     await this.pg.relay.start()
   }
 
   /** Stops listening (UNLISTEN). Stored data, listeners and the client stay as they are. */
   async close(): Promise<void> {
+    this.clockSync?.clock.stop()
     await this.pg.relay.close()
   }
 

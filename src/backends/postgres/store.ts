@@ -21,11 +21,15 @@ import { type Statements, statements } from './statements.js'
 
 /** Options of {@link PostgresTaskStore}. */
 export type PostgresTaskStoreOptions = {
+  /** The database. */
   client: SqlClient
+  /** The tables, as `tableNames(prefix)` gives them. */
   tables: TableNames
+  /** The NOTIFY channel. */
   channel: string
   /** How many recent events of one session `stream({ since })` can replay. */
   replayBuffer: number
+  /** Receives failures that have no caller to go to. */
   reportError: (error: unknown) => void
 }
 
@@ -62,7 +66,7 @@ export class PostgresTaskStore implements SessionTaskStore {
   private readonly retain: number
   private readonly origin = generateProcessId()
   private epochCounter = 0
-  /** Cross-process delivery (cursors, LISTEN, catch-up). */
+  /** Cross-process delivery (cursors, LISTEN, catch-up). @internal */
   readonly relay: EventRelay
 
   constructor(options: PostgresTaskStoreOptions) {
