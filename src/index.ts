@@ -8,6 +8,7 @@ export type {
   SessionTaskListener,
 } from './events/emitter.js'
 export type { SequencedEvent, StoredEvent } from './events/event.js'
+export type { ConcurrencyLimits } from './execution/admission.js'
 export type {
   ResolvedTaskExecutor,
   TaskExecutionContext,
@@ -25,7 +26,6 @@ export type { ReapOptions, ReapOutcome, ReapResult } from './execution/reaper.js
 export type { SinkMessage, TaskSink } from './execution/sink.js'
 export { RegistryTaskSink } from './execution/sink.js'
 export type {
-  ConcurrencyLimits,
   HousekeepingOptions,
   MessageDelivery,
   SpawnOptions,

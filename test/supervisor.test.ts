@@ -592,6 +592,82 @@ describe('timeouts', () => {
   })
 })
 
+describe('durations past the setTimeout limit', () => {
+  // setTimeout fires at once past 2^31-1 ms (fake timers copy that); these must wait it out.
+  const LIMIT = 2 ** 31 - 1
+
+  it('honours a spawn timeoutMs over the limit', async () => {
+    const { supervisor, use, read } = setup({ cancelGraceMs: 500 })
+    const job = use('job', { start: async (_t, ctx) => ctx.sink.state('running') })
+    const timeoutMs = 2 * LIMIT + 10
+    const task = await supervisor.spawn(input('s1', 'job'), { timeoutMs })
+
+    await vi.advanceTimersByTimeAsync(timeoutMs - 1)
+    expect((await read('s1', task.id)).cancelRequestedAt).toBeUndefined()
+    expect(job.cancels).toHaveLength(0)
+
+    await vi.advanceTimersByTimeAsync(1)
+    expect((await read('s1', task.id)).cancelRequestedAt).toBeDefined()
+    expect(job.cancels).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(500)
+    expect((await read('s1', task.id)).error?.kind).toBe('timeout')
+  })
+
+  it('honours a spawn timeoutMs of Number.MAX_SAFE_INTEGER', async () => {
+    const { supervisor, use, read } = setup()
+    const job = use('job', { start: async (_t, ctx) => ctx.sink.state('running') })
+    const task = await supervisor.spawn(input('s1', 'job'), {
+      timeoutMs: Number.MAX_SAFE_INTEGER,
+    })
+    await vi.advanceTimersByTimeAsync(3 * LIMIT)
+    expect((await read('s1', task.id)).cancelRequestedAt).toBeUndefined()
+    expect(job.cancels).toHaveLength(0)
+    // Finishing clears the timer, so nothing is left to run for ~285,000 years.
+    await job.starts[0]!.ctx.sink.state('succeeded')
+    await flush()
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('honours a cancelGraceMs over the limit', async () => {
+    const cancelGraceMs = LIMIT + 1000
+    const { supervisor, use, read } = setup({ cancelGraceMs })
+    use('job', { start: async (_t, ctx) => ctx.sink.state('running') })
+    const task = await supervisor.spawn(input('s1', 'job'), { timeoutMs: 1000 })
+    await vi.advanceTimersByTimeAsync(1000)
+    expect((await read('s1', task.id)).cancelRequestedAt).toBeDefined()
+
+    await vi.advanceTimersByTimeAsync(cancelGraceMs - 1)
+    expect((await read('s1', task.id)).state).toBe('running')
+    await vi.advanceTimersByTimeAsync(1)
+    const failed = await read('s1', task.id)
+    expect(failed.state).toBe('failed')
+    expect(failed.error?.kind).toBe('timeout')
+  })
+
+  it('lets close wait a cancelGraceMs over the limit', async () => {
+    const cancelGraceMs = LIMIT + 1000
+    const { supervisor, use } = setup({ cancelGraceMs })
+    use('job', { start: async (_t, ctx) => ctx.sink.state('running') })
+    await supervisor.spawn(input('s1', 'job'))
+    const closing = track(supervisor.close())
+    await vi.advanceTimersByTimeAsync(cancelGraceMs - 1)
+    expect(closing.settled).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(closing.settled).toBe(true)
+  })
+
+  it('honours a wait timeoutMs over the limit', async () => {
+    const { supervisor, registry } = setup()
+    const task = await registry.create(input('s1', 'job', { state: 'running' }))
+    const timeoutMs = LIMIT + 1000
+    const waiting = track(supervisor.wait('s1', task.id, { timeoutMs }))
+    await vi.advanceTimersByTimeAsync(timeoutMs - 1)
+    expect(waiting.settled).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(waiting.value?.timedOut).toBe(true)
+  })
+})
+
 describe('cancel', () => {
   it('returns undefined for an unknown task', async () => {
     const { supervisor, use, events } = setup()

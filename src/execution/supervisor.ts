@@ -1,8 +1,7 @@
-import { NoExecutorError, TaskNotFoundError, UnsupportedOperationError } from '../model/errors.js'
+import { NoExecutorError, UnsupportedOperationError } from '../model/errors.js'
 import {
   type CreateSessionTask,
   CreateSessionTaskSchema,
-  HousekeepingOptionsSchema,
   PruneOptionsSchema,
   SessionIdSchema,
   type SessionTask,
@@ -17,20 +16,15 @@ import {
 import { isTerminalState } from '../model/state.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
-import type { ResolvedTaskExecutor, TaskExecutionContext } from './executor.js'
+import { Admission, type ConcurrencyLimits } from './admission.js'
+import { Deadlines } from './deadlines.js'
+import type { ResolvedTaskExecutor } from './executor.js'
 import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
+import { Housekeeping } from './housekeeping.js'
 import { createReaper, type ReapOptions, type ReapResult } from './reaper.js'
-import { RegistryTaskSink } from './sink.js'
-
-/** Concurrency limits; every given limit applies at once. */
-export type ConcurrencyLimits = {
-  /** Most tasks started by this supervisor running at once. */
-  global?: number | undefined
-  /** Most running at once per session. */
-  perSession?: number | undefined
-  /** Most running at once per task kind. */
-  perKind?: number | undefined
-}
+import { RunTable, settleSoon, watchTerminal } from './runs.js'
+import { taskKey } from './task-key.js'
+import { waitForTask } from './wait.js'
 
 /** Options of {@link createTaskSupervisor}. */
 export type TaskSupervisorOptions = {
@@ -137,44 +131,7 @@ export type TaskSupervisor = {
   close(): Promise<void>
 }
 
-type Run = {
-  key: string
-  sessionId: string
-  taskId: string
-  kind: string
-  attempt: number
-  controller: AbortController
-  sink: RegistryTaskSink
-  cancelCalled: boolean
-  slot: boolean
-}
-
-type Waiting = { key: string; sessionId: string; taskId: string; kind: string }
-type Timer = ReturnType<typeof setTimeout>
-
-const DAY_MS = 24 * 60 * 60 * 1000
-const keyOf = (sessionId: string, taskId: string) => `${sessionId}\u0000${taskId}`
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
-// A start that fails at once should show in the record spawn returns, but a
-// start that runs the whole job must not hold spawn up: give it a few turns.
-async function settleSoon(promise: Promise<unknown>): Promise<void> {
-  let done = false
-  void promise.then(
-    () => {
-      done = true
-    },
-    () => {
-      done = true
-    },
-  )
-  for (let i = 0; i < 16 && !done; i++) await Promise.resolve()
-}
-
-function unref(timer: Timer): Timer {
-  ;(timer as { unref?: () => void }).unref?.()
-  return timer
-}
 
 /**
  * Creates the control plane over a registry: spawn with executors, cancel,
@@ -187,112 +144,52 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   const executors = (o.executors as TaskExecutorRegistry | undefined) ?? defaultTaskExecutors()
   const clock = (o.now as (() => Date) | undefined) ?? (() => registry.now())
   const cancelGraceMs = o.cancelGraceMs ?? 5000
-  const limits: ConcurrencyLimits = o.concurrency ?? {}
   const onError =
     (o.onError as TaskSupervisorOptions['onError']) ??
     ((error: unknown, context: string) => console.error(`session-tasks: ${context}`, error))
-
-  const runs = new Map<string, Run>()
-  const waiting: Waiting[] = []
-  // Tasks taken off the wait list whose start is still being prepared (the
-  // registry is async): a cancel or a terminal write in that gap revokes the claim.
-  const starting = new Map<string, { revoked: boolean }>()
-  const deadlines = new Map<string, Timer>()
-  const graces = new Map<string, Timer>()
-  let active = 0
-  const bySession = new Map<string, number>()
-  const byKind = new Map<string, number>()
   let closed = false
-  let pumping = false
-  let pumpAgain = false
-  const housekeepers = new Set<() => void>()
-  const settleWaiters = new Set<() => void>()
 
-  const bump = (map: Map<string, number>, key: string, delta: number) => {
-    const next = (map.get(key) ?? 0) + delta
-    if (next <= 0) map.delete(key)
-    else map.set(key, next)
-  }
-  const canStart = (sessionId: string, kind: string) =>
-    (limits.global === undefined || active < limits.global) &&
-    (limits.perSession === undefined || (bySession.get(sessionId) ?? 0) < limits.perSession) &&
-    (limits.perKind === undefined || (byKind.get(kind) ?? 0) < limits.perKind)
-  const takeSlot = (sessionId: string, kind: string) => {
-    active++
-    bump(bySession, sessionId, 1)
-    bump(byKind, kind, 1)
-  }
-  const releaseSlot = (sessionId: string, kind: string) => {
-    active--
-    bump(bySession, sessionId, -1)
-    bump(byKind, kind, -1)
-  }
-  const release = (run: Run) => {
-    if (!run.slot) return
-    run.slot = false
-    releaseSlot(run.sessionId, run.kind)
-  }
-  const clearTimers = (key: string) => {
-    const deadline = deadlines.get(key)
-    if (deadline !== undefined) clearTimeout(deadline)
-    deadlines.delete(key)
-    const grace = graces.get(key)
-    if (grace !== undefined) clearTimeout(grace)
-    graces.delete(key)
-  }
-  const removeWaiting = (key: string): boolean => {
-    const index = waiting.findIndex((w) => w.key === key)
-    if (index === -1) return false
-    waiting.splice(index, 1)
+  // The two need each other; the queue is only pumped on a later microtask, after both exist.
+  const admission: Admission = new Admission({
+    limits: o.concurrency ?? {},
+    onError,
+    prepare: (queued, wanted) => runs.prepareQueued(queued, wanted),
+  })
+  const runs = new RunTable({ registry, executors, onError, slots: admission })
+
+  const cancelWaiting = async (task: SessionTask, detail: string): Promise<boolean> => {
+    if (!admission.withdraw(taskKey(task.sessionId, task.id))) return false
+    await registry.update(task.sessionId, task.id, { state: 'canceled', stateDetail: detail })
     return true
   }
 
+  const deadlines = new Deadlines({
+    registry,
+    cancelGraceMs,
+    onError,
+    cancelWaiting,
+    cancelRunning: (task) => runs.cancel(task),
+    attemptOf: (key) => runs.attemptOf(key),
+    isClosed: () => closed,
+  })
+
   // Whoever writes the terminal state, the slot is freed here.
   const forget = (key: string) => {
-    clearTimers(key)
-    removeWaiting(key)
-    const claim = starting.get(key)
-    if (claim !== undefined) claim.revoked = true
-    const run = runs.get(key)
-    if (run !== undefined) {
-      release(run)
-      runs.delete(key)
-      // The record is final: whatever still runs for it should stop.
-      run.controller.abort(new Error('task reached a terminal state'))
-    }
-    if (runs.size === 0) for (const resolve of [...settleWaiters]) resolve()
-    schedulePump()
+    deadlines.clear(key)
+    admission.withdraw(key)
+    runs.end(key)
+    admission.schedule()
   }
 
-  const unsubscribe = registry.subscribeAll((sessionId, type, payload) => {
-    if (type !== 'task.updated' && type !== 'task.created') return
-    const { task } = payload as { task: SessionTask }
-    if (isTerminalState(task.state)) {
-      const key = keyOf(sessionId, task.id)
-      if (
-        runs.has(key) ||
-        deadlines.has(key) ||
-        starting.has(key) ||
-        waiting.some((w) => w.key === key)
-      ) {
-        forget(key)
-      }
-    }
+  const unsubscribe = watchTerminal(registry, (key) => {
+    if (runs.has(key) || deadlines.pending(key) || admission.tracks(key)) forget(key)
   })
   const unhook = registry.onSessionDeleted?.((sessionId) => {
-    for (const run of [...runs.values()]) {
-      if (run.sessionId !== sessionId) continue
-      run.controller.abort(new Error('session deleted'))
-      forget(run.key)
+    for (const key of runs.keysIn(sessionId)) {
+      runs.abort(key, new Error('session deleted'))
+      forget(key)
     }
-    for (const w of waiting.filter((x) => x.sessionId === sessionId)) forget(w.key)
-  })
-
-  const contextFor = (task: SessionTask, run?: Run): TaskExecutionContext => ({
-    registry,
-    sessionId: task.sessionId,
-    sink: run?.sink ?? new RegistryTaskSink(registry, task.sessionId, task.id, task.attempt),
-    signal: run?.controller.signal ?? new AbortController().signal,
+    for (const key of admission.waitingIn(sessionId)) forget(key)
   })
 
   const findExecutor = (kind: string): ResolvedTaskExecutor => {
@@ -300,181 +197,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     if (executor === undefined)
       throw new NoExecutorError(`no executor is registered for task kind '${kind}'`)
     return executor
-  }
-
-  // Starts the work on the task's current attempt; a failing start fails the task.
-  const launch = (
-    task: SessionTask,
-    executor: ResolvedTaskExecutor,
-    failKind: string,
-  ): Promise<void> => {
-    const key = keyOf(task.sessionId, task.id)
-    const previous = runs.get(key)
-    const run: Run = {
-      key,
-      sessionId: task.sessionId,
-      taskId: task.id,
-      kind: task.kind,
-      attempt: task.attempt,
-      controller: new AbortController(),
-      sink: new RegistryTaskSink(registry, task.sessionId, task.id, task.attempt),
-      cancelCalled: false,
-      slot: false,
-    }
-    if (previous !== undefined) {
-      // A re-attach supersedes the old worker: it keeps no signal and no slot.
-      previous.controller.abort(new Error('superseded by a new attempt'))
-      run.slot = previous.slot
-      previous.slot = false
-    } else {
-      takeSlot(run.sessionId, run.kind)
-      run.slot = true
-    }
-    runs.set(key, run)
-    const started = executor.start(task, contextFor(task, run))
-    return started.catch(async (error: unknown) => {
-      const message =
-        failKind === 'orphaned'
-          ? `worker heartbeat stopped; re-attach failed: ${reasonOf(error)}`
-          : reasonOf(error)
-      try {
-        await registry.update(task.sessionId, task.id, {
-          state: 'failed',
-          error: { kind: failKind, message },
-          expectedAttempt: run.attempt,
-        })
-      } catch (updateError) {
-        onError(updateError, `recording the failed start of task '${task.id}'`)
-      }
-    })
-  }
-
-  function schedulePump() {
-    if (waiting.length > 0 && !closed) queueMicrotask(() => void pump())
-  }
-
-  // FIFO among the waiting tasks whose limits allow a start.
-  async function pump(): Promise<void> {
-    if (pumping) {
-      pumpAgain = true
-      return
-    }
-    pumping = true
-    try {
-      do {
-        pumpAgain = false
-        for (let i = 0; i < waiting.length && !closed; ) {
-          const next = waiting[i] as Waiting
-          if (!canStart(next.sessionId, next.kind)) {
-            i++
-            continue
-          }
-          waiting.splice(i, 1)
-          // Hold the slot while reading, so no other start overtakes it.
-          takeSlot(next.sessionId, next.kind)
-          const claim = { revoked: false }
-          starting.set(next.key, claim)
-          let task: SessionTask | undefined
-          try {
-            task = await registry.get(next.sessionId, next.taskId)
-            const executor = task === undefined ? undefined : executors.find(task.kind)
-            if (task !== undefined && !isTerminalState(task.state) && !claim.revoked && !closed) {
-              if (executor === undefined) {
-                await registry.update(task.sessionId, task.id, {
-                  state: 'failed',
-                  error: {
-                    kind: 'start_failed',
-                    message: `no executor is registered for task kind '${task.kind}'`,
-                  },
-                })
-              } else {
-                // Text fields cannot be cleared, only overwritten: drop the "waiting" detail.
-                await registry.update(task.sessionId, task.id, {
-                  stateDetail: '',
-                  expectedAttempt: task.attempt,
-                })
-                if (!claim.revoked && !closed) {
-                  releaseSlot(next.sessionId, next.kind)
-                  starting.delete(next.key)
-                  void launch(task, executor, 'start_failed')
-                  continue
-                }
-              }
-            }
-          } catch (error) {
-            onError(error, `starting queued task '${next.taskId}'`)
-          }
-          releaseSlot(next.sessionId, next.kind)
-          starting.delete(next.key)
-        }
-      } while (pumpAgain && !closed)
-    } catch (error) {
-      onError(error, 'starting queued tasks')
-    } finally {
-      pumping = false
-    }
-  }
-
-  const cancelRunning = async (task: SessionTask): Promise<void> => {
-    const key = keyOf(task.sessionId, task.id)
-    const run = runs.get(key)
-    if (run !== undefined) {
-      if (run.cancelCalled) return
-      run.cancelCalled = true
-      run.controller.abort(new Error('task canceled'))
-    }
-    const executor = executors.find(task.kind)
-    if (executor === undefined) {
-      await registry.update(task.sessionId, task.id, {
-        state: 'canceled',
-        stateDetail: `canceled; no executor is registered for task kind '${task.kind}'`,
-      })
-      return
-    }
-    try {
-      await executor.cancel(task, contextFor(task, run))
-    } catch (error) {
-      onError(error, `executor.cancel of task '${task.id}'`)
-    }
-  }
-
-  const cancelWaiting = async (task: SessionTask, detail: string): Promise<boolean> => {
-    const key = keyOf(task.sessionId, task.id)
-    const claim = starting.get(key)
-    if (claim !== undefined) claim.revoked = true
-    else if (!removeWaiting(key)) return false
-    await registry.update(task.sessionId, task.id, { state: 'canceled', stateDetail: detail })
-    return true
-  }
-
-  const onDeadline = async (sessionId: string, taskId: string, timeoutMs: number) => {
-    const key = keyOf(sessionId, taskId)
-    deadlines.delete(key)
-    try {
-      const task = await registry.get(sessionId, taskId)
-      if (task === undefined || isTerminalState(task.state)) return
-      if (await cancelWaiting(task, `timed out after ${timeoutMs} ms before it started`)) return
-      await registry.requestCancel(sessionId, taskId)
-      await cancelRunning(task)
-      const attempt = runs.get(key)?.attempt ?? task.attempt
-      const after = await registry.get(sessionId, taskId)
-      if (after === undefined || isTerminalState(after.state) || closed) return
-      graces.set(
-        key,
-        setTimeout(() => {
-          graces.delete(key)
-          registry
-            .update(sessionId, taskId, {
-              state: 'failed',
-              error: { kind: 'timeout', message: `task timed out after ${timeoutMs} ms` },
-              expectedAttempt: attempt,
-            })
-            .catch((error: unknown) => onError(error, `failing timed-out task '${taskId}'`))
-        }, cancelGraceMs),
-      )
-    } catch (error) {
-      onError(error, `timing out task '${taskId}'`)
-    }
   }
 
   const ids = (sessionId: unknown, taskId: unknown): [string, string] => [
@@ -487,7 +209,17 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     executors,
     clock,
     onError,
-    reattach: (task, executor) => settleSoon(launch(task, executor, 'orphaned')),
+    reattach: (task, executor) => settleSoon(runs.launch(task, executor, 'orphaned')),
+  })
+
+  const housekeeping = new Housekeeping({
+    clock,
+    onError,
+    // Through the supervisor object, so that a wrapped reap or prune is the one that runs.
+    passes: {
+      reap: (reapOptions) => supervisor.reap(reapOptions),
+      prune: (pruneOptions) => supervisor.prune(pruneOptions),
+    },
   })
 
   const supervisor: TaskSupervisor = {
@@ -506,25 +238,22 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       }
       const task = await registry.create(parsed)
       if (isTerminalState(task.state)) return task
-      const key = keyOf(task.sessionId, task.id)
-      if (opts.timeoutMs !== undefined) {
-        const timeoutMs = opts.timeoutMs
-        deadlines.set(
-          key,
-          setTimeout(() => void onDeadline(task.sessionId, task.id, timeoutMs), timeoutMs),
-        )
-      }
+      if (opts.timeoutMs !== undefined) deadlines.arm(task.sessionId, task.id, opts.timeoutMs)
       // FIFO: a waiting task that could start now goes first.
-      const queueAhead = waiting.some((w) => canStart(w.sessionId, w.kind))
-      if (canStart(task.sessionId, task.kind) && !queueAhead) {
-        await settleSoon(launch(task, executor, 'start_failed'))
+      if (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable()) {
+        await settleSoon(runs.launch(task, executor, 'start_failed'))
       } else {
-        waiting.push({ key, sessionId: task.sessionId, taskId: task.id, kind: task.kind })
+        admission.enqueue({
+          key: taskKey(task.sessionId, task.id),
+          sessionId: task.sessionId,
+          taskId: task.id,
+          kind: task.kind,
+        })
         await registry.update(task.sessionId, task.id, {
           stateDetail: 'waiting for a concurrency slot',
           expectedAttempt: task.attempt,
         })
-        schedulePump()
+        admission.schedule()
       }
       return (await registry.get(task.sessionId, task.id)) ?? task
     },
@@ -537,7 +266,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
         !isTerminalState(task.state) &&
         !(await cancelWaiting(task, 'canceled before it started'))
       ) {
-        await cancelRunning(task)
+        await runs.cancel(task)
       }
       return registry.get(sid, tid)
     },
@@ -565,7 +294,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
         }
       }
       try {
-        await executor.deliver(task, message, contextFor(task, runs.get(keyOf(sid, tid))))
+        await executor.deliver(task, message, runs.contextFor(task))
         return { message, delivery: 'delivered' }
       } catch (error) {
         return { message, delivery: { failed: reasonOf(error) } }
@@ -576,63 +305,11 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       const [sid, tid] = ids(sessionId, taskId)
       const opts =
         waitOptions === undefined ? {} : parseInput(WaitOptionsSchema, waitOptions, 'WaitOptions')
-      const until = opts.until ?? 'terminal'
-      const matches = (task: SessionTask) =>
-        isTerminalState(task.state) || (until === 'settled' && task.state === 'awaiting_input')
       opts.signal?.throwIfAborted()
-      return new Promise((resolve, reject) => {
-        let done = false
-        let timer: Timer | undefined
-        const cleanup = () => {
-          done = true
-          off()
-          unhookDelete?.()
-          if (timer !== undefined) clearTimeout(timer)
-          opts.signal?.removeEventListener('abort', onAbort)
-        }
-        const finish = (timedOut: boolean) => {
-          if (done) return
-          cleanup()
-          registry.get(sid, tid).then((task) => {
-            if (task === undefined)
-              reject(new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`))
-            else resolve({ task, timedOut })
-          }, reject)
-        }
-        function onAbort() {
-          if (done) return
-          cleanup()
-          reject(opts.signal?.reason)
-        }
-        // Listen first, then read: no transition can fall in between.
-        const off = registry.subscribe(sid, (type, payload) => {
-          if (type !== 'task.updated') return
-          const { task } = payload as { task: SessionTask }
-          if (task.id === tid && matches(task)) finish(false)
-        })
-        const unhookDelete = registry.onSessionDeleted?.((deleted) => {
-          if (deleted !== sid || done) return
-          cleanup()
-          reject(new TaskNotFoundError(`task '${tid}' was deleted with session '${sid}'`))
-        })
-        opts.signal?.addEventListener('abort', onAbort, { once: true })
-        if (opts.timeoutMs !== undefined) timer = setTimeout(() => finish(true), opts.timeoutMs)
-        registry.get(sid, tid).then(
-          (task) => {
-            if (done) return
-            if (task === undefined) {
-              cleanup()
-              reject(new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`))
-            } else if (matches(task)) {
-              cleanup()
-              resolve({ task, timedOut: false })
-            }
-          },
-          (error: unknown) => {
-            cleanup()
-            reject(error)
-          },
-        )
+      return waitForTask(registry, sid, tid, {
+        until: opts.until ?? 'terminal',
+        timeoutMs: opts.timeoutMs,
+        signal: opts.signal,
       })
     },
 
@@ -642,7 +319,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       if (task === undefined) return undefined
       const executor = findExecutor(task.kind)
       try {
-        await executor.reconcile(task, contextFor(task, runs.get(keyOf(sid, tid))))
+        await executor.reconcile(task, runs.contextFor(task))
       } catch (error) {
         onError(error, `executor.reconcile of task '${tid}'`)
       }
@@ -656,66 +333,16 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       return registry.prune(opts)
     },
 
-    startHousekeeping(housekeepingOptions) {
-      const opts =
-        housekeepingOptions === undefined
-          ? {}
-          : parseInput(HousekeepingOptionsSchema, housekeepingOptions, 'HousekeepingOptions')
-      const report = (opts.onError as TaskSupervisorOptions['onError']) ?? onError
-      const retainMs = opts.retainFinishedMs ?? 30 * DAY_MS
-      let running = false
-      const pass = async () => {
-        // A slow pass is not overlapped by the next tick.
-        if (running) return
-        running = true
-        try {
-          await supervisor.reap({
-            staleAfterMs: opts.staleAfterMs ?? 300_000,
-            maxAttempts: opts.maxAttempts ?? 3,
-            limit: opts.limit ?? 50,
-          })
-        } catch (error) {
-          report(error, 'housekeeping reap')
-        }
-        try {
-          await supervisor.prune({
-            finishedBefore: new Date(clock().getTime() - retainMs),
-            limit: opts.limit ?? 50,
-          })
-        } catch (error) {
-          report(error, 'housekeeping prune')
-        }
-        running = false
-      }
-      const interval = setInterval(() => void pass(), opts.intervalMs ?? 60_000)
-      unref(interval as unknown as Timer)
-      const stop = () => {
-        clearInterval(interval)
-        housekeepers.delete(stop)
-      }
-      housekeepers.add(stop)
-      return stop
-    },
+    startHousekeeping: (housekeepingOptions) => housekeeping.start(housekeepingOptions),
 
     async close() {
       if (closed) return
       closed = true
-      for (const stop of [...housekeepers]) stop()
-      waiting.length = 0
-      for (const run of runs.values()) run.controller.abort(new Error('supervisor closed'))
-      if (runs.size > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, cancelGraceMs)
-          function done() {
-            clearTimeout(timer)
-            settleWaiters.delete(done)
-            resolve()
-          }
-          settleWaiters.add(done)
-        })
-      }
-      for (const key of [...deadlines.keys(), ...graces.keys()]) clearTimers(key)
-      for (const run of runs.values()) release(run)
+      housekeeping.stopAll()
+      admission.close()
+      runs.abortAll(new Error('supervisor closed'))
+      if (runs.size > 0) await runs.whenIdle(cancelGraceMs)
+      deadlines.clearAll()
       runs.clear()
       unsubscribe()
       unhook?.()

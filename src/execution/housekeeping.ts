@@ -1,0 +1,80 @@
+import { HousekeepingOptionsSchema, type PruneOptions } from '../model/schemas.js'
+import { parseInput } from '../model/validate.js'
+import type { ReapOptions } from './reaper.js'
+
+/** The passes housekeeping runs, each as the supervisor exposes it. */
+export type HousekeepingPasses = {
+  /** One reap pass. */
+  reap(options: ReapOptions): Promise<unknown>
+  /** One retention pass. */
+  prune(options: PruneOptions): Promise<unknown>
+}
+
+/** What {@link Housekeeping} needs from the supervisor that owns it. */
+export type HousekeepingDeps = {
+  clock: () => Date
+  onError: (error: unknown, context: string) => void
+  passes: HousekeepingPasses
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** Periodic reap-then-prune passes, all stopped at once by {@link Housekeeping.stopAll}. */
+export class Housekeeping {
+  private readonly deps: HousekeepingDeps
+  private readonly stops = new Set<() => void>()
+
+  constructor(deps: HousekeepingDeps) {
+    this.deps = deps
+  }
+
+  /** Validates `options` and runs reap then prune every interval; returns the stop function. */
+  start(options: unknown): () => void {
+    const { clock, passes } = this.deps
+    const opts =
+      options === undefined
+        ? {}
+        : parseInput(HousekeepingOptionsSchema, options, 'HousekeepingOptions')
+    const report =
+      (opts.onError as ((error: unknown, context: string) => void) | undefined) ?? this.deps.onError
+    const retainMs = opts.retainFinishedMs ?? 30 * DAY_MS
+    let running = false
+    const pass = async () => {
+      // A slow pass is not overlapped by the next tick.
+      if (running) return
+      running = true
+      try {
+        await passes.reap({
+          staleAfterMs: opts.staleAfterMs ?? 300_000,
+          maxAttempts: opts.maxAttempts ?? 3,
+          limit: opts.limit ?? 50,
+        })
+      } catch (error) {
+        report(error, 'housekeeping reap')
+      }
+      try {
+        await passes.prune({
+          finishedBefore: new Date(clock().getTime() - retainMs),
+          limit: opts.limit ?? 50,
+        })
+      } catch (error) {
+        report(error, 'housekeeping prune')
+      }
+      running = false
+    }
+    const interval = setInterval(() => void pass(), opts.intervalMs ?? 60_000)
+    // Housekeeping alone must not keep the process alive.
+    ;(interval as { unref?: () => void }).unref?.()
+    const stop = () => {
+      clearInterval(interval)
+      this.stops.delete(stop)
+    }
+    this.stops.add(stop)
+    return stop
+  }
+
+  /** Stops every schedule started here. */
+  stopAll(): void {
+    for (const stop of [...this.stops]) stop()
+  }
+}
