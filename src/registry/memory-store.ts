@@ -3,7 +3,7 @@ import type { SessionTask, TaskMessage } from '../model/schemas.js'
 import type { SessionTaskState } from '../model/state.js'
 import { isTerminalState } from '../model/state.js'
 import { MessageLog } from './message-log.js'
-import { newSessionLog, ReplayLog, type SessionLog } from './replay-log.js'
+import { newSessionLog, ReplayLog, type SessionLog, SessionTombstones } from './replay-log.js'
 import type {
   SessionTaskStore,
   StoreEventSink,
@@ -54,6 +54,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
   private readonly tasks = new Map<string, Entry>()
   private readonly sessions = new Map<string, SessionData>()
   private readonly replay: ReplayLog
+  private readonly tombstones = new SessionTombstones()
   private sink: StoreEventSink | undefined
   private insertions = 0
 
@@ -87,7 +88,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
         tasks: new Map(),
         lastCreatedAt: task.createdAt,
         ordered: true,
-        log: newSessionLog(),
+        log: newSessionLog(this.tombstones.exhume(task.sessionId)),
       }
       this.sessions.set(task.sessionId, session)
     }
@@ -160,14 +161,20 @@ export class InMemoryTaskStore implements SessionTaskStore {
 
   /** Buffered events after `after`, or undefined when evicted. */
   async readEvents(sessionId: string, after: number, through?: number) {
-    return this.replay.read(this.sessions.get(sessionId)?.log, after, through)
+    const log = this.sessions.get(sessionId)?.log
+    if (log === undefined) {
+      // A session that lived before: only a cursor at its current head is served.
+      const head = this.tombstones.head(sessionId)
+      if (head > 0) return after === head ? [] : undefined
+    }
+    return this.replay.read(log, after, through)
   }
 
   /** The session's tasks and last seq. */
   async snapshot(sessionId: string): Promise<StoreSnapshot> {
     const session = this.sessions.get(sessionId)
     return {
-      seq: session?.log.seq ?? 0,
+      seq: session?.log.seq ?? this.tombstones.head(sessionId),
       tasks: this.ordered(session).map((e) => e.task),
     }
   }
@@ -226,6 +233,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
   // A session without tasks keeps nothing: memory follows live data.
   private dropSession(session: SessionData): void {
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id)
+    this.tombstones.bury(session.id, session.log.seq)
     this.replay.close(session.log)
   }
 
@@ -235,8 +243,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
     if (session === undefined) return 0
     const count = session.tasks.size
     for (const id of session.tasks.keys()) this.tasks.delete(id)
-    this.sessions.delete(sessionId)
-    this.replay.close(session.log)
+    this.dropSession(session)
     return count
   }
 

@@ -13,9 +13,54 @@ export type SessionLog = {
   dead: boolean
 }
 
-/** Creates an empty session log. */
-export function newSessionLog(): SessionLog {
-  return { seq: 0, events: [], start: 0, floor: 0, dead: false }
+/**
+ * Creates an empty session log. A session that lived before (deleted, or
+ * pruned empty) continues after its last seq with one number left out, so a
+ * cursor from the earlier life is below the floor and gets a snapshot instead
+ * of the new life's events from the middle (SPEC 12.5).
+ */
+export function newSessionLog(previousSeq = 0): SessionLog {
+  const start = previousSeq === 0 ? 0 : previousSeq + 1
+  return { seq: start, events: [], start: 0, floor: start, dead: false }
+}
+
+/**
+ * The last seq of sessions that no longer hold state, so a new life of the
+ * same session id continues after it. Bounded: the oldest are forgotten
+ * first, and a session forgotten here starts again at 1.
+ */
+export class SessionTombstones {
+  private readonly last = new Map<string, number>()
+
+  constructor(private readonly capacity = 10_000) {}
+
+  /** Remembers the last seq of a session that is being dropped. */
+  bury(sessionId: string, seq: number): void {
+    if (seq === 0) return
+    this.last.delete(sessionId)
+    this.last.set(sessionId, seq)
+    if (this.last.size > this.capacity) {
+      const oldest = this.last.keys().next().value as string
+      this.last.delete(oldest)
+    }
+  }
+
+  /**
+   * Where a session without state stands: the seq its next life starts
+   * after (its last seq plus the number left out), or 0 when none is
+   * remembered.
+   */
+  head(sessionId: string): number {
+    const seq = this.last.get(sessionId)
+    return seq === undefined ? 0 : seq + 1
+  }
+
+  /** The last seq of a session's previous life (0 when none is remembered), forgetting it. */
+  exhume(sessionId: string): number {
+    const seq = this.last.get(sessionId) ?? 0
+    this.last.delete(sessionId)
+    return seq
+  }
 }
 
 function dropOldest(log: SessionLog): void {

@@ -1,6 +1,6 @@
 import type { SequencedEvent, StoredEvent } from '../../events/event.js'
-import { deepFreeze } from '../../model/freeze.js'
 import type { StoreEventSink } from '../../registry/store.js'
+import { rowToEvent } from './rows.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
 
@@ -20,6 +20,9 @@ const TOMBSTONES = 1024
 // Cursors kept for sessions followed only through subscribeAll; the least
 // recently used go first. A dropped cursor is rebuilt from the next notice.
 const MAX_CURSORS = 10_000
+// How long a write waits for its own notice to place a session's first
+// cursor before falling back to starting at the write itself.
+const OWN_NOTICE_WAIT_MS = 1000
 
 /** What the relay needs from its store. */
 export type EventRelayOptions = {
@@ -29,15 +32,6 @@ export type EventRelayOptions = {
   /** This process's id in NOTIFY payloads, so it skips its own notices. */
   origin: string
   reportError: (error: unknown) => void
-}
-
-/** Parses an events-table row; payloads are stored as public JSON. */
-export function rowToEvent(row: { seq: unknown; type: string; payload: string }): SequencedEvent {
-  return {
-    type: row.type,
-    data: deepFreeze(JSON.parse(row.payload)),
-    seq: Number(row.seq),
-  } as SequencedEvent
 }
 
 /**
@@ -52,6 +46,14 @@ export class EventRelay {
   private readonly watched = new Map<string, number>()
   private readonly tombstones = new Set<string>()
   private readonly pulls = new Map<string, { epoch: string; first: number; last: number }>()
+  // Local writes to a followed session that has no cursor yet, waiting for a
+  // notice (their own, at the latest) to say where the session stands.
+  private readonly placing = new Map<string, { wait: Promise<void>; done: () => void }>()
+  // While listening: the last seq of this process's own writes already handed
+  // to the core, per session, until their notice comes back. It tells a
+  // notice of a write made before anyone here followed the session (already
+  // delivered) from one made after.
+  private readonly ownHandled = new Map<string, number>()
   private watchingAll = 0
   private listening: Promise<() => Promise<void>> | undefined
 
@@ -80,6 +82,7 @@ export class EventRelay {
 
   /** Stops LISTEN. */
   async close(): Promise<void> {
+    this.ownHandled.clear()
     const listening = this.listening
     this.listening = undefined
     if (listening === undefined) return
@@ -137,6 +140,7 @@ export class EventRelay {
       }
     }
     this.cursors.delete(sessionId)
+    this.placing.get(sessionId)?.done()
     this.watched.delete(sessionId)
     if (tellCore) this.sink?.deleted(sessionId)
   }
@@ -180,7 +184,39 @@ export class EventRelay {
    * process has not seen yet starts here.
    */
   noteAllocation(sessionId: string, epoch: string, first: number): void {
+    // While listening, a first cursor is placed by notices only (see place()).
+    if (this.listening !== undefined && !this.cursors.has(sessionId)) return
     if (this.interested(sessionId)) this.cursor(sessionId, epoch, first)
+  }
+
+  /**
+   * Waits until a notice places the session's first cursor. Notices arrive
+   * in commit order, so the first one this process receives for a session
+   * after it began to follow it covers every later commit; starting at this
+   * process's own write instead would count a racing write of another
+   * process as delivered and lose it. The write's own notice arrives within
+   * a round trip; if the LISTEN connection is down, the wait gives up.
+   */
+  private place(sessionId: string): Promise<void> {
+    let entry = this.placing.get(sessionId)
+    if (entry === undefined) {
+      let done = () => {}
+      const wait = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, OWN_NOTICE_WAIT_MS)
+        ;(timer as { unref?: () => void }).unref?.()
+        done = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      entry = { wait, done }
+      this.placing.set(sessionId, entry)
+      const placed = entry
+      void wait.then(() => {
+        if (this.placing.get(sessionId) === placed) this.placing.delete(sessionId)
+      })
+    }
+    return entry.wait
   }
 
   /**
@@ -198,6 +234,9 @@ export class EventRelay {
     if (local !== undefined && !this.interested(sessionId) && !this.cursors.has(sessionId)) {
       // Nobody here follows the session: hand the events over (global
       // listeners may still want them) without keeping a cursor.
+      if (this.listening !== undefined) {
+        this.ownHandled.set(sessionId, Math.max(this.ownHandled.get(sessionId) ?? 0, last))
+      }
       this.sink?.deliver(
         sessionId,
         local.map(
@@ -205,6 +244,9 @@ export class EventRelay {
         ),
       )
       return
+    }
+    if (local !== undefined && this.listening !== undefined && !this.cursors.has(sessionId)) {
+      await this.place(sessionId)
     }
     let cursor = this.cursor(sessionId, epoch, first)
     if (cursor === undefined || last <= cursor.seq) return
@@ -261,9 +303,29 @@ export class EventRelay {
       return
     }
     if (typeof notice !== 'object' || notice === null || typeof notice.s !== 'string') return
-    if (notice.o === this.o.origin) return
     const sessionId = notice.s
     const epoch = typeof notice.e === 'string' ? notice.e : ''
+    if (notice.o === this.o.origin) {
+      // Our own writes are delivered by the write itself; their notices only
+      // place a followed session's first cursor (just before them).
+      const handled = this.ownHandled.get(sessionId)
+      if (handled !== undefined && typeof notice.q === 'number' && notice.q >= handled) {
+        this.ownHandled.delete(sessionId)
+      }
+      if (
+        notice.d !== 1 &&
+        !this.cursors.has(sessionId) &&
+        this.interested(sessionId) &&
+        Number.isSafeInteger(notice.f) &&
+        Number.isSafeInteger(notice.q)
+      ) {
+        // Handed over before anyone followed the session: start after it.
+        const delivered = handled !== undefined && handled >= (notice.q as number)
+        this.cursor(sessionId, epoch, delivered ? (notice.q as number) + 1 : (notice.f as number))
+      }
+      this.placing.get(sessionId)?.done()
+      return
+    }
     if (notice.d === 1) {
       const cursor = this.cursors.get(sessionId)
       // Already moved on to a newer life of the session: nothing to drop.
@@ -282,6 +344,8 @@ export class EventRelay {
       else cursor.seq = Math.max(cursor.seq, last as number)
       return
     }
+    if (!this.cursors.has(sessionId)) this.cursor(sessionId, epoch, first as number)
+    this.placing.get(sessionId)?.done()
     this.pull(sessionId, epoch, first as number, last as number)
   }
 

@@ -25,7 +25,9 @@ export function statements(t: TableNames) {
     lockSessions: `SELECT 1 FROM ${sessions} WHERE session_id IN (SELECT json_array_elements_text($1::json)) ORDER BY session_id FOR UPDATE`,
     deleteTaskEvents: `DELETE FROM ${events} WHERE task_id IN (SELECT json_array_elements_text($1::json))`,
     deleteSessionTasks: `WITH gone AS (DELETE FROM ${tasks} WHERE session_id = $1 RETURNING 1) SELECT count(*) AS n FROM gone`,
-    deleteSessionRow: `DELETE FROM ${sessions} WHERE session_id = $1 RETURNING epoch`,
+    // The counter row stays, one number further, under a new epoch: the next
+    // life of the session continues after a gap, so an old cursor gets a snapshot.
+    deleteSessionRow: `UPDATE ${sessions} AS x SET seq = x.seq + 1, epoch = $2 FROM (SELECT session_id, epoch FROM ${sessions} WHERE session_id = $1 FOR UPDATE) AS o WHERE x.session_id = o.session_id RETURNING o.epoch`,
     deleteSessionEvents: `DELETE FROM ${events} WHERE session_id = $1`,
   }
 }

@@ -1,7 +1,6 @@
 import type { SequencedEvent, StoredEvent } from '../../events/event.js'
-import { deepFreeze } from '../../model/freeze.js'
 import { generateProcessId } from '../../model/ids.js'
-import type { SessionTask, TaskMessage } from '../../model/schemas.js'
+import type { SessionTask } from '../../model/schemas.js'
 import type { SessionTaskState } from '../../model/state.js'
 import { taskIdOf } from '../../registry/replay-log.js'
 import type {
@@ -14,8 +13,9 @@ import type {
   TaskWrite,
 } from '../../registry/store.js'
 import { toPublicTask } from '../../rules/projection.js'
-import { EventRelay, rowToEvent } from './event-relay.js'
+import { EventRelay } from './event-relay.js'
 import type { TableNames } from './migrations.js'
+import { parseMessage, parseTask, rowToEvent } from './rows.js'
 import type { SqlClient, SqlTx } from './sql-client.js'
 import { type Statements, statements } from './statements.js'
 
@@ -43,9 +43,6 @@ function isRetryable(error: unknown): boolean {
   // serialization_failure, deadlock_detected
   return code === '40001' || code === '40P01'
 }
-
-const parseTask = (text: string): SessionTask => deepFreeze(JSON.parse(text) as SessionTask)
-const parseMessage = (text: string): TaskMessage => deepFreeze(JSON.parse(text) as TaskMessage)
 
 /** Where one transaction's events were numbered. */
 type Allocation = { epoch: string; first: number }
@@ -344,7 +341,10 @@ export class PostgresTaskStore implements SessionTaskStore {
     const removed = await this.retrying(() =>
       this.client.transaction(async (tx) => {
         const first = await tx.query<{ n: unknown }>(this.sql.deleteSessionTasks, [sessionId])
-        const head = await tx.query<{ epoch: string }>(this.sql.deleteSessionRow, [sessionId])
+        const head = await tx.query<{ epoch: string }>(this.sql.deleteSessionRow, [
+          sessionId,
+          `${this.origin}.${++this.epochCounter}`,
+        ])
         // Tasks created while this waited for the session row: gone too.
         const second = await tx.query<{ n: unknown }>(this.sql.deleteSessionTasks, [sessionId])
         await tx.query(this.sql.deleteSessionEvents, [sessionId])

@@ -1,3 +1,4 @@
+import type { SessionTask } from '../../model/schemas.js'
 import type { GroupContext } from './harness.js'
 import { base, outbound, T0 } from './helpers.js'
 
@@ -61,5 +62,29 @@ export function deleteSessionTests({ it, expect, setup }: GroupContext): void {
     await registry.create(base('s1', { displayName: 'after' }))
     expect(seen).toEqual(['all:s1'])
     expect(fresh).toEqual(['after'])
+  })
+
+  it('a since from before deleteSession gets a snapshot of the new session, never its middle', async () => {
+    const h = await setup()
+    const old = await h.registry.create(base('s1', { displayName: 'old' }))
+    await h.registry.update('s1', old.id, { state: 'running' })
+    await h.registry.update('s1', old.id, { summary: 'old work' })
+    await h.registry.deleteSession('s1')
+    const fresh = await h.registry.create(base('s1', { displayName: 'fresh' }))
+    await h.registry.update('s1', fresh.id, { state: 'running' })
+    await h.registry.update('s1', fresh.id, { summary: 'new work' })
+    for (const since of [1, 2, 3]) {
+      const it = h.stream('s1', { since })
+      const first = (await it.next()).value
+      expect(first?.type, `since ${since}`).toBe('snapshot')
+      const tasks = (first as { payload: { tasks: SessionTask[] } }).payload.tasks
+      expect(tasks.map((t) => t.displayName)).toEqual(['fresh'])
+      // And it goes on live from there, without a gap.
+      await h.registry.update('s1', fresh.id, { stateDetail: `after ${since}` })
+      const next = (await it.next()).value
+      expect(next?.type).toBe('task.updated')
+      expect(next?.seq).toBe((first?.seq ?? 0) + 1)
+      await it.return?.()
+    }
   })
 }

@@ -109,9 +109,14 @@ export function databaseChecks({
       eventSessions: 0,
     })
     const { rows } = await (await clients())[0].query<{ n: unknown }>(
-      `SELECT (SELECT count(*) FROM ${t.events} WHERE session_id = 's') + (SELECT count(*) FROM ${t.sessions} WHERE session_id = 's') AS n`,
+      `SELECT (SELECT count(*) FROM ${t.events} WHERE session_id = 's') AS n`,
     )
     expect(Number(rows[0]?.n)).toBe(0)
+    // The counter row stays, one number on, so an old cursor gets a snapshot (SPEC 12.5).
+    const head = await (await clients())[0].query<{ seq: unknown }>(
+      `SELECT seq FROM ${t.sessions} WHERE session_id = 's'`,
+    )
+    expect(head.rows).toHaveLength(1)
   })
 
   test('two concurrent fenced updates: exactly one applies', async () => {

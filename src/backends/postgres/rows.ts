@@ -1,0 +1,21 @@
+import type { SequencedEvent } from '../../events/event.js'
+import { deepFreeze } from '../../model/freeze.js'
+import type { SessionTask, TaskMessage } from '../../model/schemas.js'
+
+// Rows come back as JSON text; what the store hands the core is frozen.
+
+/** Parses a stored task record. */
+export const parseTask = (text: string): SessionTask => deepFreeze(JSON.parse(text) as SessionTask)
+
+/** Parses a stored message. */
+export const parseMessage = (text: string): TaskMessage =>
+  deepFreeze(JSON.parse(text) as TaskMessage)
+
+/** Parses an events-table row; payloads are stored as public JSON. */
+export function rowToEvent(row: { seq: unknown; type: string; payload: string }): SequencedEvent {
+  return {
+    type: row.type,
+    data: deepFreeze(JSON.parse(row.payload)),
+    seq: Number(row.seq),
+  } as SequencedEvent
+}
