@@ -1,36 +1,39 @@
 /**
- * Per-operation throughput: the floor, session-tasks and the peers side by
- * side, in one process. Two sections:
- *
- * - `core`: small tasks (a tiny spec), a store of 1k tasks per subject in
- *   sessions of 100, one listener on the session under test; `list` runs on
- *   a store of 100k tasks per subject, built for one subject at a time.
- * - `realistic`: tasks with a ~1 KB spec and 10 messages of history, for the
- *   comparison with the peers on update and get.
+ * Per-operation throughput of small tasks: the floor, session-tasks and the
+ * peers side by side, in one process. A store of 1k tasks per subject in
+ * sessions of 100, one listener on the session under test; `list` runs on a
+ * store of 100k tasks per subject (10k in quick mode), built for one subject
+ * at a time. Every subject is called directly: the case hands its promise to
+ * the harness, with no async wrapper of its own, except the composite cases
+ * (lifecycle, supervisor) whose steps are awaited in turn on every side.
+ * The realistic-task comparison is in bench/realistic.ts.
  */
 
 import { TaskState } from '@a2a-js/sdk'
 import {
   createTaskSupervisor,
   InMemorySessionTaskRegistry,
-  type JsonValue,
   RegistryTaskSink,
   TaskExecutorRegistry,
 } from '../src/index.js'
 import { FloorRegistry, FloorSupervisor } from './floor.js'
 import {
+  at,
   type Budget,
   type Case,
-  type Measurement,
   measure,
+  noop,
   progress,
-  SUBJECTS,
+  quick,
   type Subject,
-  settle,
   tickingClock,
 } from './harness.js'
-import { A2APeer, a2aMessage, McpPeer } from './peers.js'
+import { A2APeer, McpPeer } from './peers.js'
+import { type Cases, runSection, type SectionResult } from './section.js'
 
+export type { SectionResult } from './section.js'
+
+/** The operations of the core section, in table order. */
 export const CORE_OPS = [
   'create',
   'update',
@@ -42,65 +45,52 @@ export const CORE_OPS = [
   'lifecycle',
   'supervisor',
 ] as const
+/** One of {@link CORE_OPS}. */
 export type CoreOp = (typeof CORE_OPS)[number]
 
+/** Tasks per subject for `list`, built for one subject at a time. */
+const LIST_TASKS = quick ? 10_000 : 100_000
+/** Messages on the task `listMessages` reads. */
+const MESSAGES_ON_TASK = quick ? 1_000 : 10_000
+const kLabel = (n: number) => `${n / 1000}k`
+
+// Measured in this order: the cases that grow their stores (create adds a
+// task per call, recordMessage a message, lifecycle and supervisor a task)
+// come last, each after a settle, so that what they leave behind (a million
+// tasks across the subjects after create) is not the heap the others run on.
+const MEASURE_ORDER: readonly CoreOp[] = [
+  'update',
+  'heartbeat',
+  'get',
+  'listMessages',
+  'list',
+  'recordMessage',
+  'lifecycle',
+  'supervisor',
+  'create',
+]
+const GROWING: ReadonlySet<string> = new Set(['recordMessage', 'lifecycle', 'supervisor', 'create'])
+
+/** Row labels of the core section. */
 export const CORE_OP_LABELS: Record<CoreOp, string> = {
   create: 'create',
   update: 'update (progress, 1 listener)',
   heartbeat: 'heartbeat (sink)',
   get: 'get',
-  list: 'list one session (100 of 100k tasks)',
+  list: `list one session (100 of ${kLabel(LIST_TASKS)} tasks)`,
   recordMessage: 'recordMessage',
-  listMessages: 'listMessages (limit 20 of 10k)',
+  listMessages: `listMessages (limit 20 of ${kLabel(MESSAGES_ON_TASK)})`,
   lifecycle: 'lifecycle (create, running, 10 progress, succeeded)',
   supervisor: 'supervisor spawn → terminal',
 }
 
-export const REALISTIC_OPS = ['update', 'get'] as const
-export type RealisticOp = (typeof REALISTIC_OPS)[number]
-
-/** Measurements by operation, then by subject (absent: no equivalent). */
-export type SectionResult<Op extends string> = Record<Op, Partial<Record<Subject, Measurement>>>
-
 /** Tasks per subject for every operation but `list` (10 sessions of 100). */
 const STORE_TASKS = 1_000
-/** Tasks per subject for `list`, built for one subject at a time. */
-const LIST_TASKS = 100_000
-const SESSION_SIZE = 100
+/** Tasks per session. */
+export const SESSION_SIZE = 100
 const TARGET = 'sess-0'
-const MESSAGES_ON_TASK = 10_000
 
 const TEXT = [{ type: 'text' as const, text: 'step done' }]
-
-/** A spec of ~1 KB of JSON, shaped like a background tool call. */
-export function realisticSpec(i: number): { [key: string]: JsonValue } {
-  const spec = {
-    tool: 'run_command',
-    request: { id: `req-${i}`, attempt: 1 },
-    args: {
-      cwd: '/workspace/repo',
-      command: 'npm test -- --coverage --reporter=dot',
-      env: { CI: 'true', NODE_ENV: 'test', FORCE_COLOR: '0' },
-      timeoutMs: 600_000,
-    },
-    files: ['src/index.ts', 'src/registry.ts', 'src/supervisor.ts', 'test/registry.test.ts'],
-    labels: { origin: 'agent', priority: 'normal', retries: 2 },
-    prompt: '',
-  }
-  const pad = 1024 - JSON.stringify(spec).length
-  spec.prompt = 'Run the test suite and report failures with file and line. '
-    .repeat(20)
-    .slice(0, Math.max(0, pad))
-  return spec
-}
-
-/** The 10 history messages of a realistic task. */
-export const HISTORY = Array.from(
-  { length: 10 },
-  (_, k) => `message ${k + 1}: checked step ${k + 1} of the plan and wrote the notes`,
-)
-
-const noop = (..._args: unknown[]) => {}
 
 type Fixture = {
   registry: InMemorySessionTaskRegistry
@@ -169,10 +159,6 @@ async function buildCoreFixture(): Promise<Fixture> {
   }
 }
 
-const at = <T>(list: readonly T[], i: number): T => list[i % list.length] as T
-
-type Cases<Op extends string> = Record<Op, Partial<Record<Subject, Case['op']>>>
-
 function coreCases(fx: Fixture, cleanup: (() => unknown)[]): Cases<CoreOp> {
   const { registry, floor, a2a, mcp, ids, sinks } = fx
   const r = ids['session-tasks']
@@ -208,7 +194,7 @@ function coreCases(fx: Fixture, cleanup: (() => unknown)[]): Cases<CoreOp> {
       'session-tasks': (i) =>
         registry.update(TARGET, at(r, i), { progress: { current: i, total: i + 1 } }),
       a2a: (i) => a2a.update(at(ids.a2a, i), TaskState.TASK_STATE_WORKING, `${i}/${i + 1}`),
-      mcp: (i) => mcp.update(TARGET, at(ids.mcp, i), `${i}/${i + 1}`),
+      mcp: (i) => mcp.store.updateTaskStatus(at(ids.mcp, i), 'working', `${i}/${i + 1}`, TARGET),
     },
     heartbeat: {
       floor: (i) => floor.heartbeat(TARGET, at(fl, i)),
@@ -217,8 +203,8 @@ function coreCases(fx: Fixture, cleanup: (() => unknown)[]): Cases<CoreOp> {
     get: {
       floor: (i) => floor.get(TARGET, at(fl, i)),
       'session-tasks': (i) => registry.get(TARGET, at(r, i)),
-      a2a: (i) => a2a.get(at(ids.a2a, i)),
-      mcp: (i) => mcp.get(TARGET, at(ids.mcp, i)),
+      a2a: (i) => a2a.store.load(at(ids.a2a, i), a2a.context),
+      mcp: (i) => mcp.store.getTask(at(ids.mcp, i), TARGET),
     },
     // Measured on its own 100k-task stores (see listCase).
     list: {},
@@ -352,110 +338,34 @@ async function listCase(subject: Subject, cleanup: (() => unknown)[]): Promise<C
   }
 }
 
-/** Runs one tinybench per operation, every subject of it back to back. */
-async function runSection<Op extends string>(
-  name: string,
-  ops: readonly Op[],
-  cases: Cases<Op>,
-  budget: Budget,
-  lists?: (subject: Subject) => Promise<Case['op']>,
-): Promise<SectionResult<Op>> {
-  const out = {} as SectionResult<Op>
-  for (const op of ops) {
-    if (lists !== undefined && op === 'list') {
-      const row: Partial<Record<Subject, Measurement>> = {}
-      for (const subject of SUBJECTS) {
-        progress(`${name}: list (${subject}: building ${LIST_TASKS.toLocaleString('en-US')} tasks)`)
-        const measured = await measure(
-          `${name} list ${subject}`,
-          [{ key: subject, op: await lists(subject) }],
-          budget,
-        )
-        const m = measured.get(subject)
-        if (m !== undefined) row[subject] = m
-        // Collect this subject's 100k-task store before anything else runs.
-        await settle()
-      }
-      out[op] = row
-      continue
-    }
-    const list: Case[] = []
-    for (const [subject, fn] of Object.entries(cases[op]) as [Subject, Case['op']][]) {
-      list.push({ key: subject, op: fn })
-    }
-    progress(`${name}: ${op} (${list.map((c) => c.key).join(', ')})`)
-    const measured = await measure(`${name} ${op}`, list, budget)
-    out[op] = Object.fromEntries(measured) as Partial<Record<Subject, Measurement>>
-  }
-  return out
-}
-
+/** The core section: every operation of small tasks, every subject that has it. */
 export async function runCore(budget: Budget): Promise<SectionResult<CoreOp>> {
   progress(`core: building ${STORE_TASKS.toLocaleString('en-US')} tasks per subject`)
   const fx = await buildCoreFixture()
   const cleanup: (() => unknown)[] = [() => fx.mcp.close()]
   const cases = coreCases(fx, cleanup)
+  // A discarded pass over the cases that do not grow their stores, so the
+  // first one measured is not the JIT's warm-up of the whole registry.
+  const warm: Case[] = []
+  for (const op of ['update', 'heartbeat', 'get', 'listMessages'] as const) {
+    for (const [subject, fn] of Object.entries(cases[op]))
+      warm.push({ key: `${op}/${subject}`, op: fn })
+  }
+  await measure('core warm-up', warm, {
+    timeMs: budget.timeMs / 4,
+    warmupMs: budget.warmupMs,
+    rounds: 1,
+  })
   try {
-    return await runSection('core', CORE_OPS, cases, budget, (subject) =>
-      listCase(subject, cleanup),
+    return await runSection(
+      'core',
+      MEASURE_ORDER,
+      cases,
+      budget,
+      (subject) => listCase(subject, cleanup),
+      GROWING,
     )
   } finally {
     for (const done of cleanup) await done()
-  }
-}
-
-/** Tasks with a ~1 KB spec and 10 messages of history; update and get. */
-export async function runRealistic(budget: Budget): Promise<SectionResult<RealisticOp>> {
-  const registry = new InMemorySessionTaskRegistry({ now: tickingClock() })
-  const floor = new FloorRegistry(tickingClock())
-  const a2a = new A2APeer()
-  const mcp = new McpPeer()
-  const sessionId = 'real-0'
-  const ids: Record<Subject, string[]> = { floor: [], 'session-tasks': [], a2a: [], mcp: [] }
-  for (let i = 0; i < SESSION_SIZE; i++) {
-    const spec = realisticSpec(i)
-    const input = { sessionId, kind: 'background_tool', displayName: 'run tests', spec }
-    const r = await registry.create(input)
-    const f = await floor.create(input)
-    for (const text of HISTORY) {
-      const message = { direction: 'outbound' as const, content: [{ type: 'text' as const, text }] }
-      await registry.recordMessage(sessionId, r.id, message)
-      await floor.recordMessage(sessionId, f.id, message)
-    }
-    await registry.update(sessionId, r.id, { state: 'running' })
-    await floor.update(sessionId, f.id, { state: 'running' })
-    const a = await a2a.create(sessionId, spec, (id) =>
-      HISTORY.map((text) => a2aMessage(id, sessionId, text)),
-    )
-    await a2a.update(a.id, TaskState.TASK_STATE_WORKING)
-    ids['session-tasks'].push(r.id)
-    ids.floor.push(f.id)
-    ids.a2a.push(a.id)
-    ids.mcp.push(await mcp.create(sessionId, spec))
-  }
-  registry.subscribe(sessionId, noop)
-  floor.subscribe(sessionId, noop)
-  const cases: Cases<RealisticOp> = {
-    update: {
-      floor: (i) =>
-        floor.update(sessionId, at(ids.floor, i), { progress: { current: i, total: i + 1 } }),
-      'session-tasks': (i) =>
-        registry.update(sessionId, at(ids['session-tasks'], i), {
-          progress: { current: i, total: i + 1 },
-        }),
-      a2a: (i) => a2a.update(at(ids.a2a, i), TaskState.TASK_STATE_WORKING, `${i}/${i + 1}`),
-      mcp: (i) => mcp.update(sessionId, at(ids.mcp, i), `${i}/${i + 1}`),
-    },
-    get: {
-      floor: (i) => floor.get(sessionId, at(ids.floor, i)),
-      'session-tasks': (i) => registry.get(sessionId, at(ids['session-tasks'], i)),
-      a2a: (i) => a2a.get(at(ids.a2a, i)),
-      mcp: (i) => mcp.get(sessionId, at(ids.mcp, i)),
-    },
-  }
-  try {
-    return await runSection('realistic', REALISTIC_OPS, cases, budget)
-  } finally {
-    mcp.close()
   }
 }

@@ -1,11 +1,15 @@
 /**
  * The floor: the least this design can do per operation. Records live in a
- * Map, a write is one Map lookup, one object spread and one mitt emit per
- * session; a read is a lookup and a spread. No validation, no lifecycle
- * rules, no deep copies, no clock on updates, no secondary indexes (a
- * session keeps the list of its own entries, which any session-scoped design
- * needs to list a session without a scan). Everything is async, like the registry's interface, so the
- * `await` per call costs the same on both sides.
+ * Map and are frozen and shared, as the registry's are. An update is one Map
+ * lookup (plus the session check), one object spread, one `Object.freeze`,
+ * one `toISOString` (the new `updatedAt`) and one mitt emit on the session's
+ * emitter; a get is the Map lookup and the session check, returning the
+ * stored record itself (no copy: it is frozen). No validation, no lifecycle
+ * rules, no deep freeze, no secondary indexes (a session keeps the list of
+ * its own entries, which any session-scoped design needs to list a session
+ * without a scan). Every operation returns a promise, like the registry's
+ * interface, so the `await` per call costs the same on both sides; none is
+ * wrapped in a second async layer.
  */
 import mittModule, { type Emitter } from 'mitt'
 import { nanoid } from 'nanoid'
@@ -20,6 +24,7 @@ type FloorEvents = {
   'task.message': { taskId: string; message: FloorMessage }
 }
 
+/** A floor record: the fields a task needs, frozen once built. */
 export type FloorTask = {
   id: string
   sessionId: string
@@ -34,6 +39,7 @@ export type FloorTask = {
   updatedAt: string
 }
 
+/** A floor message (text only). */
 export type FloorMessage = {
   id: string
   taskId: string
@@ -46,11 +52,22 @@ type FloorSession = {
   emitter: Emitter<FloorEvents>
 }
 
+// nanoid builds its id as a rope of ~21 pieces; reading a character flattens
+// it in place, as the registry does for its ids (src/model/ids.ts). A rope
+// key costs ~300 B more per task and slows every Map lookup by it.
+function flatId(prefix: string): string {
+  const id = `${prefix}${nanoid()}`
+  id.charCodeAt(0)
+  return id
+}
+
 // The record is replaced in its entry, so a write needs no Map.set.
 type FloorEntry = { task: FloorTask; session: FloorSession; messages: FloorMessage[] | undefined }
 
+/** The fields an update may set. */
 export type FloorUpdate = Partial<Omit<FloorTask, 'id' | 'sessionId' | 'createdAt'>>
 
+/** The floor registry: Maps, per-session mitt emitters, nothing else. */
 export class FloorRegistry {
   private readonly tasks = new Map<string, FloorEntry>()
   private readonly sessions = new Map<string, FloorSession>()
@@ -69,12 +86,14 @@ export class FloorRegistry {
     return session
   }
 
+  /** Listens to all of one session's events; returns the unsubscribe function. */
   subscribe(sessionId: string, listener: (type: keyof FloorEvents, payload: unknown) => void) {
     const emitter = this.session(sessionId).emitter
     emitter.on('*', listener)
     return () => emitter.off('*', listener)
   }
 
+  /** Inserts a frozen record under a fresh id and emits it. */
   async create(input: {
     sessionId: string
     kind: string
@@ -82,8 +101,8 @@ export class FloorRegistry {
     spec?: unknown
   }): Promise<FloorTask> {
     const at = this.now().toISOString()
-    const task: FloorTask = {
-      id: `task_${nanoid()}`,
+    const task: FloorTask = Object.freeze({
+      id: flatId('task_'),
       sessionId: input.sessionId,
       kind: input.kind,
       displayName: input.displayName,
@@ -91,7 +110,7 @@ export class FloorRegistry {
       state: 'queued',
       createdAt: at,
       updatedAt: at,
-    }
+    })
     const session = this.session(task.sessionId)
     const entry: FloorEntry = { task, session, messages: undefined }
     this.tasks.set(task.id, entry)
@@ -105,33 +124,38 @@ export class FloorRegistry {
     return entry === undefined || entry.task.sessionId !== sessionId ? undefined : entry
   }
 
-  /** One Map lookup, one spread, one emit. */
+  /** One Map lookup, one spread, one freeze, one `toISOString`, one emit. */
   async update(sessionId: string, taskId: string, update: FloorUpdate) {
     const entry = this.entry(sessionId, taskId)
     if (entry === undefined) return undefined
-    const task = { ...entry.task, ...update }
+    const task: FloorTask = Object.freeze({
+      ...entry.task,
+      ...update,
+      updatedAt: this.now().toISOString(),
+    })
     entry.task = task
     entry.session.emitter.emit('task.updated', { task })
     return task
   }
 
-  /** A heartbeat needs a clock read; it is otherwise an update. */
-  async heartbeat(sessionId: string, taskId: string) {
-    await this.update(sessionId, taskId, { heartbeatAt: this.now().toISOString() })
+  /** A heartbeat is an update of `heartbeatAt` (a second clock read). */
+  heartbeat(sessionId: string, taskId: string) {
+    return this.update(sessionId, taskId, { heartbeatAt: this.now().toISOString() })
   }
 
-  /** One Map lookup and a spread. */
+  /** One Map lookup and the session check; the frozen record itself. */
   async get(sessionId: string, taskId: string) {
-    const entry = this.entry(sessionId, taskId)
-    return entry === undefined ? undefined : { ...entry.task }
+    return this.entry(sessionId, taskId)?.task
   }
 
+  /** The session's records, in creation order (shared, frozen). */
   async list(sessionId: string) {
     const session = this.sessions.get(sessionId)
     if (session === undefined) return []
-    return session.entries.map((e) => ({ ...e.task }))
+    return session.entries.map((e) => e.task)
   }
 
+  /** Appends a frozen message to the task's list and emits it. */
   async recordMessage(
     sessionId: string,
     taskId: string,
@@ -139,13 +163,14 @@ export class FloorRegistry {
   ) {
     const entry = this.entry(sessionId, taskId)
     if (entry === undefined) throw new Error(`no task '${taskId}' in session '${sessionId}'`)
-    const stored: FloorMessage = { id: `tmsg_${nanoid()}`, taskId, ...message }
+    const stored: FloorMessage = Object.freeze({ id: flatId('tmsg_'), taskId, ...message })
     entry.messages ??= []
     entry.messages.push(stored)
     entry.session.emitter.emit('task.message', { taskId, message: stored })
     return stored
   }
 
+  /** The newest `limit` messages, oldest first. */
   async listMessages(sessionId: string, taskId: string, limit: number) {
     return this.entry(sessionId, taskId)?.messages?.slice(-limit) ?? []
   }

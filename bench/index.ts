@@ -1,36 +1,50 @@
 /**
  * `npm run bench`: the floor, session-tasks and its peers per operation,
- * scaling with tasks and messages, and memory, all in one process and one
- * run. Writes bench/results.json, BENCHMARKS.md and bench/scaling.svg.
+ * scaling with tasks and messages (interleaved), GC share and memory, all in
+ * one process and one run. Writes bench/results.json, BENCHMARKS.md and
+ * bench/scaling.svg, and prints PASS/MISS per target.
  *
- * Env: BENCH_QUICK=1 for a reduced run (scaling to 100k tasks, shorter
- * budgets; about a minute). BENCH_DATABASE_URL or TEST_DATABASE_URL adds the
- * PostgreSQL registry on that server (`bash scripts/with-postgres.sh npm run
- * bench` starts a throwaway one); PGlite is measured either way. Run with
- * `node --expose-gc` for the memory figures (the npm script does).
+ * Env: BENCH_QUICK=1 for a smoke test of every section with tiny sizes and
+ * budgets (well under a minute; its figures mean nothing). BENCH_DATABASE_URL
+ * or TEST_DATABASE_URL adds the PostgreSQL registry on that server (`bash
+ * scripts/with-postgres.sh npm run bench` starts a throwaway one); PGlite is
+ * measured either way. Run with `node --expose-gc` for the memory figures
+ * (the npm script does). A quick run writes its files to a temporary
+ * directory (printed), not over the committed ones; BENCH_OUT=<dir> picks the
+ * directory in either mode.
  */
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { runCore, runRealistic } from './core.js'
-import { type Budget, canMeasureHeap, progress, settle } from './harness.js'
+import { runCore } from './core.js'
+import { type Budget, canMeasureHeap, progress, quick, settle } from './harness.js'
+import { markdown } from './markdown.js'
+import { type MemoryResult, runMessageMemory } from './memory.js'
 import { runPostgres } from './postgres.js'
-import { evaluateTargets, markdown, printConsole, type Results, svg } from './report.js'
+import { runRealistic } from './realistic.js'
+import { printConsole, type Results } from './report.js'
 import { runFloorTaskScaling, runMessageScaling, runTaskScaling } from './scaling.js'
+import { svg } from './svg.js'
+import { evaluateTargets } from './targets.js'
 
-const quick = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true'
 const budget: Budget = quick
-  ? { timeMs: 200, warmupMs: 60, rounds: 2 }
-  : { timeMs: 900, warmupMs: 200, rounds: 3 }
-const taskSizes = quick ? [1_000, 10_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000]
-const messageSizes = [100, 1_000, 10_000, 100_000]
+  ? { timeMs: 60, warmupMs: 20, rounds: 2 }
+  : { timeMs: 1500, warmupMs: 200, rounds: 6 }
+const taskSizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000, 1_000_000]
+const messageSizes = quick ? [100, 1_000] : [100, 1_000, 10_000, 100_000]
+// 100 short messages on each of these tasks for the heap per message.
+const messageMemoryTasks = quick ? 100 : 1_000
 // Database operations take ~0.1-3 ms each: a longer budget per case than the
-// in-memory sections for enough samples, still well under a minute in all.
+// in-memory sections for enough samples.
 const dbBudget: Budget = quick
-  ? { timeMs: 400, warmupMs: 100, rounds: 2 }
+  ? { timeMs: 100, warmupMs: 30, rounds: 2 }
   : { timeMs: 1500, warmupMs: 300, rounds: 3 }
 
-const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url))
+const outDir =
+  process.env.BENCH_OUT ??
+  (quick ? join(os.tmpdir(), 'session-tasks-bench') : fileURLToPath(new URL('..', import.meta.url)))
+const out = (path: string) => join(outDir, path)
 
 async function main(): Promise<void> {
   const started = performance.now()
@@ -51,12 +65,18 @@ async function main(): Promise<void> {
   await settle()
   const messages = await runMessageScaling(messageSizes, budget)
   await settle()
+  const messageMemory = await runMessageMemory(messageMemoryTasks, 100)
+  await settle()
   const postgres = await runPostgres(dbBudget)
-  const memory = tasks.memory
-  if (memory !== undefined) {
-    memory.singleTaskMessages = messages.messages
-    memory.bytesPerMessageSingleTask = messages.bytesPerMessage
-  }
+  const memory: MemoryResult | undefined =
+    tasks.memory === undefined || messageMemory === undefined
+      ? undefined
+      : {
+          ...tasks.memory,
+          ...messageMemory,
+          singleTaskMessages: messages.messages,
+          bytesPerMessageSingleTask: messages.bytesPerMessage,
+        }
 
   const scaling = { tasks: tasks.points, messages: messages.points, floorTasks }
   const results: Results = {
@@ -81,11 +101,12 @@ async function main(): Promise<void> {
   }
 
   printConsole(results)
-  await writeFile(root('bench/results.json'), `${JSON.stringify(results, null, 2)}\n`)
-  await writeFile(root('BENCHMARKS.md'), markdown(results))
-  await writeFile(root('bench/scaling.svg'), svg(results))
+  await mkdir(out('bench'), { recursive: true })
+  await writeFile(out('bench/results.json'), `${JSON.stringify(results, null, 2)}\n`)
+  await writeFile(out('BENCHMARKS.md'), markdown(results))
+  await writeFile(out('bench/scaling.svg'), svg(results))
   progress(
-    `wrote bench/results.json, BENCHMARKS.md and bench/scaling.svg in ${results.meta.durationSeconds.toFixed(0)} s`,
+    `wrote BENCHMARKS.md, bench/results.json and bench/scaling.svg under ${outDir} in ${results.meta.durationSeconds.toFixed(0)} s`,
   )
 }
 

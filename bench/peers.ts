@@ -33,10 +33,12 @@ export function a2aMessage(taskId: string, contextId: string, text: string): Mes
   }
 }
 
+/** The A2A SDK's in-memory store, with create, update (load, set status, save), get and list. */
 export class A2APeer {
   readonly store = new A2ATaskStore()
   readonly context = new ServerCallContext()
 
+  /** Saves a new submitted task whose metadata is the spec. */
   async create(
     sessionId: string,
     metadata: Record<string, unknown>,
@@ -72,6 +74,7 @@ export class A2APeer {
     return task
   }
 
+  /** `load`: a structuredClone of the stored task. */
   get(taskId: string): Promise<Task | undefined> {
     return this.store.load(taskId, this.context)
   }
@@ -102,6 +105,7 @@ export class A2APeer {
   }
 }
 
+/** The MCP SDK's experimental in-memory task store. */
 export class McpPeer {
   readonly store = new McpTaskStore()
   private requestId = 0
@@ -117,10 +121,12 @@ export class McpPeer {
     return task.taskId
   }
 
+  /** `updateTaskStatus(working, text)`: mutates the record in place. */
   update(sessionId: string, taskId: string, text: string): Promise<void> {
     return this.store.updateTaskStatus(taskId, 'working', text, sessionId)
   }
 
+  /** `getTask`: a shallow copy of the record. */
   get(sessionId: string, taskId: string) {
     return this.store.getTask(taskId, sessionId)
   }

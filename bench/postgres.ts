@@ -21,8 +21,6 @@
  * (bench/postgres-listener.ts) and, for comparison, in this process; on
  * PGlite both registries share the one in-process database.
  */
-import { type ChildProcess, fork } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import {
   fromPGlite,
   fromPgPool,
@@ -31,57 +29,61 @@ import {
   type SqlClient,
   tableNames,
 } from '../src/backends/postgres/index.js'
-import type { SessionTaskEvents } from '../src/events/emitter.js'
-import { type Budget, type Case, type Measurement, measure, progress, settle } from './harness.js'
+import {
+  at,
+  type Budget,
+  type Case,
+  type Measurement,
+  measure,
+  noop,
+  progress,
+  quick,
+  settle,
+} from './harness.js'
+import {
+  childReceiver,
+  inProcessReceiver,
+  LATENCY_LABELS,
+  LATENCY_SESSION,
+  type LatencyPath,
+  type LatencyResult,
+  type Receiver,
+  sampleLatency,
+} from './postgres-latency.js'
 
+const STORE_TASKS = quick ? 200 : 1_000
+const SESSION_SIZE = 100
+const TARGET = 'sess-0'
+const LATENCY_SAMPLES = quick ? 30 : 300
+const TEXT = [{ type: 'text' as const, text: 'step done' }]
+
+/** The measured operations. */
 export const PG_OPS = ['create', 'update', 'get', 'list', 'recordMessage'] as const
+/** One of {@link PG_OPS}. */
 export type PgOp = (typeof PG_OPS)[number]
 const MEASURE_ORDER: readonly PgOp[] = ['update', 'get', 'list', 'recordMessage', 'create']
 
+/** Row labels. */
 export const PG_OP_LABELS: Record<PgOp, string> = {
   create: 'create',
   update: 'update (progress, 1 listener)',
   get: 'get',
-  list: 'list one session (100 of 1k tasks)',
+  list: `list one session (${SESSION_SIZE} of ${STORE_TASKS.toLocaleString('en-US')} tasks)`,
   recordMessage: 'recordMessage',
 }
 
+/** Where the registry's database runs. */
 export const BACKENDS = ['postgres', 'pglite'] as const
+/** One of {@link BACKENDS}. */
 export type Backend = (typeof BACKENDS)[number]
 
+/** Column labels of the backends. */
 export const BACKEND_LABELS: Record<Backend, string> = {
   postgres: 'PostgreSQL server (loopback)',
   pglite: 'PGlite (in-process)',
 }
 
-/** Where B, the listening registry, ran. */
-export type LatencyPath = 'process' | 'pool' | 'pglite'
-
-export const LATENCY_LABELS: Record<LatencyPath, string> = {
-  process: 'server: B in another process (own pool and LISTEN connection)',
-  pool: 'server: B in this process, own pool and LISTEN connection',
-  pglite: 'PGlite: A and B on one in-process database',
-}
-
-/** Percentiles of one set of latencies, in milliseconds. */
-export type Percentiles = {
-  samples: number
-  p50Ms: number
-  p95Ms: number
-  p99Ms: number
-  meanMs: number
-  minMs: number
-  maxMs: number
-}
-
-export type LatencyResult = {
-  path: LatencyPath
-  /** From just before `A.update()` to B's listener. */
-  delivery: Percentiles
-  /** From just before `A.update()` to its promise resolving (A's own commit). */
-  write: Percentiles
-}
-
+/** The PostgreSQL section's results. */
 export type PostgresResult = {
   /** `SELECT version()`-style description of the server; absent when the server part was skipped. */
   server?: string
@@ -99,18 +101,6 @@ export type PostgresResult = {
   durationSeconds: number
 }
 
-const STORE_TASKS = 1_000
-const SESSION_SIZE = 100
-const TARGET = 'sess-0'
-const LATENCY_SESSION = 'latency'
-const LATENCY_SAMPLES = 300
-const LATENCY_WARMUP = 30
-const SAMPLE_TIMEOUT_MS = 5_000
-const TEXT = [{ type: 'text' as const, text: 'step done' }]
-
-const noop = (..._args: unknown[]) => {}
-const at = <T>(list: readonly T[], i: number): T => list[i % list.length] as T
-
 /** The database URL to benchmark against, if any. */
 export function databaseUrl(): string | undefined {
   for (const name of ['BENCH_DATABASE_URL', 'TEST_DATABASE_URL']) {
@@ -120,6 +110,7 @@ export function databaseUrl(): string | undefined {
   return undefined
 }
 
+/** How to include the server part. */
 export const SKIPPED_HINT =
   'set BENCH_DATABASE_URL or TEST_DATABASE_URL, or run `bash scripts/with-postgres.sh npm run bench`'
 
@@ -177,153 +168,10 @@ function cases(fx: Fixture): Record<PgOp, Case['op']> {
       }),
     update: (i) => registry.update(TARGET, at(ids, i), { progress: { current: i, total: i + 1 } }),
     get: (i) => registry.get(TARGET, at(ids, i)),
-    list: async () => {
-      const tasks = await registry.list(TARGET)
-      if (tasks.length !== SESSION_SIZE) throw new Error(`list returned ${tasks.length} tasks`)
-    },
+    list: () => registry.list(TARGET),
     recordMessage: () =>
       registry.recordMessage('sess-1', fx.recorder, { direction: 'outbound', content: TEXT }),
   }
-}
-
-// ---------------------------------------------------------------- latency
-
-function percentiles(samples: number[]): Percentiles {
-  const n = samples.length
-  const sorted = samples.slice().sort((a, b) => a - b)
-  const q = (p: number) => {
-    const at = (n - 1) * p
-    const lo = Math.floor(at)
-    const a = sorted[lo] ?? Number.NaN
-    const b = sorted[Math.min(n - 1, lo + 1)] ?? a
-    return a + (b - a) * (at - lo)
-  }
-  return {
-    samples: n,
-    p50Ms: q(0.5),
-    p95Ms: q(0.95),
-    p99Ms: q(0.99),
-    meanMs: samples.reduce((sum, x) => sum + x, 0) / n,
-    minMs: sorted[0] ?? Number.NaN,
-    maxMs: sorted[n - 1] ?? Number.NaN,
-  }
-}
-
-/** Where B's listener reports: `next(i)` resolves with the monotonic time it saw progress `i`. */
-type Receiver = { next(current: number): Promise<bigint>; close(): Promise<void> }
-
-function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), SAMPLE_TIMEOUT_MS)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-/** A map of awaited progress values to their resolvers, fed by `seen`. */
-function waiters() {
-  const pending = new Map<number, (t: bigint) => void>()
-  return {
-    next(current: number): Promise<bigint> {
-      return new Promise<bigint>((resolve) => pending.set(current, resolve))
-    },
-    seen(current: number, t: bigint): void {
-      const resolve = pending.get(current)
-      if (resolve === undefined) return
-      pending.delete(current)
-      resolve(t)
-    },
-  }
-}
-
-/** B as another registry in this process. */
-function inProcessReceiver(b: PostgresSessionTaskRegistry): Receiver {
-  const w = waiters()
-  const off = b.subscribe(LATENCY_SESSION, (type, payload) => {
-    if (type !== 'task.updated') return
-    const t = process.hrtime.bigint()
-    const current = (payload as SessionTaskEvents['task.updated']).task.progress?.current
-    if (current !== undefined) w.seen(current, t)
-  })
-  return {
-    next: w.next,
-    close: async () => {
-      off()
-      await b.close()
-    },
-  }
-}
-
-type ChildMessage =
-  | { ready: true }
-  | { i: number; t: string }
-  | { stopped: true; errors: string[] }
-  | { error: string }
-
-/** B as a registry in a child process (bench/postgres-listener.ts). */
-async function childReceiver(url: string, prefix: string): Promise<Receiver> {
-  const script = fileURLToPath(new URL('./postgres-listener.ts', import.meta.url))
-  // fork keeps this process's execArgv (`--import tsx`), so the child runs TypeScript too.
-  const child: ChildProcess = fork(script, [prefix, LATENCY_SESSION], {
-    env: { ...process.env, BENCH_PG_LISTENER_URL: url },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  const w = waiters()
-  let stopped: ((errors: string[]) => void) | undefined
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-  const ready = new Promise<void>((resolve, reject) => {
-    child.once('error', reject)
-    exited.then((code) => reject(new Error(`the listener process exited (${code})`)))
-    child.on('message', (raw) => {
-      const message = raw as ChildMessage
-      if ('ready' in message) resolve()
-      else if ('i' in message) w.seen(message.i, BigInt(message.t))
-      else if ('stopped' in message) stopped?.(message.errors)
-    })
-  })
-  try {
-    await withTimeout(ready, 'the listener process to start')
-  } catch (error) {
-    child.kill()
-    throw error
-  }
-  return {
-    next: w.next,
-    close: async () => {
-      const errors = new Promise<string[]>((resolve) => {
-        stopped = resolve
-      })
-      child.send('stop')
-      const reported = await withTimeout(errors, 'the listener process to stop').catch(() => [])
-      await withTimeout(exited, 'the listener process to exit').catch(() => child.kill())
-      if (reported.length > 0) throw new Error(`listener process errors: ${reported.join('; ')}`)
-    },
-  }
-}
-
-let progressBase = 1_000_000
-
-/** Sequential updates by A, each awaited until B's listener has seen it. */
-async function sampleLatency(
-  a: PostgresSessionTaskRegistry,
-  taskId: string,
-  receiver: Receiver,
-  path: LatencyPath,
-): Promise<LatencyResult> {
-  const delivery: number[] = []
-  const write: number[] = []
-  for (let k = 0; k < LATENCY_WARMUP + LATENCY_SAMPLES; k++) {
-    const current = progressBase++
-    const seen = receiver.next(current)
-    const t0 = process.hrtime.bigint()
-    await a.update(LATENCY_SESSION, taskId, { progress: { current, total: current + 1 } })
-    const tw = process.hrtime.bigint()
-    const te = await withTimeout(seen, `${path}: B's listener (sample ${k})`)
-    if (k < LATENCY_WARMUP) continue
-    delivery.push(Number(te - t0) / 1e6)
-    write.push(Number(tw - t0) / 1e6)
-  }
-  return { path, delivery: percentiles(delivery), write: percentiles(write) }
 }
 
 // ---------------------------------------------------------------- run
@@ -337,6 +185,7 @@ type Backendish = {
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
+/** The PostgreSQL section: server (when configured) and PGlite, ops/s and event latency. */
 export async function runPostgres(budget: Budget): Promise<PostgresResult> {
   const started = performance.now()
   const url = databaseUrl()
@@ -398,6 +247,10 @@ export async function runPostgres(budget: Budget): Promise<PostgresResult> {
         `postgres: ${side.backend} fixture of ${STORE_TASKS.toLocaleString('en-US')} tasks in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       )
     }
+    for (const side of sides) {
+      const listed = await side.fixture?.registry.list(TARGET)
+      if (listed?.length !== SESSION_SIZE) throw new Error(`list returned ${listed?.length} tasks`)
+    }
     await settle()
 
     const byBackend = new Map(
@@ -444,7 +297,7 @@ export async function runPostgres(budget: Budget): Promise<PostgresResult> {
             await b.start()
             receiver = inProcessReceiver(b)
           }
-          result.latency.push(await sampleLatency(a, task.id, receiver, path))
+          result.latency.push(await sampleLatency(a, task.id, receiver, path, LATENCY_SAMPLES))
         } catch (error) {
           errors[path] = describe(error)
           progress(`postgres: event latency (${path}) not measured: ${describe(error)}`)

@@ -1,37 +1,43 @@
 /**
- * Scaling and memory of session-tasks alone.
+ * Scaling of session-tasks, with the floor under the same runs for reference.
  *
- * Tasks: one registry grows from 1k to 1M tasks (finished: created, running,
- * succeeded; sessions of 100), and at each size the same operations are
- * measured on the session under test: get of one of its 100 tasks, update
- * (progress) of one of its 99 running tasks (one listener attached), list of
- * the session, and listMessages (limit 20) of its task with 1,000 messages.
- * Also, for information, get of a task drawn at random from the whole
- * registry, which at large sizes mostly measures cache misses. At the
- * largest size the heap after GC gives the bytes per finished task, and 100
- * short messages on each of 1,000 new tasks (100k messages) give the bytes
- * per message.
+ * Tasks: one registry per size (1k to 1M finished tasks: created, running,
+ * succeeded; sessions of 100), all alive at once, plus in each the session
+ * under test: 99 running tasks and one with 1,000 messages, one listener.
+ * Every size's operations (get of one of the 100, update of one of the 99,
+ * list of the session, listMessages limit 20 of the chatty task; for
+ * information, get of a task drawn at random from the whole registry) are
+ * measured in one interleaved run: each round runs every size in turn,
+ * forward then backward, so drift of the machine shows as spread over
+ * rounds, not as scaling. Building the largest registry also gives the heap
+ * per finished task (bench/memory.ts).
  *
- * Messages: a registry of 1k tasks whose one task grows from 100 to 100k
- * messages; at each size get, update and listMessages(limit 20) of that
- * task and list of its session.
+ * Messages: one 1k-task registry per size whose chatty task has 100 to 100k
+ * messages; get, update and listMessages of that task and list of its
+ * session, interleaved the same way.
  */
 import { InMemorySessionTaskRegistry } from '../src/index.js'
 import { FloorRegistry } from './floor.js'
 import {
+  at,
   type Budget,
   type Case,
   canMeasureHeap,
   heapUsed,
   type Measurement,
   measure,
+  noop,
   progress,
   tickingClock,
 } from './harness.js'
+import { type TaskMemory, taskMemory } from './memory.js'
 
+/** The operations measured at every size. */
 export const SCALE_OPS = ['get', 'update', 'list', 'listMessages'] as const
+/** One of {@link SCALE_OPS}. */
 export type ScaleOp = (typeof SCALE_OPS)[number]
 
+/** Row labels of the scaling tables. */
 export const SCALE_OP_LABELS: Record<ScaleOp, string> = {
   get: 'get',
   update: 'update (progress, 1 listener)',
@@ -49,40 +55,20 @@ export type ScalingPoint = {
   getRandom?: Measurement
 }
 
-export type MemoryResult = {
-  /** Tasks in the registry when measured. */
-  tasks: number
-  /** Finished tasks measured, their heap delta, and the average spec JSON subtracted. */
-  finishedTasks: number
-  taskHeapDelta: number
-  specTextBytes: number
+/** The floor's task scaling, for reference (not a target). */
+export type FloorScaling = {
+  points: ScalingPoint[]
+  /** Heap per finished floor task at the largest size (raw delta ÷ tasks). */
   bytesPerTask: number
-  /** Messages measured (100 per task on `messageTasks` new tasks), heap delta, text subtracted. */
-  messages: number
-  messageTasks: number
-  messageHeapDelta: number
-  messageTextBytes: number
-  bytesPerMessage: number
-  /** Bytes per message on one task grown to `singleTaskMessages` messages (set by the caller). */
-  singleTaskMessages: number
-  bytesPerMessageSingleTask: number
-}
-
-export type ScalingResult = {
-  tasks: ScalingPoint[]
-  messages: ScalingPoint[]
-  memory: MemoryResult | undefined
 }
 
 const SESSION_SIZE = 100
 const TARGET = 'target'
 const SAMPLE = 1024
 const TASK_MESSAGES = 1000
-const MESSAGES_PER_TASK = 100
-const MESSAGE_TASKS = 1000
+const MESSAGE_REGISTRY_TASKS = 1000
 
-const noop = (..._args: unknown[]) => {}
-const at = <T>(list: readonly T[], i: number): T => list[i % list.length] as T
+const shortText = (k: number) => `step ${k} ok`
 
 /** A small seeded PRNG, so the random sample is the same from run to run. */
 function mulberry32(seed: number): () => number {
@@ -95,354 +81,258 @@ function mulberry32(seed: number): () => number {
   }
 }
 
+type Ref = { sessionId: string; id: string }
+
+/** A seeded reservoir sample of task references. */
+function reservoir(size: number) {
+  const random = mulberry32(42)
+  const sample: Ref[] = []
+  let seen = 0
+  return {
+    sample,
+    offer(ref: Ref): void {
+      if (sample.length < size) sample.push(ref)
+      else {
+        const j = Math.floor(random() * (seen + 1))
+        if (j < size) sample[j] = ref
+      }
+      seen++
+    },
+  }
+}
+
+/** The subset of both registries' APIs the scaling runs use. */
+type Store = {
+  create(input: {
+    sessionId: string
+    kind: string
+    displayName: string
+    spec?: { n: number }
+  }): Promise<{ id: string }>
+  update(sessionId: string, taskId: string, update: { state: 'running' | 'succeeded' }): unknown
+  recordMessage(
+    sessionId: string,
+    taskId: string,
+    message: { direction: 'outbound'; content: { type: 'text'; text: string }[] },
+  ): Promise<unknown>
+  subscribe(sessionId: string, listener: typeof noop): unknown
+}
+
+/** Adds `count` finished tasks in sessions of 100 (`s-0`, `s-1`, ...). */
+async function fillFinished(store: Store, count: number, offer?: (ref: Ref) => void) {
+  for (let f = 0; f < count; f++) {
+    const sessionId = `s-${Math.floor(f / SESSION_SIZE)}`
+    const task = await store.create({
+      sessionId,
+      kind: 'background_tool',
+      displayName: 'job',
+      spec: { n: f },
+    })
+    await store.update(sessionId, task.id, { state: 'running' })
+    await store.update(sessionId, task.id, { state: 'succeeded' })
+    offer?.({ sessionId, id: task.id })
+  }
+}
+
+async function addMessages(store: Store, sessionId: string, taskId: string, count: number) {
+  for (let k = 0; k < count; k++) {
+    await store.recordMessage(sessionId, taskId, {
+      direction: 'outbound',
+      content: [{ type: 'text', text: shortText(k) }],
+    })
+  }
+}
+
 type Target = { running: string[]; chatty: string }
 
-/** The session under test: 99 running tasks and one with `messages` messages. */
-async function addTarget(
-  registry: InMemorySessionTaskRegistry,
-  messages: number,
-  text: (k: number) => string,
-): Promise<Target> {
+/** The session under test: 99 running tasks and one with `messages` messages; one listener. */
+async function addTarget(store: Store, messages: number): Promise<Target> {
   const running: string[] = []
   for (let k = 0; k < SESSION_SIZE - 1; k++) {
-    const task = await registry.create({
+    const task = await store.create({
       sessionId: TARGET,
       kind: 'background_tool',
       displayName: 'job',
       spec: { n: k },
     })
-    await registry.update(TARGET, task.id, { state: 'running' })
+    await store.update(TARGET, task.id, { state: 'running' })
     running.push(task.id)
   }
-  const chatty = await registry.create({ sessionId: TARGET, kind: 'agent', displayName: 'chatty' })
-  await registry.update(TARGET, chatty.id, { state: 'running' })
-  await addMessages(registry, TARGET, chatty.id, 0, messages, text)
-  registry.subscribe(TARGET, noop)
+  const chatty = await store.create({ sessionId: TARGET, kind: 'agent', displayName: 'chatty' })
+  await store.update(TARGET, chatty.id, { state: 'running' })
+  await addMessages(store, TARGET, chatty.id, messages)
+  store.subscribe(TARGET, noop)
   return { running, chatty: chatty.id }
 }
 
-async function addMessages(
-  registry: InMemorySessionTaskRegistry,
-  sessionId: string,
-  taskId: string,
-  from: number,
-  to: number,
-  text: (k: number) => string,
-): Promise<number> {
-  let bytes = 0
-  for (let k = from; k < to; k++) {
-    const t = text(k)
-    bytes += t.length
-    await registry.recordMessage(sessionId, taskId, {
-      direction: 'outbound',
-      content: [{ type: 'text', text: t }],
-    })
-  }
-  return bytes
-}
-
-const shortText = (k: number) => `step ${k} ok`
-
-async function measureAt(
-  name: string,
+/** The scaling operations on one registry, called directly. */
+function registryCases(
+  size: number,
   registry: InMemorySessionTaskRegistry,
   target: Target,
-  random: { sessionId: string; id: string }[] | undefined,
-  budget: Budget,
-  /** Get and update only this task (message scaling: the one with the messages). */
+  random: Ref[] | undefined,
   focus?: string,
-): Promise<Omit<ScalingPoint, 'size'>> {
+): Case[] {
   const reads = focus === undefined ? [...target.running, target.chatty] : [focus]
   const writes = focus === undefined ? target.running : [focus]
   const cases: Case[] = [
-    { key: 'get', op: (i) => registry.get(TARGET, at(reads, i)) },
+    { key: `${size}/get`, op: (i) => registry.get(TARGET, at(reads, i)) },
     {
-      key: 'update',
+      key: `${size}/update`,
       op: (i) => registry.update(TARGET, at(writes, i), { progress: { current: i, total: i + 1 } }),
     },
-    { key: 'list', op: () => registry.list(TARGET) },
+    { key: `${size}/list`, op: () => registry.list(TARGET) },
     {
-      key: 'listMessages',
+      key: `${size}/listMessages`,
       op: () => registry.listMessages(TARGET, target.chatty, { limit: 20 }),
     },
   ]
   if (random !== undefined) {
     cases.push({
-      key: 'getRandom',
+      key: `${size}/getRandom`,
       op: (i) => {
         const { sessionId, id } = at(random, i)
         return registry.get(sessionId, id)
       },
     })
   }
-  const measured = await measure(name, cases, budget)
-  const ops = {} as Record<ScaleOp, Measurement>
-  for (const op of SCALE_OPS) ops[op] = measured.get(op) as Measurement
-  const getRandom = measured.get('getRandom')
-  return getRandom === undefined ? { ops } : { ops, getRandom }
+  return cases
 }
 
-/** A short discarded pass, to warm up after a forced GC. */
-const warm = (budget: Budget): Budget => ({
-  timeMs: budget.timeMs / 2,
-  warmupMs: budget.warmupMs,
-  rounds: 1,
-})
+/** The same operations on a floor store. */
+function floorCases(size: number, floor: FloorRegistry, target: Target): Case[] {
+  const reads = [...target.running, target.chatty]
+  return [
+    { key: `${size}/get`, op: (i) => floor.get(TARGET, at(reads, i)) },
+    {
+      key: `${size}/update`,
+      op: (i) =>
+        floor.update(TARGET, at(target.running, i), { progress: { current: i, total: i + 1 } }),
+    },
+    { key: `${size}/list`, op: () => floor.list(TARGET) },
+    { key: `${size}/listMessages`, op: () => floor.listMessages(TARGET, target.chatty, 20) },
+  ]
+}
 
-/** Grows one registry through `sizes` total tasks; memory at the largest. */
+/**
+ * Measures every size's cases in one interleaved run (after a short
+ * discarded pass, since building the stores ended with forced GCs) and
+ * splits the result back into one point per size.
+ */
+async function interleaved(
+  name: string,
+  sizes: readonly number[],
+  cases: Case[],
+  budget: Budget,
+): Promise<ScalingPoint[]> {
+  await measure(`${name} warm-up`, cases, {
+    timeMs: budget.timeMs / 4,
+    warmupMs: budget.warmupMs,
+    rounds: 1,
+  })
+  progress(`${name}: measuring ${cases.length} cases in ${budget.rounds} interleaved rounds`)
+  const measured = await measure(name, cases, budget)
+  return sizes.map((size) => {
+    const ops = {} as Record<ScaleOp, Measurement>
+    for (const op of SCALE_OPS) ops[op] = measured.get(`${size}/${op}`) as Measurement
+    const getRandom = measured.get(`${size}/getRandom`)
+    return getRandom === undefined ? { size, ops } : { size, ops, getRandom }
+  })
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US')
+
+/** Task scaling: one registry per size, measured interleaved; memory from the largest build. */
 export async function runTaskScaling(
   sizes: readonly number[],
   budget: Budget,
-): Promise<{ points: ScalingPoint[]; memory: MemoryResult | undefined }> {
-  const registry = new InMemorySessionTaskRegistry({ now: tickingClock() })
-  const target = await addTarget(registry, TASK_MESSAGES, shortText)
-  const random = mulberry32(42)
-  // A reservoir sample of every task, for `getRandom` across the whole registry.
-  const sample: { sessionId: string; id: string }[] = []
-  let seen = 0
-  const offer = (sessionId: string, id: string) => {
-    if (sample.length < SAMPLE) sample.push({ sessionId, id })
-    else {
-      const j = Math.floor(random() * (seen + 1))
-      if (j < SAMPLE) sample[j] = { sessionId, id }
-    }
-    seen++
-  }
-  for (const id of target.running) offer(TARGET, id)
-  offer(TARGET, target.chatty)
-
-  let total = SESSION_SIZE
-  let finished = 0
-  let specBytes = 0
-  const points: ScalingPoint[] = []
-  let memory: MemoryResult | undefined
-  // The heap baseline is read after the first size's benchmarks, not before
-  // filling: a forced GC slows what runs right after it for a while.
-  let base: { heap: number; finished: number; specBytes: number } | undefined
+): Promise<{ points: ScalingPoint[]; memory: TaskMemory | undefined }> {
   const largest = Math.max(...sizes)
+  const cases: Case[] = []
+  const keep: InMemorySessionTaskRegistry[] = []
+  let memory: TaskMemory | undefined
   for (const size of sizes) {
     const t0 = performance.now()
-    while (total < size) {
-      const sessionId = `s-${Math.floor(finished / SESSION_SIZE)}`
-      const spec = { n: finished }
-      specBytes += JSON.stringify(spec).length
-      const task = await registry.create({
-        sessionId,
-        kind: 'background_tool',
-        displayName: 'job',
-        spec,
-      })
-      await registry.update(sessionId, task.id, { state: 'running' })
-      await registry.update(sessionId, task.id, { state: 'succeeded' })
-      offer(sessionId, task.id)
-      finished++
-      total++
+    const registry = new InMemorySessionTaskRegistry({ now: tickingClock() })
+    keep.push(registry)
+    const sample = reservoir(SAMPLE)
+    const measureHeap = canMeasureHeap && size === largest
+    const before = measureHeap ? await heapUsed() : 0
+    await fillFinished(registry, size, sample.offer)
+    if (measureHeap) {
+      const after = await heapUsed()
+      memory = taskMemory(size, after - before, registry.stats())
     }
+    const target = await addTarget(registry, TASK_MESSAGES)
+    for (const id of target.running) sample.offer({ sessionId: TARGET, id })
+    sample.offer({ sessionId: TARGET, id: target.chatty })
+    cases.push(...registryCases(size, registry, target, sample.sample))
     const seconds = (performance.now() - t0) / 1000
     progress(
-      `scaling: ${total.toLocaleString('en-US')} tasks (filled in ${seconds.toFixed(1)} s, ${((total - (points.at(-1)?.size ?? SESSION_SIZE)) / seconds).toFixed(0)} finished tasks/s)`,
+      `scaling: registry of ${fmt(size)} finished tasks built in ${seconds.toFixed(1)} s (${(size / seconds).toFixed(0)} tasks/s)`,
     )
-    // A discarded pass first, so the first size is not the JIT's warm-up.
-    if (points.length === 0) await measureAt('warm-up', registry, target, sample, warm(budget))
-    points.push({
-      size: total,
-      ...(await measureAt(`tasks ${total}`, registry, target, sample, budget)),
-    })
-    if (!canMeasureHeap) continue
-    if (base === undefined && size !== largest) {
-      base = { heap: await heapUsed(), finished, specBytes }
-    } else if (size === largest && base !== undefined) {
-      const heapTasks = await heapUsed()
-      if (registry.stats().tasks !== total) throw new Error('registry lost tasks')
-      const measured = finished - base.finished
-      const taskHeapDelta = heapTasks - base.heap
-      const specTextBytes = (specBytes - base.specBytes) / measured
-      memory = {
-        tasks: total,
-        finishedTasks: measured,
-        taskHeapDelta,
-        specTextBytes,
-        bytesPerTask: taskHeapDelta / measured - specTextBytes,
-        messages: 0,
-        messageTasks: 0,
-        messageHeapDelta: 0,
-        messageTextBytes: 0,
-        bytesPerMessage: Number.NaN,
-        singleTaskMessages: 0,
-        bytesPerMessageSingleTask: Number.NaN,
-      }
-    }
   }
-
-  if (memory !== undefined) {
-    // Messages at the largest size: 100 short messages on each of 1,000 new
-    // tasks, one session each so no replay buffer overflows.
-    const messageTasks = MESSAGE_TASKS
-    const tasks: { sessionId: string; id: string }[] = []
-    for (let k = 0; k < messageTasks; k++) {
-      const sessionId = `m-${k}`
-      const task = await registry.create({ sessionId, kind: 'agent', displayName: 'chatty' })
-      tasks.push({ sessionId, id: task.id })
-    }
-    progress(
-      `memory: ${(messageTasks * MESSAGES_PER_TASK).toLocaleString('en-US')} messages on ${messageTasks.toLocaleString('en-US')} tasks`,
-    )
-    const before = await heapUsed()
-    let textBytes = 0
-    for (let k = 0; k < MESSAGES_PER_TASK; k++) {
-      for (const { sessionId, id } of tasks) {
-        textBytes += await addMessages(registry, sessionId, id, k, k + 1, shortText)
-      }
-    }
-    const after = await heapUsed()
-    // Read the registry after the heap: V8 may collect a local it sees no later use of.
-    if (registry.stats().tasks !== total + messageTasks) throw new Error('registry lost tasks')
-    const messages = messageTasks * MESSAGES_PER_TASK
-    memory.messages = messages
-    memory.messageTasks = messageTasks
-    memory.messageHeapDelta = after - before
-    memory.messageTextBytes = textBytes / messages
-    memory.bytesPerMessage = (after - before) / messages - textBytes / messages
+  const points = await interleaved('task scaling', sizes, cases, budget)
+  // Read the registries after the run: V8 may collect a local it sees no later use of.
+  for (const registry of keep) {
+    if (registry.stats().tasks < SESSION_SIZE) throw new Error('registry lost tasks')
   }
   return { points, memory }
 }
 
-/** One task of a 1k-task registry grows through `sizes` messages. */
-export async function runMessageScaling(
-  sizes: readonly number[],
-  budget: Budget,
-): Promise<{ points: ScalingPoint[]; bytesPerMessage: number; messages: number }> {
-  const registry = new InMemorySessionTaskRegistry({ now: tickingClock() })
-  const target = await addTarget(registry, 0, shortText)
-  for (let f = 0; f < 900; f++) {
-    const sessionId = `s-${Math.floor(f / SESSION_SIZE)}`
-    const task = await registry.create({
-      sessionId,
-      kind: 'background_tool',
-      displayName: 'job',
-      spec: { n: f },
-    })
-    await registry.update(sessionId, task.id, { state: 'running' })
-    await registry.update(sessionId, task.id, { state: 'succeeded' })
-  }
-  let count = 0
-  let textBytes = 0
-  let bytesPerMessage = Number.NaN
-  let measuredMessages = 0
-  const points: ScalingPoint[] = []
-  // Heap baseline after the first size's benchmarks (see runTaskScaling).
-  let base: { heap: number; count: number; textBytes: number } | undefined
-  const largest = Math.max(...sizes)
-  for (const size of sizes) {
-    textBytes += await addMessages(registry, TARGET, target.chatty, count, size, shortText)
-    count = size
-    progress(`scaling: ${count.toLocaleString('en-US')} messages on one task`)
-    // A discarded pass first, so the first size is not the JIT's warm-up.
-    if (points.length === 0) await measureAt('warm-up', registry, target, undefined, warm(budget))
-    points.push({
-      size,
-      ...(await measureAt(`messages ${size}`, registry, target, undefined, budget, target.chatty)),
-    })
-    if (!canMeasureHeap) continue
-    if (base === undefined && size !== largest) {
-      base = { heap: await heapUsed(), count, textBytes }
-    } else if (size === largest && base !== undefined) {
-      const heap = await heapUsed()
-      if (registry.stats().tasks !== 1000) throw new Error('registry lost tasks')
-      measuredMessages = count - base.count
-      bytesPerMessage = (heap - base.heap - (textBytes - base.textBytes)) / measuredMessages
-    }
-  }
-  return { points, bytesPerMessage, messages: measuredMessages }
-}
-
-/** The floor's figures at each size, for reference (not a target). */
-export type FloorScaling = {
-  points: { size: number; ops: Record<ScaleOp, Measurement> }[]
-  /** Heap per finished floor task at the largest size, spec JSON subtracted. */
-  bytesPerTask: number
-}
-
-/**
- * The same task scaling run on the floor (bench/floor.ts), so that a slowdown
- * common to any JavaScript store of that size (collecting a heap of 1 GB) can
- * be told apart from the registry's own.
- */
+/** The same task scaling on the floor (bench/floor.ts): what any JavaScript store of that size pays. */
 export async function runFloorTaskScaling(
   sizes: readonly number[],
   budget: Budget,
 ): Promise<FloorScaling> {
-  const floor = new FloorRegistry(tickingClock())
-  const running: string[] = []
-  for (let k = 0; k < SESSION_SIZE - 1; k++) {
-    const task = await floor.create({
-      sessionId: TARGET,
-      kind: 'background_tool',
-      displayName: 'job',
-      spec: { n: k },
-    })
-    await floor.update(TARGET, task.id, { state: 'running' })
-    running.push(task.id)
-  }
-  const chatty = (await floor.create({ sessionId: TARGET, kind: 'agent', displayName: 'chatty' }))
-    .id
-  await floor.update(TARGET, chatty, { state: 'running' })
-  for (let k = 0; k < TASK_MESSAGES; k++) {
-    await floor.recordMessage(TARGET, chatty, {
-      direction: 'outbound',
-      content: [{ type: 'text', text: shortText(k) }],
-    })
-  }
-  floor.subscribe(TARGET, noop)
-  const reads = [...running, chatty]
-  let total = SESSION_SIZE
-  let finished = 0
-  let specBytes = 0
-  let bytesPerTask = Number.NaN
-  // Heap baseline after the first size's benchmarks (see runTaskScaling).
-  let base: { heap: number; finished: number; specBytes: number } | undefined
-  const points: FloorScaling['points'] = []
   const largest = Math.max(...sizes)
-  const cases: Case[] = [
-    { key: 'get', op: (i) => floor.get(TARGET, at(reads, i)) },
-    {
-      key: 'update',
-      op: (i) => floor.update(TARGET, at(running, i), { progress: { current: i, total: i + 1 } }),
-    },
-    { key: 'list', op: () => floor.list(TARGET) },
-    { key: 'listMessages', op: () => floor.listMessages(TARGET, chatty, 20) },
-  ]
+  const cases: Case[] = []
+  const keep: FloorRegistry[] = []
+  let bytesPerTask = Number.NaN
   for (const size of sizes) {
-    while (total < size) {
-      const sessionId = `s-${Math.floor(finished / SESSION_SIZE)}`
-      const spec = { n: finished }
-      specBytes += JSON.stringify(spec).length
-      const task = await floor.create({
-        sessionId,
-        kind: 'background_tool',
-        displayName: 'job',
-        spec,
-      })
-      await floor.update(sessionId, task.id, { state: 'running' })
-      await floor.update(sessionId, task.id, { state: 'succeeded' })
-      finished++
-      total++
-    }
-    progress(`scaling (floor): ${total.toLocaleString('en-US')} tasks`)
-    if (points.length === 0) await measure('warm-up', cases, warm(budget))
-    const measured = await measure(`floor tasks ${total}`, cases, budget)
-    const ops = {} as Record<ScaleOp, Measurement>
-    for (const op of SCALE_OPS) ops[op] = measured.get(op) as Measurement
-    points.push({ size: total, ops })
-    if (!canMeasureHeap) continue
-    if (base === undefined && size !== largest) {
-      base = { heap: await heapUsed(), finished, specBytes }
-    } else if (size === largest && base !== undefined) {
-      const heap = await heapUsed()
-      if ((await floor.list(TARGET)).length !== SESSION_SIZE) throw new Error('floor lost tasks')
-      const measured = finished - base.finished
-      bytesPerTask = (heap - base.heap - (specBytes - base.specBytes)) / measured
-    }
+    const floor = new FloorRegistry(tickingClock())
+    keep.push(floor)
+    const measureHeap = canMeasureHeap && size === largest
+    const before = measureHeap ? await heapUsed() : 0
+    await fillFinished(floor, size)
+    if (measureHeap) bytesPerTask = ((await heapUsed()) - before) / size
+    cases.push(...floorCases(size, floor, await addTarget(floor, TASK_MESSAGES)))
+    progress(`scaling (floor): ${fmt(size)} finished tasks`)
+  }
+  const points = await interleaved('floor task scaling', sizes, cases, budget)
+  for (const floor of keep) {
+    if ((await floor.list(TARGET)).length !== SESSION_SIZE) throw new Error('floor lost tasks')
   }
   return { points, bytesPerTask }
+}
+
+/** Message scaling: one 1k-task registry per size, its chatty task holding `size` messages. */
+export async function runMessageScaling(
+  sizes: readonly number[],
+  budget: Budget,
+): Promise<{ points: ScalingPoint[]; bytesPerMessage: number; messages: number }> {
+  const largest = Math.max(...sizes)
+  const cases: Case[] = []
+  const keep: InMemorySessionTaskRegistry[] = []
+  let bytesPerMessage = Number.NaN
+  for (const size of sizes) {
+    const registry = new InMemorySessionTaskRegistry({ now: tickingClock() })
+    keep.push(registry)
+    await fillFinished(registry, MESSAGE_REGISTRY_TASKS - SESSION_SIZE)
+    const target = await addTarget(registry, 0)
+    if (canMeasureHeap && size === largest) {
+      const before = await heapUsed()
+      await addMessages(registry, TARGET, target.chatty, size)
+      bytesPerMessage = ((await heapUsed()) - before) / size
+    } else {
+      await addMessages(registry, TARGET, target.chatty, size)
+    }
+    cases.push(...registryCases(size, registry, target, undefined, target.chatty))
+    progress(`scaling: ${fmt(size)} messages on one task`)
+  }
+  const points = await interleaved('message scaling', sizes, cases, budget)
+  for (const registry of keep) {
+    if (registry.stats().tasks !== MESSAGE_REGISTRY_TASKS) throw new Error('registry lost tasks')
+  }
+  return { points, bytesPerMessage, messages: largest }
 }

@@ -192,9 +192,10 @@ export class SessionEventHub {
         if (cut === undefined || i >= cut) this.dispatch(sessionId, this.queue[i] as HubEvent)
       }
     } finally {
+      // Guarded: clearing an empty Map still allocates a fresh table.
       this.queue.length = 0
       this.queuedSessions.length = 0
-      this.deletedAt.clear()
+      if (this.deletedAt.size > 0) this.deletedAt.clear()
       this.dispatching = false
     }
   }

@@ -18,7 +18,7 @@ import type { SessionTaskRegistry } from '../registry/registry.js'
 export type SinkMessage = {
   /** Optional; a sink only posts `outbound`. */
   direction?: 'outbound' | undefined
-  content: TaskMessagePart[]
+  content: readonly TaskMessagePart[]
   inReplyTo?: string | undefined
   /** Ignored: the sink fences on its own attempt. */
   expectedAttempt?: number | undefined

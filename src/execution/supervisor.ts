@@ -65,7 +65,7 @@ export type SpawnOptions = {
 /** The body of `supervisor.message`: `text` or `content`. */
 export type SupervisorMessage = {
   text?: string | undefined
-  content?: TaskMessagePart[] | undefined
+  content?: readonly TaskMessagePart[] | undefined
   inReplyTo?: string | undefined
 }
 

@@ -1,15 +1,38 @@
 let lastTime = Number.NaN
 let lastIso = ''
+// The formatted minute (`YYYY-MM-DDTHH:MM:`) and the instant it starts at:
+// most stamps fall in the same minute as the previous one, and formatting
+// only the seconds is several times cheaper than `toISOString`.
+let minuteStart = Number.NaN
+let minutePrefix = ''
+// Four-digit years only; others keep toISOString's extended format.
+const YEAR_10000 = 253402300800000
+
+const two = (n: number): string => (n < 10 ? `0${n}` : `${n}`)
+const three = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`)
 
 /**
- * `date.toISOString()`, remembering the last result: formatting costs ~0.5 µs
- * and a busy registry stamps many writes within the same millisecond.
+ * `date.toISOString()`, remembering the last result and the formatted
+ * minute: formatting costs ~0.5 µs and a busy registry stamps many writes
+ * within the same millisecond, and nearly all within the same minute.
  */
 export function isoString(date: Date): string {
   const time = date.getTime()
-  if (time !== lastTime) {
-    lastIso = date.toISOString()
-    lastTime = time
+  if (time === lastTime) return lastIso
+  lastTime = time
+  const offset = time - minuteStart
+  if (offset >= 0 && offset < 60_000) {
+    const seconds = Math.floor(offset / 1000)
+    const iso = `${minutePrefix}${two(seconds)}.${three(offset - seconds * 1000)}Z`
+    // Flatten the concatenation: a stored timestamp should be one string, not a rope.
+    iso.charCodeAt(0)
+    lastIso = iso
+    return iso
+  }
+  lastIso = date.toISOString()
+  if (time >= 0 && time < YEAR_10000) {
+    minuteStart = time - (time % 60_000)
+    minutePrefix = lastIso.slice(0, 17)
   }
   return lastIso
 }
