@@ -176,25 +176,37 @@ export class SessionEventHub {
    */
   deliver(sessionId: string, events: readonly SequencedEvent[]): void {
     if (this.globals.length === 0 && !this.sessions.has(sessionId)) return
-    for (let i = 0; i < events.length; i++) {
-      this.queuedSessions.push(sessionId)
-      this.queue.push(hubEvent(events[i] as SequencedEvent))
+    if (this.dispatching) {
+      for (let i = 0; i < events.length; i++) {
+        this.queuedSessions.push(sessionId)
+        this.queue.push(hubEvent(events[i] as SequencedEvent))
+      }
+      return
     }
-    if (!this.dispatching) this.drain()
+    this.drain(sessionId, events)
   }
 
-  private drain(): void {
+  // Dispatches an operation's own events directly (no queueing on the common
+  // path), then whatever listeners wrote back meanwhile, in order.
+  private drain(sessionId: string, events: readonly SequencedEvent[]): void {
     this.dispatching = true
     try {
+      for (let i = 0; i < events.length; i++) {
+        // Deleted by a listener: the rest of the batch belonged to the old session.
+        if (this.deletedAt.size > 0 && this.deletedAt.has(sessionId)) break
+        this.dispatch(sessionId, hubEvent(events[i] as SequencedEvent))
+      }
       for (let i = 0; i < this.queue.length; i++) {
         const sessionId = this.queuedSessions[i] as string
         const cut = this.deletedAt.size > 0 ? this.deletedAt.get(sessionId) : undefined
         if (cut === undefined || i >= cut) this.dispatch(sessionId, this.queue[i] as HubEvent)
       }
     } finally {
-      // Guarded: clearing an empty Map still allocates a fresh table.
-      this.queue.length = 0
-      this.queuedSessions.length = 0
+      // Guarded: resetting an empty array or Map still costs (a Map allocates a fresh table).
+      if (this.queue.length > 0) {
+        this.queue.length = 0
+        this.queuedSessions.length = 0
+      }
       if (this.deletedAt.size > 0) this.deletedAt.clear()
       this.dispatching = false
     }
