@@ -190,7 +190,8 @@ describe('2,000 interleaved writers on one task', () => {
         for (const count of Object.values(kinds)) expect(count).toBeGreaterThan(100)
         expect(changedSnapshots.length).toBeGreaterThan(200)
         expect(changedSnapshots.length).toBeLessThan(WRITERS)
-        expect(oracle.attempt).toBeGreaterThan(100)
+        // Increments stop once the task is finished (rule 2b); some applied before.
+        expect(oracle.attempt).toBeGreaterThan(1)
       }),
       { numRuns: 4, ...replay },
     )

@@ -15,7 +15,7 @@ import { isIsoUtc } from '../src/model/time.js'
 
 // 'binary' units include lone surrogates, which both sides must refuse.
 const strings = fc.oneof(
-  fc.string(),
+  { arbitrary: fc.string(), weight: 4 },
   fc.string({ unit: 'binary', maxLength: 6 }),
   fc.constantFrom(
     '',
@@ -67,6 +67,7 @@ const artifact = fc.dictionary(fc.constantFrom('name', 'type', 'path', 'url', 'o
 })
 const updateKeys = fc.constantFrom(
   'state',
+  'expectedState',
   'stateDetail',
   'summary',
   'resultPath',

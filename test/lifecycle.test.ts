@@ -10,6 +10,7 @@ import {
   type SessionTaskUpdate,
   type TaskArtifact,
 } from '../src/index.js'
+import { applyTaskUpdateResult } from '../src/rules/lifecycle.js'
 import type { Writable } from './fixtures/writable.js'
 
 // Fixed clocks: T0 is when fixtures were created, NOW when the update is applied.
@@ -162,9 +163,15 @@ const UPDATE_KINDS: UpdateKind[] = [
     }),
   },
   {
-    name: () => 'incrementAttempt bumps the attempt by one',
+    name: (from) =>
+      isTerminalState(from)
+        ? 'incrementAttempt on a finished task drops the whole update (rule 2b)'
+        : 'incrementAttempt bumps the attempt by one',
     update: { incrementAttempt: true },
-    expected: (before) => ({ ...touched(before), attempt: before.attempt + 1 }),
+    expected: (before) =>
+      isTerminalState(before.state)
+        ? structuredClone(before)
+        : { ...touched(before), attempt: before.attempt + 1 },
   },
   {
     name: () => 'a fenced update on the current attempt is applied',
@@ -304,10 +311,10 @@ describe('rule 2: terminal finality', () => {
     })
   })
 
-  test('incrementAttempt without state still applies to a terminal task', () => {
-    const after = apply(taskIn('canceled'), { incrementAttempt: true })
-    expect(after.attempt).toBe(3)
-    expect(after.state).toBe('canceled')
+  test('rule 2b: incrementAttempt without state never touches a terminal task', () => {
+    const before = taskIn('canceled')
+    const after = apply(before, { incrementAttempt: true, summary: 'late' })
+    expect(after).toStrictEqual(before)
   })
 })
 
@@ -757,7 +764,12 @@ const RUNS = { numRuns: 250 }
 
 function isDropped(task: SessionTask, update: SessionTaskUpdate): boolean {
   if (update.expectedAttempt !== undefined && update.expectedAttempt !== task.attempt) return true
-  return isTerminalState(task.state) && update.state !== undefined && update.state !== task.state
+  if (update.expectedState !== undefined && update.expectedState !== task.state) return true
+  if (!isTerminalState(task.state)) return false
+  // Rules 2 and 2b.
+  return (
+    (update.state !== undefined && update.state !== task.state) || update.incrementAttempt === true
+  )
 }
 
 describe('applyTaskUpdate properties', () => {
@@ -892,5 +904,33 @@ describe('applyTaskUpdate properties', () => {
       ),
       RUNS,
     )
+  })
+})
+
+describe('version 0.2 fences (SPEC 12.2)', () => {
+  const NOW2 = new Date('2026-06-01T00:00:00.000Z')
+  test('rule 2b: incrementAttempt on a terminal task drops the whole update', () => {
+    for (const state of ['succeeded', 'failed', 'canceled'] as const) {
+      const task = taskIn(state)
+      const outcome = applyTaskUpdateResult(task, { incrementAttempt: true, summary: 'late' }, NOW2)
+      expect(outcome.dropped).toBe('terminal')
+      expect(outcome.task).toBe(task)
+      // An orphan bump that lost the race to a worker finishing `failed`.
+      const orphan = applyTaskUpdateResult(
+        task,
+        { state, error: { kind: 'orphaned', message: 'x' }, incrementAttempt: true },
+        NOW2,
+      )
+      expect(orphan.dropped).toBe('terminal')
+    }
+  })
+
+  test('expectedState: a mismatch drops the whole update silently; a match applies it', () => {
+    const task = taskIn('running')
+    const miss = applyTaskUpdateResult(task, { expectedState: 'queued', state: 'failed' }, NOW2)
+    expect(miss).toEqual({ task, dropped: 'fenced', changed: false })
+    const hit = applyTaskUpdateResult(task, { expectedState: 'running', state: 'succeeded' }, NOW2)
+    expect(hit.dropped).toBeUndefined()
+    expect(hit.task.state).toBe('succeeded')
   })
 })

@@ -170,8 +170,13 @@ type Applied = { dropped: boolean; changed: boolean; next: SessionTask }
 function applyModel(task: SessionTask, u: SessionTaskUpdate, now: string): Applied {
   if (u.expectedAttempt !== undefined && u.expectedAttempt !== task.attempt)
     return { dropped: true, changed: false, next: task }
+  if (u.expectedState !== undefined && u.expectedState !== task.state)
+    return { dropped: true, changed: false, next: task }
   const wasTerminal = isTerminal(task.state)
   if (wasTerminal && u.state !== undefined && u.state !== task.state)
+    return { dropped: true, changed: false, next: task }
+  // Rule 2b: a finished task never takes a new attempt.
+  if (wasTerminal && u.incrementAttempt === true)
     return { dropped: true, changed: false, next: task }
   const n = clone(task)
   if (u.incrementAttempt === true) n.attempt = task.attempt + 1

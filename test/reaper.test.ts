@@ -380,3 +380,32 @@ describe('housekeeping', () => {
     }
   })
 })
+
+describe('reap racing a finishing worker (SPEC 12.2 rule 2b, 12.4)', () => {
+  for (const reattach of [true, false]) {
+    test(`a task that succeeds between the reaper's read and its write is left alone (${reattach ? 're-attach' : 'orphan'} path)`, async () => {
+      const w = world({ reattach })
+      const task = await staleRunning(w)
+      // The worker finishes right after the reaper read the stale record.
+      const realGet = w.registry.get.bind(w.registry)
+      let raced = false
+      vi.spyOn(w.registry, 'get').mockImplementation(async (sessionId, taskId) => {
+        const read = await realGet(sessionId, taskId)
+        if (!raced && read?.state === 'running') {
+          raced = true
+          await w.registry.update(sessionId, taskId, { state: 'succeeded', summary: 'done' })
+        }
+        return read
+      })
+      const startsBefore = w.starts.length
+      const result = await w.supervisor.reap()
+      expect(raced).toBe(true)
+      expect(result.outcomes.map((o) => o.outcome)).toEqual(['skipped'])
+      expect(w.starts.length).toBe(startsBefore)
+      const after = await realGet('s', task.id)
+      expect(after?.state).toBe('succeeded')
+      expect(after?.attempt).toBe(task.attempt)
+      expect(after?.error).toBeUndefined()
+    })
+  }
+})

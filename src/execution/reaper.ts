@@ -81,6 +81,9 @@ export function createReaper(deps: ReaperDeps): (options?: ReapOptions) => Promi
         // A fresh heartbeat gives the new worker a full window before the next pass.
         heartbeatAt: clock().toISOString(),
         expectedAttempt: task.attempt,
+        // Compare-and-set on what was judged stale: a task that moved on (or
+        // finished, rule 2b) since the read is left alone.
+        expectedState: task.state,
       })
       if (outcome === undefined) return record(task, 'skipped', 'task no longer exists')
       if (!outcome.applied) return record(task, 'skipped', 'another writer moved the task first')
@@ -96,6 +99,7 @@ export function createReaper(deps: ReaperDeps): (options?: ReapOptions) => Promi
       error: { kind: 'orphaned', message: 'worker heartbeat stopped' },
       incrementAttempt: true,
       expectedAttempt: task.attempt,
+      expectedState: task.state,
     })
     if (outcome === undefined) return record(task, 'skipped', 'task no longer exists')
     if (!outcome.applied) return record(task, 'skipped', 'another writer moved the task first')

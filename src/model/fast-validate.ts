@@ -85,6 +85,7 @@ const UPDATE_KEYS: ReadonlySet<string> = new Set([
   'workerId',
   'heartbeatAt',
   'expectedAttempt',
+  'expectedState',
   'incrementAttempt',
 ])
 
@@ -101,6 +102,10 @@ function read(value: unknown): SessionTaskUpdate | undefined {
       case 'state':
         if (!STATES.has(x)) return undefined
         out.state = x as SessionTaskState
+        break
+      case 'expectedState':
+        if (!STATES.has(x)) return undefined
+        out.expectedState = x as SessionTaskState
         break
       case 'stateDetail':
       case 'summary':

@@ -158,6 +158,7 @@ export const SessionTaskUpdateSchema = z.strictObject({
   // Normalised so that stored heartbeats compare correctly as strings.
   heartbeatAt: isoInstant.transform(normalizeIso).optional(),
   expectedAttempt: positive.optional(),
+  expectedState: SessionTaskStateSchema.optional(),
   incrementAttempt: z.boolean().optional(),
 })
 

@@ -9,7 +9,7 @@ import { buildTask, fieldsOf } from './record.js'
 export type TaskUpdateOutcome = {
   /** The resulting record; the input record itself when the update was dropped. */
   task: SessionTask
-  /** `fenced` or `terminal` when rule 1 or 2 dropped the whole update. */
+  /** `fenced` (rule 1, attempt or expected state) or `terminal` (rules 2, 2b) when the whole update was dropped. */
   dropped?: 'fenced' | 'terminal'
   /** True when anything but `updatedAt` differs from the input record. */
   changed: boolean
@@ -35,13 +35,21 @@ export function applyTaskUpdateResult(
   update: SessionTaskUpdate,
   now: Date,
 ): TaskUpdateOutcome {
-  // 1. Fence.
+  // 1. Fences: the attempt, and (SPEC 12.2) the expected state, a compare-and-set.
   if (update.expectedAttempt !== undefined && update.expectedAttempt !== task.attempt) {
+    return { task, dropped: 'fenced', changed: false }
+  }
+  if (update.expectedState !== undefined && update.expectedState !== task.state) {
     return { task, dropped: 'fenced', changed: false }
   }
   const wasTerminal = isTerminalState(task.state)
   // 2. Terminal finality: a finished task only takes content, never another state.
   if (wasTerminal && update.state !== undefined && update.state !== task.state) {
+    return { task, dropped: 'terminal', changed: false }
+  }
+  // 2b. ... and never a new attempt: a re-attach or an orphan bump that lost
+  // the race to a finishing worker must not touch the finished task.
+  if (wasTerminal && update.incrementAttempt === true) {
     return { task, dropped: 'terminal', changed: false }
   }
   const next = fieldsOf(task)

@@ -57,4 +57,38 @@ export function updateWithOutcomeTests({ it, expect, setup }: GroupContext): voi
     ).toStrictEqual({ task: done, applied: false, changed: false })
     expect(all).toEqual([])
   })
+
+  it('expectedState is a compare-and-set: a mismatch is not applied and emits nothing', async () => {
+    const h = await setup()
+    const task = await h.registry.create(base('s1'))
+    const all = h.recordAll()
+    h.tick()
+    const miss = await h.registry.updateWithOutcome('s1', task.id, {
+      expectedState: 'running',
+      state: 'failed',
+    })
+    expect(miss).toStrictEqual({ task, applied: false, changed: false })
+    expect(all).toEqual([])
+    const hit = await h.registry.updateWithOutcome('s1', task.id, {
+      expectedState: 'queued',
+      state: 'running',
+    })
+    expect(hit?.applied).toBe(true)
+    expect(hit?.task.state).toBe('running')
+  })
+
+  it('incrementAttempt on a finished task is not applied at all (rule 2b)', async () => {
+    const h = await setup()
+    const task = await h.registry.create(base('s1', { state: 'succeeded' }))
+    const all = h.recordAll()
+    h.tick()
+    const result = await h.registry.updateWithOutcome('s1', task.id, {
+      incrementAttempt: true,
+      summary: 'late',
+      expectedAttempt: 1,
+    })
+    expect(result).toStrictEqual({ task, applied: false, changed: false })
+    expect(await h.registry.get('s1', task.id)).toStrictEqual(task)
+    expect(all).toEqual([])
+  })
 }
