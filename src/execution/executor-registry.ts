@@ -77,7 +77,18 @@ export class TaskExecutorRegistry {
     if (this.executors.has(kind)) {
       throw new DuplicateExecutorError(`an executor for task kind '${kind}' is already registered`)
     }
-    const resolved = resolve(checkExecutor(kind, (executor as TaskExecutorPlugin['executor'])()))
+    let made: unknown
+    try {
+      made = (executor as TaskExecutorPlugin['executor'])()
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error)
+      throw new ValidationError(
+        `invalid TaskExecutorPlugin: executor: the factory threw: ${reason}`,
+        [{ path: ['executor'], message: `the factory threw: ${reason}` }],
+        { cause: error },
+      )
+    }
+    const resolved = resolve(checkExecutor(kind, made))
     this.executors.set(kind, resolved)
     return () => {
       // Only this registration: a later plugin for the same kind stays.

@@ -1,6 +1,7 @@
 import {
   AttemptSchema,
   NewSinkMessageSchema,
+  registryWith,
   SessionIdSchema,
   type SessionTaskUpdate,
   type TaskArtifact,
@@ -13,6 +14,15 @@ import type { SessionTaskState } from '../model/state.js'
 import { isoString } from '../model/time.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
+
+// What a sink calls on its registry, checked before the first report.
+const SinkRegistrySchema = registryWith([
+  'update',
+  'updateWithOutcome',
+  'recordMessage',
+  'publishOutput',
+  'now',
+])
 
 /** A message as running work posts it: always outbound, fenced by the sink. */
 export type SinkMessage = {
@@ -60,7 +70,7 @@ export class RegistryTaskSink implements TaskSink {
   private readonly taskId: string
 
   constructor(registry: SessionTaskRegistry, sessionId: string, taskId: string, attempt = 1) {
-    this.registry = registry
+    this.registry = parseInput(SinkRegistrySchema, registry, 'registry') as SessionTaskRegistry
     this.sessionId = parseInput(SessionIdSchema, sessionId, 'sessionId')
     this.taskId = parseInput(TaskIdSchema, taskId, 'taskId')
     this.attempt = parseInput(AttemptSchema, attempt, 'attempt')

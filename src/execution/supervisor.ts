@@ -1,3 +1,4 @@
+import { checkedClock } from '../model/clock.js'
 import { NoExecutorError, UnsupportedOperationError } from '../model/errors.js'
 import {
   type CreateSessionTask,
@@ -142,7 +143,8 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   const o = parseInput(SupervisorOptionsSchema, options, 'TaskSupervisorOptions')
   const registry = o.registry as SessionTaskRegistry
   const executors = (o.executors as TaskExecutorRegistry | undefined) ?? defaultTaskExecutors()
-  const clock = (o.now as (() => Date) | undefined) ?? (() => registry.now())
+  const given = o.now as (() => Date) | undefined
+  const clock = given === undefined ? () => registry.now() : checkedClock(given)
   const cancelGraceMs = o.cancelGraceMs ?? 5000
   const onError =
     (o.onError as TaskSupervisorOptions['onError']) ??

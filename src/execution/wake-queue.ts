@@ -1,4 +1,4 @@
-import { SessionIdSchema, type TaskWake } from '../model/schemas.js'
+import { registryWith, SessionIdSchema, type TaskWake } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 
@@ -12,12 +12,15 @@ export type WakeQueue = {
   stop(): void
 }
 
+const WakeSourceSchema = registryWith(['subscribeAll'])
+
 /**
  * Collects every `task.wake` of every session from now on (through
  * `subscribeAll`), so an agent loop can pick them up between turns. A deleted
  * session's pending wakes are dropped when the registry reports deletions.
  */
 export function createWakeQueue(registry: SessionTaskRegistry): WakeQueue {
+  parseInput(WakeSourceSchema, registry, 'registry')
   const pending = new Map<string, TaskWake[]>()
   const unsubscribe = registry.subscribeAll((sessionId, type, payload) => {
     if (type !== 'task.wake') return

@@ -6,6 +6,7 @@ import type {
 } from '../events/emitter.js'
 import type { StoredEvent } from '../events/event.js'
 import { SessionEventHub } from '../events/hub.js'
+import { checkedClock } from '../model/clock.js'
 import { TaskConflictError, TaskNotFoundError } from '../model/errors.js'
 import { deepFreeze, freezeTask } from '../model/freeze.js'
 import {
@@ -78,7 +79,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
 
   constructor(store: SessionTaskStore, options: SessionTaskRegistryCoreOptions = {}) {
     this.store = store
-    this.clock = options.now ?? (() => new Date())
+    this.clock = options.now === undefined ? () => new Date() : checkedClock(options.now)
     this.hub = new SessionEventHub({ onListenerError: options.onListenerError })
     store.attach({
       deliver: (sessionId, events) => this.hub.deliver(sessionId, events),

@@ -1,3 +1,4 @@
+import { ValidationError } from '../model/errors.js'
 import type { StreamItem } from './stream.js'
 
 /** Options of {@link toServerSentEvents}. */
@@ -33,6 +34,13 @@ export async function* toServerSentEvents(
  * value); `undefined` when absent or not a sequence number.
  */
 export function sinceFromLastEventId(value: string | null | undefined): number | undefined {
-  if (value === null || value === undefined || !/^\d{1,15}$/.test(value.trim())) return undefined
+  if (value === null || value === undefined) return undefined
+  if (typeof value !== 'string') {
+    // Node gives an array for a repeated header: say so rather than fail on .trim().
+    throw new ValidationError('invalid lastEventId: must be a string (one Last-Event-ID header)', [
+      { path: ['lastEventId'], message: 'must be a string' },
+    ])
+  }
+  if (!/^\d{1,15}$/.test(value.trim())) return undefined
   return Number(value.trim())
 }

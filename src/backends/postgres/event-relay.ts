@@ -319,9 +319,10 @@ export class EventRelay {
         Number.isSafeInteger(notice.f) &&
         Number.isSafeInteger(notice.q)
       ) {
-        // Handed over before anyone followed the session: start after it.
+        // Own writes handed over before anyone followed the session: start
+        // after the last of them (later notices of those are then old news).
         const delivered = handled !== undefined && handled >= (notice.q as number)
-        this.cursor(sessionId, epoch, delivered ? (notice.q as number) + 1 : (notice.f as number))
+        this.cursor(sessionId, epoch, delivered ? (handled as number) + 1 : (notice.f as number))
       }
       this.placing.get(sessionId)?.done()
       return

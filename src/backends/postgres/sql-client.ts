@@ -106,14 +106,41 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
     options.onError ??
     ((error: Error) => console.error('session-tasks: an idle PostgreSQL connection failed', error))
   pool.on?.('error', onPoolError)
+  // A connection this adapter checked out keeps one error listener for good:
+  // a terminated backend can still emit 'error' after our per-use handler is
+  // gone (while it is being released or destroyed), and an 'error' with no
+  // listener ends the process.
+  const guarded = new WeakSet<PgClientLike>()
+  const guard = (c: PgClientLike) => {
+    if (guarded.has(c)) return
+    guarded.add(c)
+    c.on('error', (error) => onPoolError(error instanceof Error ? error : new Error(String(error))))
+  }
   return {
     async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
-      const result = await pool.query(text, params)
-      return { rows: result.rows as T[] }
+      // Not pool.query: it listens for a connection's 'error' only once, and a
+      // terminated backend can emit two (the server's message, then the close).
+      const client = await pool.connect()
+      guard(client)
+      // A statement's own error (a constraint, say) leaves the connection
+      // fine; only a connection 'error' gets it destroyed.
+      let broken: Error | undefined
+      const onError = (error: unknown) => {
+        broken ??= error instanceof Error ? error : new Error(String(error))
+      }
+      client.on('error', onError)
+      try {
+        const result = await client.query(text, params)
+        return { rows: result.rows as T[] }
+      } finally {
+        client.removeListener('error', onError)
+        client.release(broken)
+      }
     },
 
     async transaction<R>(fn: (tx: SqlTx) => Promise<R>): Promise<R> {
       const client = await pool.connect()
+      guard(client)
       let broken: Error | undefined
       // A checked-out client has no pool listener: without one of ours, a
       // terminated backend's 'error' event would be unhandled and end the
@@ -204,6 +231,7 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
       }
       const attach = async () => {
         const c = await pool.connect()
+        guard(c)
         c.on('notification', onNotification)
         c.on('error', onFailure)
         c.on('end', onEnd)
