@@ -596,6 +596,22 @@ describe('durations past the setTimeout limit', () => {
   // setTimeout fires at once past 2^31-1 ms (fake timers copy that); these must wait it out.
   const LIMIT = 2 ** 31 - 1
 
+  it('honours a housekeeping interval over the limit (30+ days), passes on schedule', async () => {
+    const { supervisor } = setup()
+    const reap = vi.spyOn(supervisor, 'reap')
+    const intervalMs = LIMIT + 5000
+    const stop = supervisor.startHousekeeping({ intervalMs })
+    await vi.advanceTimersByTimeAsync(intervalMs - 1)
+    expect(reap).toHaveBeenCalledTimes(0)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(reap).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(intervalMs)
+    expect(reap).toHaveBeenCalledTimes(2)
+    stop()
+    await vi.advanceTimersByTimeAsync(3 * intervalMs)
+    expect(reap).toHaveBeenCalledTimes(2)
+  })
+
   it('honours a spawn timeoutMs over the limit', async () => {
     const { supervisor, use, read } = setup({ cancelGraceMs: 500 })
     const job = use('job', { start: async (_t, ctx) => ctx.sink.state('running') })

@@ -1,6 +1,7 @@
 import { HousekeepingOptionsSchema, type PruneOptions } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { ReapOptions } from './reaper.js'
+import { startTimer } from './timer.js'
 
 /** The passes housekeeping runs, each as the supervisor exposes it. */
 export type HousekeepingPasses = {
@@ -62,11 +63,27 @@ export class Housekeeping {
       }
       running = false
     }
-    const interval = setInterval(() => void pass(), opts.intervalMs ?? 60_000)
-    // Housekeeping alone must not keep the process alive.
-    ;(interval as { unref?: () => void }).unref?.()
+    // Re-armed after each tick rather than setInterval, which fires every
+    // millisecond past 2^31-1 ms; unref'd: housekeeping alone must not keep
+    // the process alive.
+    const intervalMs = opts.intervalMs ?? 60_000
+    let stopped = false
+    let cancel = () => {}
+    const arm = () => {
+      cancel = startTimer(
+        intervalMs,
+        () => {
+          if (stopped) return
+          arm()
+          void pass()
+        },
+        { unref: true },
+      )
+    }
+    arm()
     const stop = () => {
-      clearInterval(interval)
+      stopped = true
+      cancel()
       this.stops.delete(stop)
     }
     this.stops.add(stop)
