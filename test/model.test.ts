@@ -208,6 +208,23 @@ type SchemaCase = { valid: unknown[]; invalid: unknown[] }
 
 const fn = () => undefined
 
+// What a supervisor calls on its registry: the shape its options are checked against.
+const REGISTRY_SHAPE = Object.fromEntries(
+  [
+    'create',
+    'update',
+    'updateWithOutcome',
+    'get',
+    'requestCancel',
+    'recordMessage',
+    'subscribe',
+    'subscribeAll',
+    'listStale',
+    'prune',
+    'now',
+  ].map((m) => [m, () => undefined]),
+)
+
 const CASES: Record<string, SchemaCase> = {
   AttemptSchema: {
     valid: [1, 2, 1000],
@@ -278,9 +295,9 @@ const CASES: Record<string, SchemaCase> = {
   },
   SupervisorOptionsSchema: {
     valid: [
-      { registry: {} },
+      { registry: REGISTRY_SHAPE },
       {
-        registry: {},
+        registry: REGISTRY_SHAPE,
         executors: {},
         now: () => new Date(0),
         cancelGraceMs: 0,
@@ -291,9 +308,10 @@ const CASES: Record<string, SchemaCase> = {
     invalid: [
       {},
       { registry: null },
-      { registry: {}, cancelGraceMs: -1 },
-      { registry: {}, concurrency: { global: 0 } },
-      { registry: {}, unknown: 1 },
+      { registry: {} },
+      { registry: REGISTRY_SHAPE, cancelGraceMs: -1 },
+      { registry: REGISTRY_SHAPE, concurrency: { global: 0 } },
+      { registry: REGISTRY_SHAPE, unknown: 1 },
     ],
   },
   TaskExecutorPluginSchema: {

@@ -1,7 +1,7 @@
+import { registryWith } from '../model/registry-shape.js'
 import {
   AttemptSchema,
   NewSinkMessageSchema,
-  registryWith,
   SessionIdSchema,
   type SessionTaskUpdate,
   type TaskArtifact,

@@ -1,4 +1,5 @@
-import { registryWith, SessionIdSchema, type TaskWake } from '../model/schemas.js'
+import { registryWith } from '../model/registry-shape.js'
+import { SessionIdSchema, type TaskWake } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 

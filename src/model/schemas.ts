@@ -1,5 +1,6 @@
 import * as z from 'zod'
 import { type JsonValue, JsonValueIssue, toJsonValue } from './json.js'
+import { RegistryShapeSchema } from './registry-shape.js'
 import {
   SESSION_TASK_STATES,
   TASK_MESSAGE_DIRECTIONS,
@@ -382,31 +383,6 @@ export const HousekeepingOptionsSchema = z.strictObject({
   limit: positive.optional(),
   onError: FunctionSchema.optional(),
 })
-
-/** A registry checked by shape: an object with these methods, before anything calls them. */
-export const registryWith = (methods: readonly string[]) =>
-  z.custom<object>(
-    (v) =>
-      typeof v === 'object' &&
-      v !== null &&
-      methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
-    `must be a SessionTaskRegistry (with ${methods.join(', ')})`,
-  )
-
-/** What the supervisor calls on its registry. */
-export const RegistryShapeSchema = registryWith([
-  'create',
-  'update',
-  'updateWithOutcome',
-  'get',
-  'requestCancel',
-  'recordMessage',
-  'subscribe',
-  'subscribeAll',
-  'listStale',
-  'prune',
-  'now',
-])
 
 /** Options of `createTaskSupervisor` (the registry and executors are checked by shape). */
 export const SupervisorOptionsSchema = z.strictObject({
