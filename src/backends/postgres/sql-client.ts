@@ -114,65 +114,61 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
   const guard = (c: PgClientLike) => {
     if (guarded.has(c)) return
     guarded.add(c)
-    c.on('error', (error) => onPoolError(error instanceof Error ? error : new Error(String(error))))
+    c.on('error', (error) => onPoolError(asError(error)))
+  }
+  const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))
+  /**
+   * Checks out one connection for `use` and returns it to the pool after,
+   * destroyed when it failed. A statement's own error (a constraint, say)
+   * leaves the connection fine; a connection 'error' or an error `use`
+   * reports through `fail` (a failed ROLLBACK) gets it destroyed.
+   */
+  async function withConnection<R>(
+    use: (client: PgClientLike, fail: (error: unknown) => void) => Promise<R>,
+  ): Promise<R> {
+    const client = await pool.connect()
+    guard(client)
+    let broken: Error | undefined
+    const fail = (error: unknown) => {
+      broken ??= asError(error)
+    }
+    client.on('error', fail)
+    try {
+      return await use(client, fail)
+    } finally {
+      client.removeListener('error', fail)
+      client.release(broken)
+    }
   }
   return {
     async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
       // Not pool.query: it listens for a connection's 'error' only once, and a
       // terminated backend can emit two (the server's message, then the close).
-      const client = await pool.connect()
-      guard(client)
-      // A statement's own error (a constraint, say) leaves the connection
-      // fine; only a connection 'error' gets it destroyed.
-      let broken: Error | undefined
-      const onError = (error: unknown) => {
-        broken ??= error instanceof Error ? error : new Error(String(error))
-      }
-      client.on('error', onError)
-      try {
+      return withConnection(async (client) => {
         const result = await client.query(text, params)
         return { rows: result.rows as T[] }
-      } finally {
-        client.removeListener('error', onError)
-        client.release(broken)
-      }
+      })
     },
 
     async transaction<R>(fn: (tx: SqlTx) => Promise<R>): Promise<R> {
-      const client = await pool.connect()
-      guard(client)
-      let broken: Error | undefined
-      // A checked-out client has no pool listener: without one of ours, a
-      // terminated backend's 'error' event would be unhandled and end the
-      // process. The failing statement rejects on its own; this only marks
-      // the connection for destruction.
-      const onError = (error: unknown) => {
-        broken ??= error instanceof Error ? error : new Error(String(error))
-      }
-      client.on('error', onError)
-      try {
+      return withConnection(async (client, fail) => {
         await client.query('BEGIN')
-        const tx: SqlTx = {
-          async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
-            const result = await client.query(text, params)
-            return { rows: result.rows as T[] }
-          },
-        }
-        const result = await fn(tx)
-        await client.query('COMMIT')
-        return result
-      } catch (error) {
         try {
-          await client.query('ROLLBACK')
-        } catch (rollbackError) {
-          // The connection is unusable: destroy it rather than pool it.
-          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))
+          const tx: SqlTx = {
+            async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
+              const result = await client.query(text, params)
+              return { rows: result.rows as T[] }
+            },
+          }
+          const result = await fn(tx)
+          await client.query('COMMIT')
+          return result
+        } catch (error) {
+          // The connection is unusable when even ROLLBACK fails: destroy it.
+          await client.query('ROLLBACK').catch(fail)
+          throw error
         }
-        throw error
-      } finally {
-        client.removeListener('error', onError)
-        client.release(broken)
-      }
+      })
     },
 
     async listen(channel, onPayload, options = {}) {
