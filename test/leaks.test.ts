@@ -117,4 +117,30 @@ describe('stream waiters', () => {
     await it.return?.()
     expect(registry.stats()).toEqual({ tasks: 0, sessions: 0, eventSessions: 0, bufferedEvents: 0 })
   })
+
+  test('a listener that deletes its session on a wake leaves no pending wake (local and global listeners)', async () => {
+    for (const global of [false, true]) {
+      const registry = new InMemorySessionTaskRegistry()
+      const wakes = createWakeQueue(registry)
+      let deleting: Promise<number> | undefined
+      const onEvent = (sessionId: string, type: string) => {
+        if (type === 'task.wake') deleting = registry.deleteSession(sessionId)
+      }
+      if (global) registry.subscribeAll(onEvent)
+      else registry.subscribe('s', (type) => onEvent('s', type))
+      const task = await registry.create({
+        sessionId: 's',
+        kind: 'k',
+        displayName: 'd',
+        wakePolicy: 'on_terminal',
+      })
+      await registry.update('s', task.id, { state: 'succeeded' })
+      expect(deleting).toBeDefined()
+      await deleting
+      expect(wakes.pending('s')).toBe(0)
+      expect(wakes.drain('s')).toEqual([])
+      expect(registry.stats().tasks).toBe(0)
+      wakes.stop()
+    }
+  })
 })

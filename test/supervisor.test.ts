@@ -7,6 +7,7 @@ import {
   InMemorySessionTaskRegistry,
   isNoExecutorError,
   isTaskNotFoundError,
+  isUnsupportedOperationError,
   isValidationError,
   NoExecutorError,
   registerTaskExecutor,
@@ -1384,5 +1385,69 @@ describe('module-level executors', () => {
     } finally {
       unregister()
     }
+  })
+})
+
+describe('spawn races (SPEC 12.4)', () => {
+  it('two concurrent spawns of one caller id start the executor once and return the same task', async () => {
+    const { supervisor, use } = setup()
+    const job = use('job', { start: async (_t, ctx) => ctx.sink.state('running') })
+    const [a, b] = await Promise.all([
+      supervisor.spawn(input('s1', 'job', { id: 'once' })),
+      supervisor.spawn(input('s1', 'job', { id: 'once' })),
+    ])
+    await flush()
+    expect(job.starts).toHaveLength(1)
+    expect(a.id).toBe('once')
+    expect(b.id).toBe('once')
+  })
+
+  it('deleteSession during a spawn leaves no slot behind: the next spawn starts', async () => {
+    const { supervisor, registry, use } = setup({ concurrency: { global: 1 } })
+    const job = use('job', { start: async (_t, ctx) => ctx.sink.state('running') })
+    const realCreate = registry.create.bind(registry)
+    let first = true
+    vi.spyOn(registry, 'create').mockImplementation(async (value) => {
+      const created = await realCreate(value)
+      if (first) {
+        first = false
+        // The session goes after the task exists but before its run does.
+        await registry.deleteSession(created.sessionId)
+      }
+      return created
+    })
+    await supervisor.spawn(input('s1', 'job'))
+    await flush()
+    const next = await supervisor.spawn(input('s2', 'job'))
+    await flush()
+    expect(job.starts.map((c) => c.task.id)).toContain(next.id)
+    expect((await registry.get('s2', next.id))?.state).toBe('running')
+  })
+
+  it('reap after close starts nothing: it rejects', async () => {
+    const { supervisor } = setup()
+    await supervisor.close()
+    const error = await supervisor.reap().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(isUnsupportedOperationError(error)).toBe(true)
+  })
+
+  it('close during a spawn: the created task is not started', async () => {
+    const { supervisor, registry, use } = setup()
+    const job = use('job')
+    const realCreate = registry.create.bind(registry)
+    let closing: Promise<void> | undefined
+    vi.spyOn(registry, 'create').mockImplementation(async (value) => {
+      const created = await realCreate(value)
+      closing = supervisor.close()
+      return created
+    })
+    const task = await supervisor.spawn(input('s1', 'job'))
+    await closing
+    await flush()
+    expect(job.starts).toHaveLength(0)
+    expect((await registry.get('s1', task.id))?.state).toBe('queued')
   })
 })

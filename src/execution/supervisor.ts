@@ -150,6 +150,45 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     (o.onError as TaskSupervisorOptions['onError']) ??
     ((error: unknown, context: string) => console.error(`session-tasks: ${context}`, error))
   let closed = false
+  // Spawns of a caller id in flight, so a racing second spawn gets the same task.
+  const spawning = new Map<string, Promise<SessionTask>>()
+
+  async function spawnNew(
+    parsed: CreateSessionTask,
+    opts: { timeoutMs?: number | undefined },
+    executor: ResolvedTaskExecutor,
+  ): Promise<SessionTask> {
+    const task = await registry.create(parsed)
+    // Closed while creating: the record stays queued for another supervisor; nothing starts here.
+    if (isTerminalState(task.state) || closed) return task
+    if (opts.timeoutMs !== undefined) deadlines.arm(task.sessionId, task.id, opts.timeoutMs)
+    // FIFO: a waiting task that could start now goes first.
+    if (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable()) {
+      await settleSoon(runs.launch(task, executor, 'start_failed'))
+    } else {
+      admission.enqueue({
+        key: taskKey(task.sessionId, task.id),
+        sessionId: task.sessionId,
+        taskId: task.id,
+        kind: task.kind,
+      })
+      await registry.update(task.sessionId, task.id, {
+        stateDetail: 'waiting for a concurrency slot',
+        expectedAttempt: task.attempt,
+      })
+      admission.schedule()
+    }
+    const after = await registry.get(task.sessionId, task.id)
+    if (after === undefined) {
+      // Deleted while it was being started (its session's deletion hook ran
+      // before this run existed): release what the start took.
+      const key = taskKey(task.sessionId, task.id)
+      runs.abort(key, new Error('session deleted'))
+      forget(key)
+      return task
+    }
+    return after
+  }
 
   // The two need each other; the queue is only pumped on a later microtask, after both exist.
   const admission: Admission = new Admission({
@@ -233,31 +272,23 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       const parsed = parseInput(CreateSessionTaskSchema, input, 'CreateSessionTask')
       const executor = findExecutor(parsed.kind)
       if (closed) throw new UnsupportedOperationError('the supervisor is closed')
-      if (parsed.id !== undefined) {
-        // Spawning an existing caller id is idempotent: it is not started twice.
-        const existing = await registry.get(parsed.sessionId, parsed.id)
-        if (existing !== undefined) return existing
+      if (parsed.id === undefined) return spawnNew(parsed, opts, executor)
+      // Spawning an existing caller id is idempotent: it is not started twice,
+      // also when two spawns of it race (the second waits for the first).
+      const key = taskKey(parsed.sessionId, parsed.id)
+      const inFlight = spawning.get(key)
+      if (inFlight !== undefined) return inFlight
+      const existing = await registry.get(parsed.sessionId, parsed.id)
+      if (existing !== undefined) return existing
+      const again = spawning.get(key)
+      if (again !== undefined) return again
+      const started = spawnNew(parsed, opts, executor)
+      spawning.set(key, started)
+      try {
+        return await started
+      } finally {
+        if (spawning.get(key) === started) spawning.delete(key)
       }
-      const task = await registry.create(parsed)
-      if (isTerminalState(task.state)) return task
-      if (opts.timeoutMs !== undefined) deadlines.arm(task.sessionId, task.id, opts.timeoutMs)
-      // FIFO: a waiting task that could start now goes first.
-      if (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable()) {
-        await settleSoon(runs.launch(task, executor, 'start_failed'))
-      } else {
-        admission.enqueue({
-          key: taskKey(task.sessionId, task.id),
-          sessionId: task.sessionId,
-          taskId: task.id,
-          kind: task.kind,
-        })
-        await registry.update(task.sessionId, task.id, {
-          stateDetail: 'waiting for a concurrency slot',
-          expectedAttempt: task.attempt,
-        })
-        admission.schedule()
-      }
-      return (await registry.get(task.sessionId, task.id)) ?? task
     },
 
     async cancel(sessionId, taskId) {
@@ -328,7 +359,11 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       return registry.get(sid, tid)
     },
 
-    reap: (reapOptions) => reap(reapOptions),
+    async reap(reapOptions) {
+      // A closed supervisor starts no work: a re-attach would run an executor after close().
+      if (closed) throw new UnsupportedOperationError('the supervisor is closed')
+      return reap(reapOptions)
+    },
 
     async prune(pruneOptions) {
       const opts = parseInput(PruneOptionsSchema, pruneOptions, 'PruneOptions')
