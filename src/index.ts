@@ -8,6 +8,8 @@ export type {
   SessionTaskListener,
 } from './events/emitter.js'
 export type { SequencedEvent, StoredEvent } from './events/event.js'
+export type { TaskAbortKind } from './execution/abort-reason.js'
+export { TASK_ABORT_KINDS, TaskAbortReason } from './execution/abort-reason.js'
 export type { ConcurrencyLimits } from './execution/admission.js'
 export type {
   ResolvedTaskExecutor,

@@ -14,6 +14,8 @@ import {
   type SessionTask,
   type SessionTaskEventType,
   type SessionTaskListener,
+  TASK_ABORT_KINDS,
+  TaskAbortReason,
   type TaskExecutionContext,
   type TaskExecutor,
   TaskExecutorRegistry,
@@ -1449,5 +1451,43 @@ describe('spawn races (SPEC 12.4)', () => {
     await flush()
     expect(job.starts).toHaveLength(0)
     expect((await registry.get('s1', task.id))?.state).toBe('queued')
+  })
+})
+
+describe('ctx.signal.reason says why a run was aborted (SPEC 12.4)', () => {
+  const kindOf = (call: { ctx: TaskExecutionContext } | undefined) =>
+    (call?.ctx.signal.reason as { kind?: unknown } | undefined)?.kind
+
+  it('canceled, timeout, closed and deleted', async () => {
+    const { supervisor, registry, use } = setup({ cancelGraceMs: 100 })
+    const job = use('job', { start: async (_t, ctx) => ctx.sink.state('running') })
+    const a = await supervisor.spawn(input('s1', 'job'))
+    await supervisor.cancel('s1', a.id)
+    expect(kindOf(job.starts[0])).toBe('canceled')
+    expect(job.starts[0]?.ctx.signal.reason).toBeInstanceOf(TaskAbortReason)
+
+    await supervisor.spawn(input('s2', 'job'), { timeoutMs: 1000 })
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(kindOf(job.starts[1])).toBe('timeout')
+
+    await supervisor.spawn(input('s3', 'job'))
+    await registry.deleteSession('s3')
+    expect(kindOf(job.starts[2])).toBe('deleted')
+
+    await supervisor.spawn(input('s4', 'job'))
+    const closing = supervisor.close()
+    await vi.advanceTimersByTimeAsync(200)
+    await closing
+    expect(kindOf(job.starts[3])).toBe('closed')
+  })
+
+  it('superseded when another writer settles the task', async () => {
+    const { supervisor, registry, use } = setup()
+    const job = use('job', { start: async (_t, ctx) => ctx.sink.state('running') })
+    const task = await supervisor.spawn(input('s1', 'job'))
+    await registry.update('s1', task.id, { state: 'succeeded' })
+    await flush()
+    expect(kindOf(job.starts[0])).toBe('superseded')
+    expect(TASK_ABORT_KINDS).toEqual(['canceled', 'timeout', 'superseded', 'closed', 'deleted'])
   })
 })

@@ -1,6 +1,7 @@
 import type { SessionTask } from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
+import { TaskAbortReason } from './abort-reason.js'
 import type { QueuedTask, Slot, SlotSource } from './admission.js'
 import type { ResolvedTaskExecutor, TaskExecutionContext } from './executor.js'
 import type { TaskExecutorRegistry } from './executor-registry.js'
@@ -118,7 +119,7 @@ export class RunTable {
     }
     if (previous !== undefined) {
       // A re-attach supersedes the old worker: it keeps no signal and no slot.
-      previous.controller.abort(new Error('superseded by a new attempt'))
+      previous.controller.abort(new TaskAbortReason('superseded', 'superseded by a new attempt'))
       run.slot = previous.slot
       previous.slot = undefined
     } else {
@@ -178,13 +179,15 @@ export class RunTable {
    * Aborts the task's signal and calls `executor.cancel` once per run; with
    * no executor for its kind, the task is canceled outright.
    */
-  async cancel(task: SessionTask): Promise<void> {
+  async cancel(task: SessionTask, kind: 'canceled' | 'timeout' = 'canceled'): Promise<void> {
     const { registry, executors, onError } = this.deps
     const run = this.runs.get(taskKey(task.sessionId, task.id))
     if (run !== undefined) {
       if (run.cancelCalled) return
       run.cancelCalled = true
-      run.controller.abort(new Error('task canceled'))
+      run.controller.abort(
+        new TaskAbortReason(kind, kind === 'timeout' ? 'task timed out' : 'task canceled'),
+      )
     }
     const executor = executors.find(task.kind)
     if (executor === undefined) {
@@ -202,12 +205,12 @@ export class RunTable {
   }
 
   /** Aborts the task's signal with `reason`, leaving the run in place. */
-  abort(key: string, reason: Error): void {
+  abort(key: string, reason: TaskAbortReason): void {
     this.runs.get(key)?.controller.abort(reason)
   }
 
   /** Aborts every live run's signal with `reason`. */
-  abortAll(reason: Error): void {
+  abortAll(reason: TaskAbortReason): void {
     for (const run of this.runs.values()) run.controller.abort(reason)
   }
 
@@ -219,7 +222,8 @@ export class RunTable {
       run.slot = undefined
       this.runs.delete(key)
       // The record is final: whatever still runs for it should stop.
-      run.controller.abort(new Error('task reached a terminal state'))
+      // A signal already aborted keeps its first reason (canceled, timeout).
+      run.controller.abort(new TaskAbortReason('superseded', 'task reached a terminal state'))
     }
     if (this.runs.size === 0) for (const resolve of [...this.idle]) resolve()
   }

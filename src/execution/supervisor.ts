@@ -17,6 +17,7 @@ import {
 import { isTerminalState } from '../model/state.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
+import { TaskAbortReason } from './abort-reason.js'
 import { Admission, type ConcurrencyLimits } from './admission.js'
 import { Deadlines } from './deadlines.js'
 import type { ResolvedTaskExecutor } from './executor.js'
@@ -183,7 +184,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       // Deleted while it was being started (its session's deletion hook ran
       // before this run existed): release what the start took.
       const key = taskKey(task.sessionId, task.id)
-      runs.abort(key, new Error('session deleted'))
+      runs.abort(key, new TaskAbortReason('deleted', 'session deleted'))
       forget(key)
       return task
     }
@@ -209,7 +210,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     cancelGraceMs,
     onError,
     cancelWaiting,
-    cancelRunning: (task) => runs.cancel(task),
+    cancelRunning: (task) => runs.cancel(task, 'timeout'),
     attemptOf: (key) => runs.attemptOf(key),
     isClosed: () => closed,
   })
@@ -227,7 +228,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   })
   const unhook = registry.onSessionDeleted?.((sessionId) => {
     for (const key of runs.keysIn(sessionId)) {
-      runs.abort(key, new Error('session deleted'))
+      runs.abort(key, new TaskAbortReason('deleted', 'session deleted'))
       forget(key)
     }
     for (const key of admission.waitingIn(sessionId)) forget(key)
@@ -377,7 +378,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       closed = true
       housekeeping.stopAll()
       admission.close()
-      runs.abortAll(new Error('supervisor closed'))
+      runs.abortAll(new TaskAbortReason('closed', 'supervisor closed'))
       if (runs.size > 0) await runs.whenIdle(cancelGraceMs)
       deadlines.clearAll()
       runs.clear()
