@@ -64,6 +64,8 @@ export class Admission implements SlotSource {
   private readonly bySession = new Map<string, number>()
   private readonly byKind = new Map<string, number>()
   private readonly waiting: QueuedTask[] = []
+  // The keys on the wait list, so membership checks do not scan it.
+  private readonly waitingKeys = new Set<string>()
   // Tasks taken off the wait list whose start is still being prepared (the
   // registry is async): a cancel or a terminal write in that gap revokes the claim.
   private readonly starting = new Map<string, Claim>()
@@ -105,17 +107,22 @@ export class Admission implements SlotSource {
 
   /** True when a waiting task could start now (a new task must queue behind it). */
   hasStartable(): boolean {
+    if (this.waiting.length === 0) return false
+    // The common case of a long wait list: the global limit blocks them all.
+    const { global } = this.deps.limits
+    if (global !== undefined && this.active >= global) return false
     return this.waiting.some((w) => this.canStart(w.sessionId, w.kind))
   }
 
   /** Puts a task at the end of the wait list. */
   enqueue(task: QueuedTask): void {
     this.waiting.push(task)
+    this.waitingKeys.add(task.key)
   }
 
   /** True while the task waits or its start is being prepared. */
   tracks(key: string): boolean {
-    return this.starting.has(key) || this.waiting.some((w) => w.key === key)
+    return this.starting.has(key) || this.waitingKeys.has(key)
   }
 
   /** Keys of the tasks of `sessionId` on the wait list. */
@@ -130,9 +137,11 @@ export class Admission implements SlotSource {
       claim.revoked = true
       return true
     }
+    if (!this.waitingKeys.has(key)) return false
     const index = this.waiting.findIndex((w) => w.key === key)
     if (index === -1) return false
     this.waiting.splice(index, 1)
+    this.waitingKeys.delete(key)
     return true
   }
 
@@ -145,6 +154,7 @@ export class Admission implements SlotSource {
   close(): void {
     this.closed = true
     this.waiting.length = 0
+    this.waitingKeys.clear()
   }
 
   private async pump(): Promise<void> {
@@ -156,13 +166,18 @@ export class Admission implements SlotSource {
     try {
       do {
         this.pumpAgain = false
+        const { global } = this.deps.limits
         for (let i = 0; i < this.waiting.length && !this.closed; ) {
+          // Nothing more can start once the global limit is reached: stop
+          // scanning (a long wait list would make every release O(n)).
+          if (global !== undefined && this.active >= global) break
           const next = this.waiting[i] as QueuedTask
           if (!this.canStart(next.sessionId, next.kind)) {
             i++
             continue
           }
           this.waiting.splice(i, 1)
+          this.waitingKeys.delete(next.key)
           // Hold the slot while reading, so no other start overtakes it.
           const slot = this.take(next.sessionId, next.kind)
           const claim: Claim = { revoked: false }
