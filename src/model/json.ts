@@ -138,17 +138,6 @@ export function toJsonValue(value: unknown, path: (string | number)[] = []): Jso
   }
 }
 
-/** Deep copy of a value already known to be JSON (no checks, no cycles). */
-export function cloneJson<T extends JsonValue>(value: T): T {
-  if (typeof value !== 'object' || value === null) return value
-  if (Array.isArray(value)) return (value as readonly JsonValue[]).map(cloneJson) as unknown as T
-  const out: Record<string, JsonValue> = {}
-  for (const key of Object.keys(value)) {
-    setOwn(out, key, cloneJson((value as Record<string, JsonValue>)[key] as JsonValue))
-  }
-  return out as T
-}
-
 /** Structural equality of two JSON values (key order ignored). */
 export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   if (a === b) return true

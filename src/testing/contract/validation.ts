@@ -69,6 +69,12 @@ export function validationTests({ it, expect, setup }: GroupContext): void {
       field: 'delta',
       call: (r) => r.publishOutput(S, T, { stream: 'stdout', delta: LONE }),
     },
+    // SPEC 12.3: at most 100,000 nodes, each appearance of a shared reference counted.
+    {
+      title: 'a spec of shared references past the node limit',
+      field: 'spec',
+      call: (r) => r.create(base(S, { spec: sharedReferences(20) as never })),
+    },
     {
       title: 'create with an unknown key',
       field: 'title',
@@ -264,4 +270,11 @@ export function validationTests({ it, expect, setup }: GroupContext): void {
     const ok = await h.registry.create(base(S, { id: 'free' }))
     expect(ok.id).toBe('free')
   })
+}
+
+/** `v = [v, v]` nested `depth` times: a few objects, 2^depth nodes when walked. */
+function sharedReferences(depth: number): unknown {
+  let v: unknown = [1]
+  for (let i = 0; i < depth; i++) v = [v, v]
+  return v
 }
