@@ -27,16 +27,16 @@ export {
 export type { ReapOptions, ReapOutcome, ReapResult } from './execution/reaper.js'
 export type { SinkMessage, TaskSink } from './execution/sink.js'
 export { RegistryTaskSink } from './execution/sink.js'
+export type { TaskSupervisor } from './execution/supervisor.js'
+export { createTaskSupervisor } from './execution/supervisor.js'
 export type {
   HousekeepingOptions,
   MessageDelivery,
   SpawnOptions,
   SupervisorMessage,
-  TaskSupervisor,
   TaskSupervisorOptions,
   WaitOptions,
-} from './execution/supervisor.js'
-export { createTaskSupervisor } from './execution/supervisor.js'
+} from './execution/supervisor-options.js'
 export type { WakeQueue } from './execution/wake-queue.js'
 export { createWakeQueue } from './execution/wake-queue.js'
 export type { A2AStateMapping, A2ATaskState } from './interop/a2a.js'

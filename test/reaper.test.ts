@@ -409,3 +409,49 @@ describe('reap racing a finishing worker (SPEC 12.2 rule 2b, 12.4)', () => {
     })
   }
 })
+
+describe('re-attach and concurrency limits (SPEC 12.4)', () => {
+  test('re-attached orphans of another process wait for a slot like queued tasks', async () => {
+    let now = T0
+    const registry = new InMemorySessionTaskRegistry({ now: () => now })
+    const running: string[] = []
+    const finish = new Map<string, () => Promise<void>>()
+    const executor: TaskExecutor = {
+      kind: 'worker',
+      canReattach: () => true,
+      async start(task, ctx) {
+        running.push(task.id)
+        finish.set(task.id, () => ctx.sink.state('succeeded'))
+        await ctx.sink.state('running')
+        await ctx.sink.heartbeat()
+      },
+      async cancel() {},
+    }
+    const executors = new TaskExecutorRegistry()
+    executors.register({ kind: 'worker', executor: () => executor })
+    // Four tasks left running by a process that died.
+    const ids: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const t = await registry.create({ sessionId: 's', kind: 'worker', displayName: `t${i}` })
+      await registry.update('s', t.id, { state: 'running', heartbeatAt: T0.toISOString() })
+      ids.push(t.id)
+    }
+    now = new Date(T0.getTime() + 10 * MIN)
+    const supervisor = createTaskSupervisor({
+      registry,
+      executors,
+      concurrency: { global: 1 },
+      onError: () => {},
+    })
+    const result = await supervisor.reap()
+    expect(result.reattached).toBe(4)
+    expect(running).toHaveLength(1)
+    for (let i = 0; i < 3; i++) {
+      await finish.get(running.at(-1) as string)?.()
+      await vi.waitFor(() => expect(running).toHaveLength(i + 2))
+    }
+    expect(new Set(running)).toEqual(new Set(ids))
+    for (const id of ids) expect((await registry.get('s', id))?.attempt).toBe(2)
+    await supervisor.close()
+  })
+})

@@ -14,6 +14,8 @@ export type QueuedTask = {
   readonly sessionId: string
   readonly taskId: string
   readonly kind: string
+  /** The error kind a failing start records. @default 'start_failed' */
+  readonly failKind?: string | undefined
 }
 
 /** One taken concurrency slot. */
@@ -116,6 +118,7 @@ export class Admission implements SlotSource {
 
   /** Puts a task at the end of the wait list. */
   enqueue(task: QueuedTask): void {
+    if (this.waitingKeys.has(task.key)) return
     this.waiting.push(task)
     this.waitingKeys.add(task.key)
   }

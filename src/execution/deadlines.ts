@@ -1,4 +1,4 @@
-import type { SessionTask } from '../model/schemas.js'
+import type { SessionTask, SessionTaskUpdate } from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import { taskKey } from './task-key.js'
@@ -7,7 +7,7 @@ import { startTimer } from './timer.js'
 /** What {@link Deadlines} needs from the supervisor that owns it. */
 export type DeadlineDeps = {
   registry: SessionTaskRegistry
-  /** How long a canceled task may take to settle before it is failed with `timeout`. */
+  /** How long a canceled or timed-out task may take to settle before it is ended. */
   cancelGraceMs: number
   onError: (error: unknown, context: string) => void
   /** Cancels the task if it has not started yet; true when it had not. */
@@ -21,8 +21,9 @@ export type DeadlineDeps = {
 }
 
 /**
- * Spawn timeouts: at the deadline the task is canceled like `cancel()`, and
- * failed with `timeout` if it has not settled `cancelGraceMs` later.
+ * Spawn timeouts and forced ends: at the deadline the task is canceled like
+ * `cancel()` and failed with `timeout` if it has not settled `cancelGraceMs`
+ * later; a canceled task that has not settled by then ends `canceled`.
  */
 export class Deadlines {
   private readonly deps: DeadlineDeps
@@ -59,6 +60,50 @@ export class Deadlines {
     for (const key of [...this.deadlines.keys(), ...this.graces.keys()]) this.clear(key)
   }
 
+  /**
+   * After a `cancel()`: ends the task `canceled` if it is still not terminal
+   * `cancelGraceMs` from now (an executor that ignores its signal).
+   */
+  graceAfterCancel(task: SessionTask): void {
+    if (this.deps.isClosed()) return
+    const key = taskKey(task.sessionId, task.id)
+    if (this.graces.has(key)) return
+    const attempt = this.deps.attemptOf(key) ?? task.attempt
+    this.force(task.sessionId, task.id, attempt, {
+      state: 'canceled',
+      stateDetail: `did not stop within ${this.deps.cancelGraceMs} ms of cancel`,
+    })
+  }
+
+  /**
+   * Ends the task with `update` `cancelGraceMs` from now unless it settles
+   * first. The write starts a new attempt, so whatever the old worker writes
+   * later is rejected by its fence, and the terminal state frees the slot.
+   */
+  private force(
+    sessionId: string,
+    taskId: string,
+    attempt: number,
+    update: Pick<SessionTaskUpdate, 'state' | 'stateDetail' | 'error'>,
+  ): void {
+    const { registry, onError } = this.deps
+    const key = taskKey(sessionId, taskId)
+    this.graces.get(key)?.()
+    this.graces.set(
+      key,
+      startTimer(this.deps.cancelGraceMs, () => {
+        this.graces.delete(key)
+        registry
+          .update(sessionId, taskId, {
+            ...update,
+            expectedAttempt: attempt,
+            incrementAttempt: true,
+          })
+          .catch((error: unknown) => onError(error, `ending task '${taskId}' after its grace`))
+      }),
+    )
+  }
+
   private async expire(sessionId: string, taskId: string, timeoutMs: number): Promise<void> {
     const { registry, onError } = this.deps
     const key = taskKey(sessionId, taskId)
@@ -73,19 +118,10 @@ export class Deadlines {
       const attempt = this.deps.attemptOf(key) ?? task.attempt
       const after = await registry.get(sessionId, taskId)
       if (after === undefined || isTerminalState(after.state) || this.deps.isClosed()) return
-      this.graces.set(
-        key,
-        startTimer(this.deps.cancelGraceMs, () => {
-          this.graces.delete(key)
-          registry
-            .update(sessionId, taskId, {
-              state: 'failed',
-              error: { kind: 'timeout', message: `task timed out after ${timeoutMs} ms` },
-              expectedAttempt: attempt,
-            })
-            .catch((error: unknown) => onError(error, `failing timed-out task '${taskId}'`))
-        }),
-      )
+      this.force(sessionId, taskId, attempt, {
+        state: 'failed',
+        error: { kind: 'timeout', message: `task timed out after ${timeoutMs} ms` },
+      })
     } catch (error) {
       onError(error, `timing out task '${taskId}'`)
     }

@@ -172,7 +172,7 @@ export class RunTable {
       stateDetail: '',
       expectedAttempt: task.attempt,
     })
-    return () => void this.launch(task, executor, 'start_failed')
+    return () => void this.launch(task, executor, queued.failKind ?? 'start_failed')
   }
 
   /**

@@ -18,90 +18,24 @@ import { isTerminalState } from '../model/state.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import { TaskAbortReason } from './abort-reason.js'
-import { Admission, type ConcurrencyLimits } from './admission.js'
+import { Admission } from './admission.js'
 import { Deadlines } from './deadlines.js'
+import { deliverMessage } from './delivery.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
 import { Housekeeping } from './housekeeping.js'
 import { createReaper, type ReapOptions, type ReapResult } from './reaper.js'
 import { RunTable, settleSoon, watchTerminal } from './runs.js'
+import type {
+  HousekeepingOptions,
+  MessageDelivery,
+  SpawnOptions,
+  SupervisorMessage,
+  TaskSupervisorOptions,
+  WaitOptions,
+} from './supervisor-options.js'
 import { taskKey } from './task-key.js'
 import { waitForTask } from './wait.js'
-
-/** Options of {@link createTaskSupervisor}. */
-export type TaskSupervisorOptions = {
-  /** Where the tasks live. */
-  registry: SessionTaskRegistry
-  /**
-   * Where executors are found by kind.
-   * @default the module-level registry (`registerTaskExecutor`)
-   */
-  executors?: TaskExecutorRegistry | undefined
-  /**
-   * Clock for reap and retention cutoffs.
-   * @default registry.now
-   */
-  now?: (() => Date) | undefined
-  /**
-   * How long a timed-out task may take to settle after cancellation before
-   * it is failed with `timeout`; also the longest `close()` waits.
-   * @default 5000
-   */
-  cancelGraceMs?: number | undefined
-  /** Limits on tasks running at once; none by default. */
-  concurrency?: ConcurrencyLimits | undefined
-  /**
-   * Receives failures that have no caller to go to (an executor's cancel
-   * that threw, a housekeeping pass that failed).
-   * @default console.error
-   */
-  onError?: ((error: unknown, context: string) => void) | undefined
-}
-
-/** Options of `supervisor.spawn`. */
-export type SpawnOptions = {
-  /** Cancel the task this long after spawn; fail it with `timeout` if it does not settle. */
-  timeoutMs?: number | undefined
-}
-
-/** The body of `supervisor.message`: `text` or `content`. */
-export type SupervisorMessage = {
-  text?: string | undefined
-  content?: readonly TaskMessagePart[] | undefined
-  inReplyTo?: string | undefined
-}
-
-/** Whether the executor took an inbound message. */
-export type MessageDelivery = 'delivered' | { failed: string }
-
-/** Options of `supervisor.wait`. */
-export type WaitOptions = {
-  /**
-   * `terminal`, or `settled` (terminal or awaiting_input).
-   * @default 'terminal'
-   */
-  until?: 'terminal' | 'settled' | undefined
-  /** Give up after this long and resolve with `timedOut: true`. */
-  timeoutMs?: number | undefined
-  /** Reject with the signal's reason when aborted. */
-  signal?: AbortSignal | undefined
-}
-
-/** Options of `supervisor.startHousekeeping`. */
-export type HousekeepingOptions = {
-  /** @default 60000 */
-  intervalMs?: number | undefined
-  /** @default 300000 */
-  staleAfterMs?: number | undefined
-  /** @default 3 */
-  maxAttempts?: number | undefined
-  /** @default 30 days */
-  retainFinishedMs?: number | undefined
-  /** @default 50 */
-  limit?: number | undefined
-  /** @default the supervisor's onError */
-  onError?: ((error: unknown, context: string) => void) | undefined
-}
 
 /** The control plane an agent runtime calls. */
 export type TaskSupervisor = {
@@ -132,8 +66,6 @@ export type TaskSupervisor = {
   /** Aborts running work, waits up to `cancelGraceMs` for it to settle, and detaches. */
   close(): Promise<void>
 }
-
-const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /**
  * Creates the control plane over a registry: spawn with executors, cancel,
@@ -251,7 +183,25 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     executors,
     clock,
     onError,
-    reattach: (task, executor) => settleSoon(runs.launch(task, executor, 'orphaned')),
+    reattach: async (task, executor) => {
+      const key = taskKey(task.sessionId, task.id)
+      // A run here is superseded in place (it hands over its slot); any other
+      // re-attached task waits for a slot like a queued one.
+      if (
+        runs.has(key) ||
+        (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable())
+      ) {
+        return settleSoon(runs.launch(task, executor, 'orphaned'))
+      }
+      admission.enqueue({
+        key,
+        sessionId: task.sessionId,
+        taskId: task.id,
+        kind: task.kind,
+        failKind: 'orphaned',
+      })
+      admission.schedule()
+    },
   })
 
   const housekeeping = new Housekeeping({
@@ -301,6 +251,9 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
         !(await cancelWaiting(task, 'canceled before it started'))
       ) {
         await runs.cancel(task)
+        const after = await registry.get(sid, tid)
+        if (after !== undefined && !isTerminalState(after.state)) deadlines.graceAfterCancel(after)
+        return after
       }
       return registry.get(sid, tid)
     },
@@ -311,28 +264,12 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       const content: TaskMessagePart[] = parsed.content ?? [
         { type: 'text', text: parsed.text ?? '' },
       ]
-      const message = await registry.recordMessage(sid, tid, {
-        direction: 'inbound',
-        content,
-        ...(parsed.inReplyTo === undefined ? {} : { inReplyTo: parsed.inReplyTo }),
-      })
-      const task = await registry.get(sid, tid)
-      if (task === undefined) return { message, delivery: { failed: 'task no longer exists' } }
-      if (isTerminalState(task.state))
-        return { message, delivery: { failed: `task is already ${task.state}` } }
-      const executor = executors.find(task.kind)
-      if (executor === undefined) {
-        return {
-          message,
-          delivery: { failed: `no executor is registered for task kind '${task.kind}'` },
-        }
-      }
-      try {
-        await executor.deliver(task, message, runs.contextFor(task))
-        return { message, delivery: 'delivered' }
-      } catch (error) {
-        return { message, delivery: { failed: reasonOf(error) } }
-      }
+      return deliverMessage(
+        { registry, executors, contextFor: (task) => runs.contextFor(task) },
+        sid,
+        tid,
+        { content, inReplyTo: parsed.inReplyTo },
+      )
     },
 
     async wait(sessionId, taskId, waitOptions) {

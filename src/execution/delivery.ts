@@ -1,0 +1,70 @@
+import type { SessionTask, TaskMessage, TaskMessagePart } from '../model/schemas.js'
+import { isTerminalState } from '../model/state.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
+import type { TaskExecutionContext } from './executor.js'
+import type { TaskExecutorRegistry } from './executor-registry.js'
+import type { MessageDelivery } from './supervisor-options.js'
+
+/** What {@link deliverMessage} needs from the supervisor. */
+export type DeliveryDeps = {
+  registry: SessionTaskRegistry
+  executors: TaskExecutorRegistry
+  contextFor: (task: SessionTask) => TaskExecutionContext
+}
+
+/** A validated `supervisor.message` body. */
+export type InboundMessage = {
+  content: TaskMessagePart[]
+  inReplyTo?: string | undefined
+}
+
+const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/**
+ * Records an inbound message and hands it to the task's executor. An answer
+ * to a pending input request resumes the task when it is recorded; when it
+ * then cannot be delivered, the task goes back to `awaiting_input` with the
+ * same request (fenced on the attempt and on the resumed state, so a worker
+ * that moved the task meanwhile keeps its write).
+ */
+export async function deliverMessage(
+  deps: DeliveryDeps,
+  sid: string,
+  tid: string,
+  body: InboundMessage,
+): Promise<{ message: TaskMessage; delivery: MessageDelivery }> {
+  const { registry, executors } = deps
+  const before = await registry.get(sid, tid)
+  const message = await registry.recordMessage(sid, tid, {
+    direction: 'inbound',
+    content: body.content,
+    ...(body.inReplyTo === undefined ? {} : { inReplyTo: body.inReplyTo }),
+  })
+  const task = await registry.get(sid, tid)
+  if (task === undefined) return { message, delivery: { failed: 'task no longer exists' } }
+  if (isTerminalState(task.state))
+    return { message, delivery: { failed: `task is already ${task.state}` } }
+  const failed = async (
+    reason: string,
+  ): Promise<{ message: TaskMessage; delivery: MessageDelivery }> => {
+    const request = before?.state === 'awaiting_input' ? before.inputRequest : undefined
+    if (request !== undefined && task.state === 'running' && before?.attempt === task.attempt) {
+      await registry.update(sid, tid, {
+        inputRequest: request,
+        expectedAttempt: task.attempt,
+        expectedState: 'running',
+      })
+    }
+    return { message, delivery: { failed: reason } }
+  }
+  const executor = executors.find(task.kind)
+  if (executor === undefined) {
+    return failed(`no executor is registered for task kind '${task.kind}'`)
+  }
+  try {
+    await executor.deliver(task, message, deps.contextFor(task))
+    return { message, delivery: 'delivered' }
+  } catch (error) {
+    return failed(reasonOf(error))
+  }
+}
