@@ -7,7 +7,7 @@ export type {
   SessionTaskEventType,
   SessionTaskListener,
 } from './events/emitter.js'
-export type { SequencedEvent, StoredEvent } from './events/event.js'
+export type { EventGap, SequencedEvent, StoredEvent } from './events/event.js'
 export type { TaskAbortKind } from './execution/abort-reason.js'
 export { TASK_ABORT_KINDS, TaskAbortReason } from './execution/abort-reason.js'
 export type { ConcurrencyLimits } from './execution/admission.js'

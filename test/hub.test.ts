@@ -22,7 +22,7 @@ describe('event hub', () => {
     hub.subscribe('s', (_type, payload) => seen.push(payload))
     hub.subscribeAll((_sid, _type, payload) => seen.push(payload))
     const tapped: HubEvent[] = []
-    hub.tap('s', { push: (e) => tapped.push(e), end: () => {} })
+    hub.tap('s', { push: (e) => tapped.push(e), gap: () => {}, end: () => {} })
     hub.deliver('s', [created(task, 1)])
     expect(seen).toHaveLength(2)
     expect(seen[0]).toBe(seen[1])
@@ -37,7 +37,7 @@ describe('event hub', () => {
     hub.deliver('s', [created(task, 1)])
     expect(hub.sessionCount).toBe(0)
     const off = hub.subscribe('s', () => {})
-    const untap = hub.tap('s', { push: () => {}, end: () => {} })
+    const untap = hub.tap('s', { push: () => {}, gap: () => {}, end: () => {} })
     expect(hub.sessionCount).toBe(1)
     off()
     expect(hub.sessionCount).toBe(1)

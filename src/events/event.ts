@@ -17,3 +17,18 @@ export type StoredEvent =
 
 /** A stored event with its per-session sequence number (1, 2, 3, ... in commit order). */
 export type SequencedEvent = StoredEvent & { readonly seq: number }
+
+/**
+ * Committed events a process could not deliver to its listeners (SPEC
+ * 12.5): the session's events after seq `after`, up to `through` when
+ * known, are gone (pruned, past the backend's retention, or unreadable
+ * after retries). Whoever keeps state derived from the events should read
+ * the records again.
+ */
+export type EventGap = {
+  readonly sessionId: string
+  /** The last seq delivered before the gap. */
+  readonly after: number
+  /** The last seq of the gap, when known. */
+  readonly through?: number | undefined
+}

@@ -11,7 +11,7 @@ import {
   type SessionTaskEventType,
   type SessionTaskListener,
 } from './emitter.js'
-import type { SequencedEvent } from './event.js'
+import type { EventGap, SequencedEvent } from './event.js'
 
 /** A public event payload. */
 export type EventPayload = SessionTaskEvents[SessionTaskEventType]
@@ -65,6 +65,8 @@ export function payloadOf(event: HubEvent): EventPayload {
 /** A live consumer of one session's sequenced events (streams). */
 export type EventTap = {
   push(event: HubEvent): void
+  /** Events of the session were lost before reaching this process. */
+  gap(gap: EventGap): void
   /** The session was deleted: end without error. */
   end(): void
 }
@@ -81,7 +83,21 @@ type HubSession = {
 /** Options of {@link SessionEventHub}. */
 export type SessionEventHubOptions = {
   onListenerError?: ListenerErrorHandler | undefined
+  /** Told of every gap after the taps and hooks. */
+  onEventGap?: ((gap: EventGap) => void) | undefined
 }
+
+/** Reports a gap where an operator sees it: lost events are never silent. */
+export const defaultEventGapHandler = (gap: EventGap): void => {
+  const range =
+    gap.through === undefined ? `after seq ${gap.after}` : `${gap.after + 1}..${gap.through}`
+  console.warn(
+    `session-tasks: events ${range} of session '${gap.sessionId}' could not be delivered; readers resynchronise from the records`,
+  )
+}
+
+// Marks a gap's place in the dispatch queue, in order with the events.
+const GAP = 'gap' as SequencedEvent['type']
 
 const defaultListenerError: ListenerErrorHandler = (error, type) => {
   console.error(`session-tasks: a '${type}' listener threw`, error)
@@ -105,9 +121,12 @@ export class SessionEventHub {
   private readonly deletedAt = new Map<string, number>()
   private readonly onListenerError: ListenerErrorHandler
   private readonly deletionHooks = new Set<(sessionId: string) => void>()
+  private readonly gapHooks = new Set<(gap: EventGap) => void>()
+  private readonly onEventGap: (gap: EventGap) => void
 
   constructor(options: SessionEventHubOptions = {}) {
     this.onListenerError = options.onListenerError ?? defaultListenerError
+    this.onEventGap = options.onEventGap ?? defaultEventGapHandler
   }
 
   private session(sessionId: string): HubSession {
@@ -169,6 +188,46 @@ export class SessionEventHub {
     return () => this.deletionHooks.delete(hook)
   }
 
+  /** Runs `hook` for every gap (supervisors and wake queues resynchronise). */
+  onGap(hook: (gap: EventGap) => void): () => void {
+    const registration = (gap: EventGap) => hook(gap)
+    this.gapHooks.add(registration)
+    return () => this.gapHooks.delete(registration)
+  }
+
+  /**
+   * Tells everyone who follows the session that events were lost: its
+   * streams (they re-read a snapshot), the gap hooks, then `onEventGap`. In
+   * order with the events around it.
+   */
+  gap(gap: EventGap): void {
+    const seq = gap.through ?? gap.after
+    const mark: HubEvent = { type: GAP, data: gap as never, seq, payload: undefined }
+    if (this.dispatching) {
+      this.queuedSessions.push(gap.sessionId)
+      this.queue.push(mark)
+      return
+    }
+    this.drain(gap.sessionId, [mark as unknown as SequencedEvent])
+  }
+
+  private dispatchGap(gap: EventGap): void {
+    const session = this.sessions.get(gap.sessionId)
+    if (session !== undefined) for (const tap of [...session.taps]) tap.gap(gap)
+    for (const hook of [...this.gapHooks]) {
+      try {
+        hook(gap)
+      } catch (error) {
+        this.report(error, 'gap', gap)
+      }
+    }
+    try {
+      this.onEventGap(gap)
+    } catch (error) {
+      this.report(error, 'gap', gap)
+    }
+  }
+
   /**
    * Dispatches one operation's committed events, in order. When a dispatch
    * is already running (a listener wrote back), they wait their turn, so no
@@ -213,6 +272,10 @@ export class SessionEventHub {
   }
 
   private dispatch(sessionId: string, event: HubEvent): void {
+    if (event.type === GAP) {
+      this.dispatchGap(event.data as unknown as EventGap)
+      return
+    }
     // Read before any listener runs: (un)subscribing mid-dispatch takes effect from the next event.
     const globals = this.globals
     const session = this.sessions.get(sessionId)

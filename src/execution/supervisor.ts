@@ -166,6 +166,22 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     for (const key of admission.waitingIn(sessionId)) forget(key)
   })
 
+  // Lost events (SPEC 12.5) may have held a terminal write that would free
+  // a slot here: read again what this supervisor holds in that session.
+  const unhookGap = registry.onEventGap?.((gap) => {
+    const held = [...runs.keysIn(gap.sessionId), ...admission.waitingIn(gap.sessionId)]
+    for (const key of held) {
+      const taskId = key.slice(gap.sessionId.length + 1)
+      registry.get(gap.sessionId, taskId).then(
+        (task) => {
+          if (task === undefined) runs.abort(key, new TaskAbortReason('deleted', 'task deleted'))
+          if (task === undefined || isTerminalState(task.state)) forget(key)
+        },
+        (error: unknown) => onError(error, `re-reading task '${taskId}' after lost events`),
+      )
+    }
+  })
+
   const findExecutor = (kind: string): ResolvedTaskExecutor => {
     const executor = executors.find(kind)
     if (executor === undefined)
@@ -321,6 +337,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       runs.clear()
       unsubscribe()
       unhook?.()
+      unhookGap?.()
     },
   }
 

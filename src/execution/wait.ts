@@ -35,6 +35,7 @@ export function waitForTask(
       done = true
       off()
       unhookDelete?.()
+      unhookGap?.()
       cancelTimer?.()
       signal?.removeEventListener('abort', onAbort)
     }
@@ -63,23 +64,30 @@ export function waitForTask(
       cleanup()
       reject(new TaskNotFoundError(`task '${tid}' was deleted with session '${sid}'`))
     })
+    const check = () =>
+      registry.get(sid, tid).then(
+        (task) => {
+          if (done) return
+          if (task === undefined) {
+            cleanup()
+            reject(new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`))
+          } else if (matches(task)) {
+            cleanup()
+            resolve({ task, timedOut: false })
+          }
+        },
+        (error: unknown) => {
+          if (done) return
+          cleanup()
+          reject(error)
+        },
+      )
+    // Lost events may have held the transition waited for: read again.
+    const unhookGap = registry.onEventGap?.((gap) => {
+      if (gap.sessionId === sid && !done) void check()
+    })
     signal?.addEventListener('abort', onAbort, { once: true })
     if (timeoutMs !== undefined) cancelTimer = startTimer(timeoutMs, () => finish(true))
-    registry.get(sid, tid).then(
-      (task) => {
-        if (done) return
-        if (task === undefined) {
-          cleanup()
-          reject(new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`))
-        } else if (matches(task)) {
-          cleanup()
-          resolve({ task, timedOut: false })
-        }
-      },
-      (error: unknown) => {
-        cleanup()
-        reject(error)
-      },
-    )
+    void check()
   })
 }

@@ -295,6 +295,7 @@ export const FunctionSchema = z.custom<AnyFunction>(
 export const RegistryOptionsSchema = z.strictObject({
   now: FunctionSchema.optional(),
   onListenerError: FunctionSchema.optional(),
+  onEventGap: FunctionSchema.optional(),
   replayBuffer: count.optional(),
   replayBudget: count.optional(),
 })

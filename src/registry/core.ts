@@ -4,7 +4,7 @@ import type {
   SessionTaskEmitter,
   SessionTaskListener,
 } from '../events/emitter.js'
-import type { StoredEvent } from '../events/event.js'
+import type { EventGap, StoredEvent } from '../events/event.js'
 import { SessionEventHub } from '../events/hub.js'
 import { checkedClock } from '../model/clock.js'
 import { TaskConflictError, TaskNotFoundError } from '../model/errors.js'
@@ -59,6 +59,12 @@ export type SessionTaskRegistryCoreOptions = {
    * @default logs with console.error
    */
   onListenerError?: ListenerErrorHandler | undefined
+  /**
+   * Told when committed events could not be delivered to this process
+   * (SPEC 12.5), after streams and `onEventGap` hooks were.
+   * @default logs with console.warn
+   */
+  onEventGap?: ((gap: EventGap) => void) | undefined
 }
 
 const DEFAULT_SCAN_LIMIT = 100
@@ -80,10 +86,14 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   constructor(store: SessionTaskStore, options: SessionTaskRegistryCoreOptions = {}) {
     this.store = store
     this.clock = options.now === undefined ? () => new Date() : checkedClock(options.now)
-    this.hub = new SessionEventHub({ onListenerError: options.onListenerError })
+    this.hub = new SessionEventHub({
+      onListenerError: options.onListenerError,
+      onEventGap: options.onEventGap,
+    })
     store.attach({
       deliver: (sessionId, events) => this.hub.deliver(sessionId, events),
       deleted: (sessionId) => this.hub.deleteSession(sessionId),
+      gap: (gap) => this.hub.gap(gap),
     })
   }
 
@@ -288,6 +298,12 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   onSessionDeleted(hook: (sessionId: string) => void): () => void {
     parseInput(FunctionSchema, hook, 'hook')
     return this.hub.onSessionDeleted(hook)
+  }
+
+  /** Runs `hook` whenever this process learns that committed events were lost (SPEC 12.5). */
+  onEventGap(hook: (gap: EventGap) => void): () => void {
+    parseInput(FunctionSchema, hook, 'hook')
+    return this.hub.onGap(hook)
   }
 
   /** A replayable stream of one session's events: a snapshot (or a replay from `since`), then live events. */

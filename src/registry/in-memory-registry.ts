@@ -1,4 +1,5 @@
 import type { ListenerErrorHandler } from '../events/emitter.js'
+import type { EventGap } from '../events/event.js'
 import { RegistryOptionsSchema } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
 import { SessionTaskRegistryCore } from './core.js'
@@ -16,6 +17,12 @@ export type InMemorySessionTaskRegistryOptions = {
    * @default logs with console.error
    */
   onListenerError?: ListenerErrorHandler | undefined
+  /**
+   * Told when committed events could not be delivered to this process
+   * (SPEC 12.5): streams re-read a snapshot and `onEventGap` hooks run first.
+   * @default logs with console.warn
+   */
+  onEventGap?: ((gap: EventGap) => void) | undefined
   /**
    * Most recent events of one session kept for `stream({ since })`.
    * @default 1000
@@ -46,6 +53,7 @@ export class InMemorySessionTaskRegistry extends SessionTaskRegistryCore {
     super(store, {
       now: o.now as (() => Date) | undefined,
       onListenerError: o.onListenerError as ListenerErrorHandler | undefined,
+      onEventGap: o.onEventGap as ((gap: EventGap) => void) | undefined,
     })
     this.memory = store
   }

@@ -3,6 +3,7 @@ import type {
   SessionTaskEmitter,
   SessionTaskListener,
 } from '../events/emitter.js'
+import type { EventGap } from '../events/event.js'
 import type {
   CreateSessionTask,
   ListMessagesOptions,
@@ -88,4 +89,9 @@ export interface SessionTaskRegistry {
   deleteSession(sessionId: string): Promise<number>
   /** Optional: runs `hook` after a session is deleted (wake queues use it). */
   onSessionDeleted?(hook: (sessionId: string) => void): () => void
+  /**
+   * Optional: runs `hook` when committed events could not be delivered to
+   * this process (SPEC 12.5), so state derived from events can be re-read.
+   */
+  onEventGap?(hook: (gap: EventGap) => void): () => void
 }

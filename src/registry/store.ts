@@ -1,4 +1,4 @@
-import type { SequencedEvent, StoredEvent } from '../events/event.js'
+import type { EventGap, SequencedEvent, StoredEvent } from '../events/event.js'
 import type { SessionTask, TaskMessage } from '../model/schemas.js'
 import type { SessionTaskState } from '../model/state.js'
 
@@ -47,6 +47,13 @@ export interface StoreEventSink {
   deliver(sessionId: string, events: readonly SequencedEvent[]): void
   /** The session was deleted elsewhere: the core drops its listeners and streams. */
   deleted(sessionId: string): void
+  /**
+   * Committed events of a session that the store cannot deliver (gone from
+   * its retention, or unreadable after retries): the core tells streams,
+   * hooks and `onEventGap`, which resynchronise from the records. Call it
+   * in order with `deliver`, before the events that follow the gap.
+   */
+  gap(gap: EventGap): void
 }
 
 /**

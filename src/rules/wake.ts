@@ -22,6 +22,20 @@ function wake(
   }
 }
 
+function terminalText(task: SessionTask): string {
+  let text = `${label(task)} finished: ${task.state}.`
+  if (task.summary !== undefined && task.summary !== '') text += `\n- summary: ${task.summary}`
+  if (task.resultPath !== undefined && task.resultPath !== '') {
+    text += `\n- result_path: ${task.resultPath}`
+  }
+  return text
+}
+
+function awaitingText(task: SessionTask): string {
+  const prompt = task.inputRequest?.prompt ?? 'Task is awaiting input.'
+  return `${label(task)} is awaiting input: ${prompt}`
+}
+
 /**
  * The wake an update raises, judged on the update's own intent and the
  * before -> after transition (SPEC 5); `undefined` when the policy or the
@@ -41,12 +55,7 @@ export function wakeForUpdate(
     !isTerminalState(before.state) &&
     isTerminalState(after.state)
   ) {
-    let text = `${label(after)} finished: ${after.state}.`
-    if (after.summary !== undefined && after.summary !== '') text += `\n- summary: ${after.summary}`
-    if (after.resultPath !== undefined && after.resultPath !== '') {
-      text += `\n- result_path: ${after.resultPath}`
-    }
-    return wake(after, 'terminal', text, now)
+    return wake(after, 'terminal', terminalText(after), now)
   }
   if (
     policy === 'on_activity' &&
@@ -54,8 +63,25 @@ export function wakeForUpdate(
     before.state !== 'awaiting_input' &&
     after.state === 'awaiting_input'
   ) {
-    const prompt = after.inputRequest?.prompt ?? 'Task is awaiting input.'
-    return wake(after, 'awaiting_input', `${label(after)} is awaiting input: ${prompt}`, now)
+    return wake(after, 'awaiting_input', awaitingText(after), now)
+  }
+  return undefined
+}
+
+/**
+ * The wake the record's current state raised when it was entered, for
+ * readers rebuilding wakes from the records after events were lost;
+ * `undefined` when it raises none. A terminal wake is stamped `finishedAt`,
+ * as the original was; an awaiting one `updatedAt`, its best estimate.
+ */
+export function wakeForRecord(task: SessionTask): TaskWake | undefined {
+  if (task.wakePolicy === 'silent') return undefined
+  if (isTerminalState(task.state)) {
+    const at = new Date(task.finishedAt ?? task.updatedAt)
+    return wake(task, 'terminal', terminalText(task), at)
+  }
+  if (task.wakePolicy === 'on_activity' && task.state === 'awaiting_input') {
+    return wake(task, 'awaiting_input', awaitingText(task), new Date(task.updatedAt))
   }
   return undefined
 }

@@ -1,5 +1,5 @@
 import type { SessionTaskEvents, SessionTaskEventType } from '../events/emitter.js'
-import type { SequencedEvent } from '../events/event.js'
+import type { EventGap, SequencedEvent } from '../events/event.js'
 import { type HubEvent, hubEvent, payloadOf, type SessionEventHub } from '../events/hub.js'
 import { StreamOverflowError } from '../model/errors.js'
 import type { SessionTask } from '../model/schemas.js'
@@ -62,8 +62,8 @@ type Waiter = {
  * (snapshot or replay) is read from the source, so events that arrive while it
  * is being read are held back and de-duplicated by seq. A jump in the live
  * seqs (events this process never saw, with a database backend) is filled from
- * the source; when they are gone, the stream ends with a `StreamOverflowError`
- * and the consumer resumes with `since`.
+ * the source; when they are gone, or the backend reports a gap, the stream
+ * re-reads the session and goes on with a fresh `snapshot` item (SPEC 12.5).
  */
 export function createSessionStream(
   hub: SessionEventHub,
@@ -84,6 +84,9 @@ export function createSessionStream(
       // then, and while a gap is being filled.
       let ready = false
       let filling = false
+      // A gap was reported while the start or a fill was being read: once
+      // that is done, re-read a snapshot unless it already covered the gap.
+      let resync: { through: number | undefined } | undefined
       let held: HubEvent[] = []
       const queue: (StreamItem | HubEvent | undefined)[] = []
       const waiting: Waiter[] = []
@@ -172,6 +175,32 @@ export function createSessionStream(
         }
       }
 
+      const snapshotItem = (seq: number, tasks: readonly SessionTask[]): StreamItem =>
+        Object.freeze({
+          seq,
+          type: 'snapshot',
+          payload: Object.freeze({ tasks: Object.freeze(tasks.slice()) }),
+        }) as StreamItem
+
+      // Events are lost for good: the consumer gets the session as it is now,
+      // then the events after it.
+      const resnapshot = () => {
+        filling = true
+        resync = undefined
+        source.start(undefined).then(
+          (begin) => {
+            if (finished || failure !== undefined) return
+            filling = false
+            if (begin.kind === 'snapshot' && begin.seq > lastSeq) {
+              lastSeq = begin.seq
+              enqueue(snapshotItem(begin.seq, begin.tasks))
+            }
+            drainHeld()
+          },
+          (error: unknown) => fail(error),
+        )
+      }
+
       const fill = (from: number, to: number) => {
         filling = true
         source.events(from, to).then(
@@ -184,17 +213,23 @@ export function createSessionStream(
               accept(hubEvent(event))
             }
             if (lastSeq < to) {
-              fail(
-                new StreamOverflowError(
-                  `stream of session '${sessionId}' missed events ${lastSeq + 1}..${to}, which are no longer stored; resume with since`,
-                ),
-              )
+              resnapshot()
               return
             }
             drainHeld()
           },
           (error: unknown) => fail(error),
         )
+      }
+
+      const gap = (lost: EventGap) => {
+        if (finished || failure !== undefined) return
+        if (lost.through !== undefined && lost.through <= lastSeq) return
+        if (!ready || filling) {
+          resync = { through: lost.through }
+          return
+        }
+        resnapshot()
       }
 
       const accept = (event: HubEvent) => {
@@ -204,6 +239,14 @@ export function createSessionStream(
       }
 
       const drainHeld = () => {
+        if (resync !== undefined && !filling && !finished && failure === undefined) {
+          const through = resync.through
+          if (through === undefined || through > lastSeq) {
+            resnapshot()
+            return
+          }
+          resync = undefined
+        }
         while (!filling && !finished && failure === undefined && held.length > 0) {
           const event = held.shift() as HubEvent
           if (event.seq <= lastSeq) continue
@@ -243,7 +286,7 @@ export function createSessionStream(
         }
         signal?.addEventListener('abort', onAbort, { once: true })
         // Listen first, then read: whatever commits after the read arrives here.
-        detach = hub.tap(sessionId, { push, end: finish })
+        detach = hub.tap(sessionId, { push, gap, end: finish })
         unwatch = source.watch?.()
         source.start(options.since).then(
           (begin) => {
@@ -251,13 +294,7 @@ export function createSessionStream(
             bulk = true
             if (begin.kind === 'snapshot') {
               lastSeq = begin.seq
-              enqueue(
-                Object.freeze({
-                  seq: begin.seq,
-                  type: 'snapshot',
-                  payload: Object.freeze({ tasks: Object.freeze(begin.tasks.slice()) }),
-                }) as StreamItem,
-              )
+              enqueue(snapshotItem(begin.seq, begin.tasks))
             } else {
               for (const event of begin.events) {
                 lastSeq = event.seq

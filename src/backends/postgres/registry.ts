@@ -1,5 +1,6 @@
 import * as z from 'zod'
 import type { ListenerErrorHandler } from '../../events/emitter.js'
+import type { EventGap } from '../../events/event.js'
 import { FunctionSchema } from '../../model/schemas.js'
 import { parseInput } from '../../model/validate.js'
 import { SessionTaskRegistryCore } from '../../registry/core.js'
@@ -30,6 +31,12 @@ export type PostgresSessionTaskRegistryOptions = {
    * @default logs with console.error
    */
   onListenerError?: ListenerErrorHandler | undefined
+  /**
+   * Told when committed events could not be delivered to this process
+   * (SPEC 12.5): streams re-read a snapshot and `onEventGap` hooks run first.
+   * @default logs with console.warn
+   */
+  onEventGap?: ((gap: EventGap) => void) | undefined
   /**
    * How many recent events of each session `stream({ since })` can replay.
    * @default 1000
@@ -67,6 +74,7 @@ const OptionsSchema = z.strictObject({
   client: SqlClientSchema,
   now: FunctionSchema.optional(),
   onListenerError: FunctionSchema.optional(),
+  onEventGap: FunctionSchema.optional(),
   replayBuffer: z.int('must be an integer').min(0, 'must not be negative').optional(),
   channel: z
     .string()
@@ -115,6 +123,7 @@ export class PostgresSessionTaskRegistry extends SessionTaskRegistryCore {
     super(store, {
       now: given ?? clock?.now,
       onListenerError: o.onListenerError as ListenerErrorHandler | undefined,
+      onEventGap: o.onEventGap as ((gap: EventGap) => void) | undefined,
     })
     this.pg = store
     this.reportError = reportError
