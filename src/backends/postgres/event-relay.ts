@@ -1,25 +1,13 @@
 import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import type { StoreEventSink } from '../../registry/store.js'
+import type { Cursor } from './cursor-table.js'
+import * as table from './cursor-table.js'
+import { type Notice, parseNotice } from './notice.js'
+import { catchUpPatiently, RecoveryPoint } from './recovery-point.js'
 import { rowToEvent } from './rows.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
 
-/** Where this process is in one session's event sequence. */
-type Cursor = {
-  /** Identifies one life of the session's counter (it restarts after deleteSession); '' = unknown. */
-  epoch: string
-  /** The last seq delivered to (or deliberately skipped by) the local listeners. */
-  seq: number
-}
-
-type Notice = { o: string; s: string; e: string; f?: number; q?: number; d?: number }
-
-// Remembered deleted (session, epoch) pairs, so a late delivery of a deleted
-// session's events does not bring it back.
-const TOMBSTONES = 1024
-// Cursors kept for sessions followed only through subscribeAll; the least
-// recently used go first. A dropped cursor is rebuilt from the next notice.
-const MAX_CURSORS = 10_000
 // How long a write waits for its own notice to place a session's first
 // cursor before falling back to starting at the write itself.
 const OWN_NOTICE_WAIT_MS = 1000
@@ -42,13 +30,15 @@ export type EventRelayOptions = {
  */
 export class EventRelay {
   private sink: StoreEventSink | undefined
-  private readonly cursors = new Map<string, Cursor>()
   private readonly watched = new Map<string, number>()
-  private readonly tombstones = new Set<string>()
+  private readonly cursors = new table.CursorTable(
+    (sessionId) => this.watched.has(sessionId) || this.pulls.has(sessionId),
+  )
+  private readonly recovery: RecoveryPoint
   private readonly pulls = new Map<string, { epoch: string; first: number; last: number }>()
   // Local writes to a followed session that has no cursor yet, waiting for a
   // notice (their own, at the latest) to say where the session stands.
-  private readonly placing = new Map<string, { wait: Promise<void>; done: () => void }>()
+  private readonly placing = new table.Placements(OWN_NOTICE_WAIT_MS)
   // While listening: the last seq of this process's own writes already handed
   // to the core, per session, until their notice comes back. It tells a
   // notice of a write made before anyone here followed the session (already
@@ -57,7 +47,9 @@ export class EventRelay {
   private watchingAll = 0
   private listening: Promise<() => Promise<void>> | undefined
 
-  constructor(private readonly o: EventRelayOptions) {}
+  constructor(private readonly o: EventRelayOptions) {
+    this.recovery = new RecoveryPoint(o.client, o.reportError)
+  }
 
   /** Where delivered events go. */
   attach(sink: StoreEventSink): void {
@@ -67,7 +59,10 @@ export class EventRelay {
   /** Starts LISTEN; idempotent. */
   async start(): Promise<void> {
     this.listening ??= this.o.client.listen(this.o.channel, (payload) => this.onNotify(payload), {
-      onError: this.o.reportError,
+      onError: (error) => {
+        this.recovery.markDown()
+        this.o.reportError(error)
+      },
       onReconnect: () => {
         this.resync().catch(this.o.reportError)
       },
@@ -78,11 +73,13 @@ export class EventRelay {
       this.listening = undefined
       throw error
     }
+    await this.recovery.start()
   }
 
   /** Stops LISTEN. */
   async close(): Promise<void> {
     this.ownHandled.clear()
+    this.recovery.stop()
     const listening = this.listening
     this.listening = undefined
     if (listening === undefined) return
@@ -122,32 +119,20 @@ export class EventRelay {
     return { trackedSessions: this.cursors.size, watchedSessions: this.watched.size }
   }
 
-  private tombstoned(sessionId: string, epoch: string): boolean {
-    return epoch !== '' && this.tombstones.has(`${epoch}\u0000${sessionId}`)
-  }
-
   /**
    * Forgets a session locally (cursor, watch) and, unless the core is the one
    * deleting it, tells the core to drop its listeners and streams.
    */
   reset(sessionId: string, epoch: string | undefined, tellCore = true): void {
-    const dead = epoch ?? this.cursors.get(sessionId)?.epoch
-    if (dead !== undefined && dead !== '') {
-      this.tombstones.add(`${dead}\u0000${sessionId}`)
-      if (this.tombstones.size > TOMBSTONES) {
-        const oldest = this.tombstones.values().next().value as string
-        this.tombstones.delete(oldest)
-      }
-    }
-    this.cursors.delete(sessionId)
-    this.placing.get(sessionId)?.done()
+    this.cursors.bury(sessionId, epoch)
+    this.placing.done(sessionId)
     this.watched.delete(sessionId)
     if (tellCore) this.sink?.deleted(sessionId)
   }
 
   /** The cursor for a session in `epoch`, starting one at `first - 1` when there is none. */
   private cursor(sessionId: string, epoch: string, first: number): Cursor | undefined {
-    if (this.tombstoned(sessionId, epoch)) return undefined
+    if (this.cursors.tombstoned(sessionId, epoch)) return undefined
     let cursor = this.cursors.get(sessionId)
     if (cursor !== undefined && cursor.epoch !== epoch) {
       if (cursor.epoch === '') {
@@ -158,24 +143,9 @@ export class EventRelay {
         cursor = undefined
       }
     }
-    if (cursor === undefined) {
-      cursor = { epoch, seq: first - 1 }
-      this.cursors.set(sessionId, cursor)
-      if (this.cursors.size > MAX_CURSORS) this.evictCursor()
-    } else {
-      // Most recently used last, so eviction takes the stalest.
-      this.cursors.delete(sessionId)
-      this.cursors.set(sessionId, cursor)
-    }
+    if (cursor === undefined) return this.cursors.set(sessionId, { epoch, seq: first - 1 })
+    this.cursors.touch(sessionId, cursor)
     return cursor
-  }
-
-  private evictCursor(): void {
-    for (const sessionId of this.cursors.keys()) {
-      if (this.watched.has(sessionId) || this.pulls.has(sessionId)) continue
-      this.cursors.delete(sessionId)
-      return
-    }
   }
 
   /**
@@ -184,39 +154,9 @@ export class EventRelay {
    * process has not seen yet starts here.
    */
   noteAllocation(sessionId: string, epoch: string, first: number): void {
-    // While listening, a first cursor is placed by notices only (see place()).
+    // While listening, a first cursor is placed by notices only (see Placements).
     if (this.listening !== undefined && !this.cursors.has(sessionId)) return
     if (this.interested(sessionId)) this.cursor(sessionId, epoch, first)
-  }
-
-  /**
-   * Waits until a notice places the session's first cursor. Notices arrive
-   * in commit order, so the first one this process receives for a session
-   * after it began to follow it covers every later commit; starting at this
-   * process's own write instead would count a racing write of another
-   * process as delivered and lose it. The write's own notice arrives within
-   * a round trip; if the LISTEN connection is down, the wait gives up.
-   */
-  private place(sessionId: string): Promise<void> {
-    let entry = this.placing.get(sessionId)
-    if (entry === undefined) {
-      let done = () => {}
-      const wait = new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, OWN_NOTICE_WAIT_MS)
-        ;(timer as { unref?: () => void }).unref?.()
-        done = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      entry = { wait, done }
-      this.placing.set(sessionId, entry)
-      const placed = entry
-      void wait.then(() => {
-        if (this.placing.get(sessionId) === placed) this.placing.delete(sessionId)
-      })
-    }
-    return entry.wait
   }
 
   /**
@@ -246,18 +186,25 @@ export class EventRelay {
       return
     }
     if (local !== undefined && this.listening !== undefined && !this.cursors.has(sessionId)) {
-      await this.place(sessionId)
+      await this.placing.wait(sessionId)
     }
     let cursor = this.cursor(sessionId, epoch, first)
     if (cursor === undefined || last <= cursor.seq) return
     const inHand = local === undefined ? last + 1 : first
     if (cursor.seq + 1 < inHand) {
-      let missing: SequencedEvent[] = []
+      const from = cursor.seq + 1
+      let missing: SequencedEvent[] | undefined
       try {
-        missing = await this.read(sessionId, epoch, cursor.seq + 1, inHand - 1)
+        missing = await this.read(sessionId, epoch, from, inHand - 1)
       } catch (error) {
-        // The write itself committed; its own events still go out below.
+        // Notified only: the caller retries. A write of our own must still
+        // deliver its events, so one more try, then the range is lost.
+        if (local === undefined) throw error
         this.o.reportError(error)
+        missing = await this.read(sessionId, epoch, from, inHand - 1).catch((again: unknown) => {
+          this.o.reportError(again)
+          return undefined
+        })
       }
       cursor = this.cursors.get(sessionId)
       if (cursor === undefined || cursor.epoch !== epoch) {
@@ -265,7 +212,7 @@ export class EventRelay {
         cursor = this.cursor(sessionId, epoch, first)
         if (cursor === undefined) return
       }
-      for (const event of missing) this.emit(sessionId, cursor, event)
+      this.emitRead(sessionId, cursor, missing ?? [], inHand - 1)
     }
     if (local !== undefined) {
       for (let i = 0; i < local.length; i++) {
@@ -285,6 +232,33 @@ export class EventRelay {
     this.sink?.deliver(sessionId, [event])
   }
 
+  /**
+   * Delivers events read for the range up to `through`. Every seq in it was
+   * committed (seqs are allocated in commit order), so one that did not come
+   * back is gone for good (retention, a prune): the gap is reported, in
+   * order, before the events that follow it.
+   */
+  private emitRead(
+    sessionId: string,
+    cursor: Cursor,
+    events: readonly SequencedEvent[],
+    through: number,
+  ): void {
+    for (const event of events) {
+      if (event.seq > cursor.seq + 1) this.lose(sessionId, cursor, event.seq - 1)
+      this.emit(sessionId, cursor, event)
+    }
+    this.lose(sessionId, cursor, through)
+  }
+
+  /** Skips the cursor to `through`, telling the core the events in between are lost. */
+  private lose(sessionId: string, cursor: Cursor, through: number): void {
+    if (this.cursors.get(sessionId) !== cursor || through <= cursor.seq) return
+    const after = cursor.seq
+    cursor.seq = through
+    this.sink?.gap({ sessionId, after, through })
+  }
+
   private async read(sessionId: string, epoch: string, from: number, to: number) {
     const { rows } = await this.o.client.query<{ seq: unknown; type: string; payload: string }>(
       this.o.sql.events,
@@ -295,65 +269,63 @@ export class EventRelay {
 
   private onNotify(payload: string): void {
     if (this.listening === undefined) return
-    let notice: Notice
+    let notice: Notice | undefined
     try {
-      notice = JSON.parse(payload) as Notice
+      notice = parseNotice(payload)
     } catch (error) {
       this.o.reportError(error)
       return
     }
-    if (typeof notice !== 'object' || notice === null || typeof notice.s !== 'string') return
-    const sessionId = notice.s
-    const epoch = typeof notice.e === 'string' ? notice.e : ''
-    if (notice.o === this.o.origin) {
+    if (notice === undefined) return
+    const { sessionId, epoch, first, last } = notice
+    if (notice.origin === this.o.origin) {
       // Our own writes are delivered by the write itself; their notices only
       // place a followed session's first cursor (just before them).
       const handled = this.ownHandled.get(sessionId)
-      if (handled !== undefined && typeof notice.q === 'number' && notice.q >= handled) {
+      if (handled !== undefined && last !== undefined && last >= handled) {
         this.ownHandled.delete(sessionId)
       }
       if (
-        notice.d !== 1 &&
+        !notice.deleted &&
         !this.cursors.has(sessionId) &&
         this.interested(sessionId) &&
-        Number.isSafeInteger(notice.f) &&
-        Number.isSafeInteger(notice.q)
+        first !== undefined &&
+        last !== undefined
       ) {
         // Own writes handed over before anyone followed the session: start
         // after the last of them (later notices of those are then old news).
-        const delivered = handled !== undefined && handled >= (notice.q as number)
-        this.cursor(sessionId, epoch, delivered ? (handled as number) + 1 : (notice.f as number))
+        const delivered = handled !== undefined && handled >= last
+        this.cursor(sessionId, epoch, delivered ? handled + 1 : first)
       }
-      this.placing.get(sessionId)?.done()
+      this.placing.done(sessionId)
       return
     }
-    if (notice.d === 1) {
+    if (notice.deleted) {
       const cursor = this.cursors.get(sessionId)
       // Already moved on to a newer life of the session: nothing to drop.
       if (cursor !== undefined && cursor.epoch !== '' && cursor.epoch !== epoch) return
       this.reset(sessionId, epoch)
       return
     }
-    const first = notice.f
-    const last = notice.q
-    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) return
+    if (first === undefined || last === undefined) return
     if (!this.interested(sessionId)) {
       // Nobody here listens: only keep a known cursor current, read nothing.
       const cursor = this.cursors.get(sessionId)
       if (cursor === undefined) return
       if (cursor.epoch !== epoch && cursor.epoch !== '') this.reset(sessionId, cursor.epoch)
-      else cursor.seq = Math.max(cursor.seq, last as number)
+      else cursor.seq = Math.max(cursor.seq, last)
       return
     }
-    if (!this.cursors.has(sessionId)) this.cursor(sessionId, epoch, first as number)
-    this.placing.get(sessionId)?.done()
-    this.pull(sessionId, epoch, first as number, last as number)
+    if (!this.cursors.has(sessionId)) this.cursor(sessionId, epoch, first)
+    this.placing.done(sessionId)
+    this.pull(sessionId, epoch, first, last)
   }
 
   /**
    * Reads a notified range from the events table and delivers it. Notices
    * that arrive while a read for the session is running only raise its
-   * target, so a burst costs a few reads, not one per notice.
+   * target, so a burst costs a few reads, not one per notice. A read that
+   * keeps failing is retried with backoff, then reported as a gap.
    */
   private pull(sessionId: string, epoch: string, first: number, last: number): void {
     const running = this.pulls.get(sessionId)
@@ -365,9 +337,23 @@ export class EventRelay {
     this.pulls.set(sessionId, state)
     const run = async () => {
       try {
-        for (;;) {
+        for (let failures = 0; this.listening !== undefined; ) {
           const target = state.last
-          await this.deliver(sessionId, state.epoch, state.first, undefined, target)
+          try {
+            await this.deliver(sessionId, state.epoch, state.first, undefined, target)
+            failures = 0
+          } catch (error) {
+            this.o.reportError(error)
+            if (++failures < table.READ_ATTEMPTS) {
+              await table.pause(table.RETRY_BASE_MS * 4 ** (failures - 1))
+              continue
+            }
+            failures = 0
+            const cursor = this.cursors.get(sessionId)
+            if (cursor !== undefined && cursor.epoch === state.epoch) {
+              this.lose(sessionId, cursor, target)
+            }
+          }
           if (state.last === target) return
         }
       } finally {
@@ -377,20 +363,32 @@ export class EventRelay {
     run().catch(this.o.reportError)
   }
 
-  // After a LISTEN connection came back: catch up on the sessions listened to.
+  // After a LISTEN connection came back: catch up (retried with backoff
+  // while the database is unreachable), then move the point on. When that
+  // keeps failing, every followed session is told of a gap instead.
   private async resync(): Promise<void> {
-    for (const [sessionId, cursor] of [...this.cursors]) {
-      if (!this.interested(sessionId)) continue
-      const { rows } = await this.o.client.query<{ seq: unknown; epoch: string }>(
-        this.o.sql.sessionHead,
-        [sessionId],
-      )
-      const head = rows[0]
-      if (head === undefined || (cursor.epoch !== '' && head.epoch !== cursor.epoch)) {
-        this.reset(sessionId, cursor.epoch)
-        continue
-      }
-      await this.deliver(sessionId, head.epoch, cursor.seq + 1, undefined, Number(head.seq))
+    const deps = {
+      client: this.o.client,
+      sql: this.o.sql,
+      cursors: this.cursors,
+      interested: (sessionId: string) => this.interested(sessionId),
+      reset: (sessionId: string, epoch: string) => this.reset(sessionId, epoch),
+      pull: (sessionId: string, epoch: string, first: number, last: number) =>
+        this.pull(sessionId, epoch, first, last),
+      open: (sessionId: string, epoch: string, first: number) =>
+        this.cursor(sessionId, epoch, first),
+      emitRead: (s: string, c: Cursor, events: readonly SequencedEvent[], through: number) =>
+        this.emitRead(s, c, events, through),
     }
+    await catchUpPatiently(deps, this.recovery.point, {
+      reportError: this.o.reportError,
+      stillListening: () => this.listening !== undefined,
+      giveUp: () => {
+        for (const [sessionId, cursor] of this.cursors.entries()) {
+          if (this.interested(sessionId)) this.sink?.gap({ sessionId, after: cursor.seq })
+        }
+      },
+    })
+    await this.recovery.resume()
   }
 }

@@ -94,6 +94,13 @@ export function migrationStatements(prefix: string = DEFAULT_TABLE_PREFIX): stri
       PRIMARY KEY (session_id, seq)
     )`,
     `CREATE INDEX IF NOT EXISTS ${p}events_by_task ON ${t.events} (task_id)`,
+    // 0.2: the writing transaction of counter rows and events, so a process
+    // back from a LISTEN outage finds what was written meanwhile. Added
+    // without a table rewrite: older rows keep NULL.
+    `ALTER TABLE ${t.sessions} ADD COLUMN IF NOT EXISTS tx xid8`,
+    `ALTER TABLE ${t.sessions} ALTER COLUMN tx SET DEFAULT pg_current_xact_id()`,
+    `ALTER TABLE ${t.events} ADD COLUMN IF NOT EXISTS tx xid8`,
+    `ALTER TABLE ${t.events} ALTER COLUMN tx SET DEFAULT pg_current_xact_id()`,
   ]
 }
 

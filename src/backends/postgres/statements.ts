@@ -19,6 +19,9 @@ export function statements(t: TableNames) {
     messagesAfter: `SELECT m.record::text AS record FROM ${messages} m, ${messages} c WHERE c.id = $3 AND c.task_id = $1 AND m.task_id = $1 AND (m.created_at, m.ord) > (c.created_at, c.ord) AND EXISTS (SELECT 1 FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2) ORDER BY m.created_at, m.ord LIMIT $4`,
     sessionHead: `SELECT seq, epoch FROM ${sessions} WHERE session_id = $1`,
     events: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e JOIN ${sessions} x ON x.session_id = e.session_id WHERE e.session_id = $1 AND ($2 = '' OR x.epoch = $2) AND e.seq >= $3 AND e.seq <= $4 ORDER BY e.seq`,
+    // Rows written by transactions at or after a recovery point (an xid8).
+    sessionsSince: `SELECT session_id, seq, epoch FROM ${sessions} WHERE tx >= $1::xid8`,
+    eventsSince: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e WHERE e.session_id = $1 AND e.tx >= $3::xid8 AND e.seq <= $4 AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.session_id = $1 AND x.epoch = $2) ORDER BY e.seq`,
     replay: `SELECT seq, type, payload::text AS payload FROM ${events} WHERE session_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
     stale: `SELECT record::text AS record FROM ${tasks} WHERE state IN ('queued', 'running') AND heartbeat_at IS NOT NULL AND heartbeat_at < $1 ORDER BY heartbeat_at, created_at, ord LIMIT $2`,
     prune: `WITH doomed AS (SELECT id FROM ${tasks} WHERE state IN ${terminalStates} AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, created_at, ord LIMIT $2 FOR UPDATE SKIP LOCKED), gone AS (DELETE FROM ${tasks} t USING doomed WHERE t.id = doomed.id RETURNING t.session_id, t.id, t.record, t.finished_at, t.created_at, t.ord) SELECT session_id, id, record::text AS record FROM gone ORDER BY finished_at, created_at, ord`,

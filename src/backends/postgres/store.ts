@@ -140,7 +140,7 @@ export class PostgresTaskStore implements SessionTaskStore {
       )
     }
     ctes.push(
-      `s AS (INSERT INTO ${sessions} AS x (session_id, seq, epoch) SELECT $1, $2, ${p(`${this.origin}.${++this.epochCounter}`)}${from} ON CONFLICT (session_id) DO UPDATE SET seq = x.seq + EXCLUDED.seq RETURNING x.seq, x.epoch)`,
+      `s AS (INSERT INTO ${sessions} AS x (session_id, seq, epoch) SELECT $1, $2, ${p(`${this.origin}.${++this.epochCounter}`)}${from} ON CONFLICT (session_id) DO UPDATE SET seq = x.seq + EXCLUDED.seq, tx = EXCLUDED.tx RETURNING x.seq, x.epoch)`,
     )
     // Task events are stored as public projections: other processes and
     // replays never see a secret.
