@@ -10,6 +10,8 @@
 # the script's. As root, the server runs as the `postgres` user (PostgreSQL
 # refuses to run as root); the command itself runs as the caller.
 #
+# TEST_PG_RESTART names a script that restarts the server in place.
+#
 # PG_BIN selects the server binaries (default: pg_config --bindir, else the
 # newest /usr/lib/postgresql/*/bin).
 set -euo pipefail
@@ -97,6 +99,17 @@ for attempt in 1 2 3 4 5; do
 done
 
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+
+# Fault tests restart the server mid-run: this script does it in place (same
+# data directory, port and options).
+cat >"$DIR/restart.sh" <<RESTART
+#!/usr/bin/env bash
+set -euo pipefail
+$(declare -f as_server)
+as_server "$BIN/pg_ctl" -D "$DIR/data" -m fast -w -t 30 restart >/dev/null
+RESTART
+chmod 755 "$DIR/restart.sh"
+export TEST_PG_RESTART="$DIR/restart.sh"
 echo "with-postgres: PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') at $TEST_DATABASE_URL" >&2
 
 set +e
