@@ -1,3 +1,7 @@
+import { type QueuedTask, WaitList } from './wait-list.js'
+
+export type { QueuedTask } from './wait-list.js'
+
 /** Concurrency limits; every given limit applies at once. */
 export type ConcurrencyLimits = {
   /** Most tasks started by this supervisor running at once. */
@@ -6,16 +10,6 @@ export type ConcurrencyLimits = {
   perSession?: number | undefined
   /** Most running at once per task kind. */
   perKind?: number | undefined
-}
-
-/** A task waiting for a concurrency slot. */
-export type QueuedTask = {
-  readonly key: string
-  readonly sessionId: string
-  readonly taskId: string
-  readonly kind: string
-  /** The error kind a failing start records. @default 'start_failed' */
-  readonly failKind?: string | undefined
 }
 
 /** One taken concurrency slot. */
@@ -65,9 +59,7 @@ export class Admission implements SlotSource {
   private active = 0
   private readonly bySession = new Map<string, number>()
   private readonly byKind = new Map<string, number>()
-  private readonly waiting: QueuedTask[] = []
-  // The keys on the wait list, so membership checks do not scan it.
-  private readonly waitingKeys = new Set<string>()
+  private readonly waiting: WaitList
   // Tasks taken off the wait list whose start is still being prepared (the
   // registry is async): a cancel or a terminal write in that gap revokes the claim.
   private readonly starting = new Map<string, Claim>()
@@ -77,6 +69,12 @@ export class Admission implements SlotSource {
 
   constructor(deps: AdmissionDeps) {
     this.deps = deps
+    const { perSession, perKind } = deps.limits
+    this.waiting = new WaitList({
+      session: (sessionId) =>
+        perSession === undefined || (this.bySession.get(sessionId) ?? 0) < perSession,
+      kind: (kind) => perKind === undefined || (this.byKind.get(kind) ?? 0) < perKind,
+    })
   }
 
   /** True when a task of `kind` in `sessionId` may start within the limits. */
@@ -103,34 +101,32 @@ export class Admission implements SlotSource {
         this.active--
         bump(this.bySession, sessionId, -1)
         bump(this.byKind, kind, -1)
+        this.waiting.freed(sessionId, kind)
       },
     }
   }
 
   /** True when a waiting task could start now (a new task must queue behind it). */
   hasStartable(): boolean {
-    if (this.waiting.length === 0) return false
-    // The common case of a long wait list: the global limit blocks them all.
+    if (this.waiting.size === 0) return false
     const { global } = this.deps.limits
     if (global !== undefined && this.active >= global) return false
-    return this.waiting.some((w) => this.canStart(w.sessionId, w.kind))
+    return this.waiting.hasStartable()
   }
 
-  /** Puts a task at the end of the wait list. */
+  /** Puts a task at the end of the wait list (a task already on it keeps its place). */
   enqueue(task: QueuedTask): void {
-    if (this.waitingKeys.has(task.key)) return
-    this.waiting.push(task)
-    this.waitingKeys.add(task.key)
+    this.waiting.add(task)
   }
 
   /** True while the task waits or its start is being prepared. */
   tracks(key: string): boolean {
-    return this.starting.has(key) || this.waitingKeys.has(key)
+    return this.starting.has(key) || this.waiting.has(key)
   }
 
   /** Keys of the tasks of `sessionId` on the wait list. */
   waitingIn(sessionId: string): string[] {
-    return this.waiting.filter((w) => w.sessionId === sessionId).map((w) => w.key)
+    return this.waiting.keysIn(sessionId)
   }
 
   /** Takes the task off the wait list or revokes its start; true when it had not started. */
@@ -140,24 +136,18 @@ export class Admission implements SlotSource {
       claim.revoked = true
       return true
     }
-    if (!this.waitingKeys.has(key)) return false
-    const index = this.waiting.findIndex((w) => w.key === key)
-    if (index === -1) return false
-    this.waiting.splice(index, 1)
-    this.waitingKeys.delete(key)
-    return true
+    return this.waiting.remove(key)
   }
 
   /** Starts waiting tasks the limits now allow, on a later microtask. */
   schedule(): void {
-    if (this.waiting.length > 0 && !this.closed) queueMicrotask(() => void this.pump())
+    if (this.waiting.size > 0 && !this.closed) queueMicrotask(() => void this.pump())
   }
 
   /** Empties the wait list and starts nothing more. */
   close(): void {
     this.closed = true
-    this.waiting.length = 0
-    this.waitingKeys.clear()
+    this.waiting.clear()
   }
 
   private async pump(): Promise<void> {
@@ -170,17 +160,11 @@ export class Admission implements SlotSource {
       do {
         this.pumpAgain = false
         const { global } = this.deps.limits
-        for (let i = 0; i < this.waiting.length && !this.closed; ) {
-          // Nothing more can start once the global limit is reached: stop
-          // scanning (a long wait list would make every release O(n)).
+        while (!this.closed) {
+          // Nothing more can start once the global limit is reached.
           if (global !== undefined && this.active >= global) break
-          const next = this.waiting[i] as QueuedTask
-          if (!this.canStart(next.sessionId, next.kind)) {
-            i++
-            continue
-          }
-          this.waiting.splice(i, 1)
-          this.waitingKeys.delete(next.key)
+          const next = this.waiting.next()
+          if (next === undefined) break
           // Hold the slot while reading, so no other start overtakes it.
           const slot = this.take(next.sessionId, next.kind)
           const claim: Claim = { revoked: false }
