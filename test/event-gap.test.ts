@@ -4,7 +4,6 @@ import {
   createWakeQueue,
   type EventGap,
   InMemoryTaskStore,
-  type SequencedEvent,
   SessionTaskRegistryCore,
   type StoreEventSink,
   type StreamItem,
@@ -87,8 +86,8 @@ describe('streams across a gap', () => {
     const [snapshot, next] = await take(it, 2)
     expect(snapshot?.type).toBe('snapshot')
     expect(snapshot?.seq).toBe(3)
-    const tasks = (snapshot?.payload as { tasks: readonly { state: string; progress?: unknown }[] })
-      .tasks
+    const payload = snapshot?.payload as { tasks: readonly { state: string; progress?: unknown }[] }
+    const tasks = payload.tasks
     expect(tasks[0]?.state).toBe('running')
     expect(tasks[0]?.progress).toEqual({ label: 'half' })
     expect(next?.seq).toBe(4)
@@ -278,6 +277,3 @@ describe('reporting', () => {
     expect(order).toEqual(['task.updated running', 'gap 9', 'task.updated succeeded'])
   })
 })
-
-// Types only: the seqs a stream item carries are the store's.
-export type _Seq = SequencedEvent['seq']

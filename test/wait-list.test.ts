@@ -5,12 +5,6 @@ import { type QueuedTask, WaitList } from '../src/execution/wait-list.js'
 // The wait list must pick exactly what a plain scan of a FIFO array would:
 // the oldest task whose session and kind have room.
 
-type Op =
-  | { op: 'add'; s: number; k: number }
-  | { op: 'remove'; i: number }
-  | { op: 'start' }
-  | { op: 'finish'; i: number }
-
 const ops = fc.array(
   fc.oneof(
     {

@@ -126,7 +126,10 @@ export class WaitList {
       }
       this.groups.set(key, group)
       let own = this.bySession.get(task.sessionId)
-      if (own === undefined) this.bySession.set(task.sessionId, (own = new Set()))
+      if (own === undefined) {
+        own = new Set()
+        this.bySession.set(task.sessionId, own)
+      }
       own.add(group)
       group.items.push(entry)
       this.place(group)
@@ -230,7 +233,10 @@ export class WaitList {
 
   private enheap(g: Group): void {
     let heap = this.kinds.get(g.kind)
-    if (heap === undefined) this.kinds.set(g.kind, (heap = new Heap((a, b) => a.seq < b.seq)))
+    if (heap === undefined) {
+      heap = new Heap((a, b) => a.seq < b.seq)
+      this.kinds.set(g.kind, heap)
+    }
     const node: Node = { g, seq: headSeq(g) }
     g.node = node
     heap.push(node)
@@ -238,7 +244,10 @@ export class WaitList {
 
   private park(g: Group): void {
     let waiting = this.parked.get(g.sessionId)
-    if (waiting === undefined) this.parked.set(g.sessionId, (waiting = new Set()))
+    if (waiting === undefined) {
+      waiting = new Set()
+      this.parked.set(g.sessionId, waiting)
+    }
     waiting.add(g)
   }
 
