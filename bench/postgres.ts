@@ -120,7 +120,9 @@ function uniquePrefix(): string {
 
 async function dropTables(client: SqlClient, prefix: string): Promise<void> {
   const t = tableNames(prefix)
-  await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}`)
+  await client.query(
+    `DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}, ${t.schema}`,
+  )
 }
 
 /** 1k tasks in sessions of 100; the target session's 100 are running. */

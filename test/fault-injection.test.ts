@@ -55,7 +55,9 @@ describe.skipIf(url === undefined || url === '')('fault injection on PostgreSQL'
     for (const n of nodes) if (n.child.exitCode === null) n.child.kill('SIGKILL')
     const t = tableNames(prefix)
     await admin
-      .query(`DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}`)
+      .query(
+        `DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}, ${t.schema}`,
+      )
       .catch(() => {})
     await admin.end()
   })

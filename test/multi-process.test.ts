@@ -278,7 +278,7 @@ if (url === undefined || url === '') {
       await attempt(async () => {
         const t = tableNames(prefix)
         await pool.query(
-          `DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}`,
+          `DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}, ${t.schema}`,
         )
       })
       await attempt(() => pool.end())

@@ -20,7 +20,9 @@ describe.skipIf(url === undefined || url === '')('PostgreSQL connection faults',
 
   afterAll(async () => {
     const t = tableNames(prefix)
-    await admin.query(`DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}`)
+    await admin.query(
+      `DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}, ${t.schema}`,
+    )
     await Promise.all([pool.end(), admin.end()])
   })
 

@@ -46,7 +46,7 @@ if (url === undefined || url === '') {
       const t = tableNames(prefix)
       try {
         await pools[0]?.query(
-          `DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}`,
+          `DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}, ${t.schema}`,
         )
       } finally {
         await Promise.all(pools.map((pool) => pool.end()))
@@ -62,7 +62,9 @@ if (url === undefined || url === '') {
     afterAll(async () => {
       const t = tableNames(prefix2)
       try {
-        await a.query(`DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}`)
+        await a.query(
+          `DROP TABLE IF EXISTS ${t.events}, ${t.sessions}, ${t.messages}, ${t.tasks}, ${t.schema}`,
+        )
       } finally {
         await Promise.all([a.end(), b.end()])
       }

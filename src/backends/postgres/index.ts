@@ -1,7 +1,14 @@
 export type { DatabaseClock } from './clock.js'
 export { createDatabaseClock, DATABASE_CLOCK_QUERY } from './clock.js'
-export type { MigrateOptions, TableNames } from './migrations.js'
-export { DEFAULT_TABLE_PREFIX, migrate, migrationStatements, tableNames } from './migrations.js'
+export type { MigrateOptions, Migration, TableNames } from './migrations.js'
+export {
+  DEFAULT_TABLE_PREFIX,
+  MIGRATIONS,
+  migrate,
+  migrationStatements,
+  SCHEMA_VERSION,
+  tableNames,
+} from './migrations.js'
 export type { PostgresSessionTaskRegistryOptions } from './registry.js'
 export { PostgresSessionTaskRegistry } from './registry.js'
 export type {
