@@ -154,3 +154,31 @@ describe('forced end after a timeout', () => {
     expect((await w.read(task.id)).state).toBe('failed')
   })
 })
+
+describe('grace timers of a run elsewhere', () => {
+  it('are cleared when the task ends, whoever ends it', async () => {
+    const w = world(300)
+    const executors = new TaskExecutorRegistry()
+    executors.register({
+      kind: 'stubborn',
+      executor: () => ({ kind: 'stubborn', async start() {}, async cancel() {} }),
+    })
+    const other = createTaskSupervisor({
+      registry: w.registry,
+      executors,
+      cancelGraceMs: 300,
+      onError: () => {},
+    })
+    supervisors.push(other)
+    const task = await w.spawn()
+    await vi.advanceTimersByTimeAsync(0)
+    // Canceled from a supervisor that does not run it, finished by the worker.
+    await other.cancel('s', task.id)
+    await w.contexts[0]?.sink.state('succeeded')
+    expect(vi.getTimerCount()).toBe(0)
+    await vi.advanceTimersByTimeAsync(1000)
+    const after = await w.read(task.id)
+    expect(after.state).toBe('succeeded')
+    expect(after.attempt).toBe(task.attempt)
+  })
+})

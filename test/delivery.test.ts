@@ -90,3 +90,22 @@ describe('message delivery', () => {
     expect(w.events.slice(count)).toEqual(['task.message.sent'])
   })
 })
+
+describe('racing answers', () => {
+  it('a second answer that fails does not put back a request the first one answered', async () => {
+    let delivered = 0
+    const w = world(async () => {
+      if (delivered++ > 0) throw new Error('not waiting for input')
+    })
+    const id = await awaiting(w)
+    const [a, b] = await Promise.all([
+      w.supervisor.message('s', id, { text: 'main', inReplyTo: 'r1' }),
+      w.supervisor.message('s', id, { text: 'dev', inReplyTo: 'r1' }),
+    ])
+    expect(a.delivery).toBe('delivered')
+    expect(b.delivery).toEqual({ failed: 'not waiting for input' })
+    const task = await w.registry.get('s', id)
+    expect(task?.state).toBe('running')
+    expect(task?.inputRequest).toBeUndefined()
+  })
+})

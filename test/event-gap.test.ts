@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  type AllSessionsListener,
   createTaskSupervisor,
   createWakeQueue,
   type EventGap,
+  InMemorySessionTaskRegistry,
   InMemoryTaskStore,
+  type SessionTaskRegistry,
   SessionTaskRegistryCore,
   type StoreEventSink,
   type StreamItem,
@@ -223,6 +226,42 @@ describe('readers that resynchronise from the records', () => {
     await new Promise((r) => setTimeout(r, 5))
     expect(queue.pending('s')).toBe(0)
     queue.stop()
+  })
+})
+
+describe('the wake queue across a gap', () => {
+  it('does not raise a terminal wake twice when its event arrives after the rebuild read it', async () => {
+    // A registry seen through a relay whose events lag behind direct reads,
+    // as another process's write is visible to list() before its NOTIFY.
+    const real = new InMemorySessionTaskRegistry({ onEventGap: () => {} })
+    let gapHook: (gap: EventGap) => void = () => {}
+    let live: AllSessionsListener = () => {}
+    const lagging: Parameters<AllSessionsListener>[] = []
+    real.subscribeAll((...args) => lagging.push(args))
+    const lagged = {
+      now: () => real.now(),
+      list: (sessionId: string) => real.list(sessionId),
+      subscribeAll: (listener: AllSessionsListener) => {
+        live = listener
+        return () => {}
+      },
+      onEventGap: (hook: (gap: EventGap) => void) => {
+        gapHook = hook
+        return () => {}
+      },
+    } as unknown as SessionTaskRegistry
+    const queue = createWakeQueue(lagged)
+    const t = await real.create({
+      sessionId: 's',
+      kind: 'k',
+      displayName: 'x',
+      wakePolicy: 'on_terminal',
+    })
+    await real.update('s', t.id, { state: 'succeeded' })
+    gapHook({ sessionId: 's', after: 0, through: 1 })
+    await vi.waitFor(() => expect(queue.pending('s')).toBe(1))
+    for (const args of lagging) live(...args)
+    expect(queue.drain('s').map((w) => w.transition)).toEqual(['terminal'])
   })
 })
 

@@ -23,10 +23,12 @@ afterAll(() => db.close())
 function faultyClient() {
   let failReads = 0
   let gate: Promise<void> | undefined
+  let headGate: Promise<void> | undefined
   let down = false
   let hooks: SqlListenOptions = {}
   const client: SqlClient = {
     async query(text, params) {
+      if (text.includes('SELECT seq, epoch FROM') && headGate !== undefined) await headGate
       if (text.includes('e.seq >= $3')) {
         if (gate !== undefined) await gate
         if (failReads > 0) {
@@ -56,6 +58,16 @@ function faultyClient() {
       })
       return () => {
         gate = undefined
+        open()
+      }
+    },
+    holdCatchUp() {
+      let open = () => {}
+      headGate = new Promise<void>((resolve) => {
+        open = resolve
+      })
+      return () => {
+        headGate = undefined
         open()
       }
     },
@@ -214,6 +226,38 @@ describe('a LISTEN outage', () => {
     await vi.waitFor(() => expect(seen).toHaveLength(6))
     await new Promise((r) => setTimeout(r, 50))
     expect(seen).toHaveLength(6)
+    await reader.close()
+    await writer.close()
+  })
+
+  test('a live notice during the catch-up does not skip the events written before it', async () => {
+    const { writer, reader, faults, gaps } = await pair('rf_f_')
+    const seen: string[] = []
+    reader.subscribeAll((sessionId, type, payload) => {
+      seen.push(
+        `${sessionId}:${type}:${(payload as { task?: { state: string } }).task?.state ?? ''}`,
+      )
+    })
+    await writer.create({ sessionId: 'known', kind: 'k', displayName: 'd' })
+    await vi.waitFor(() => expect(seen).toHaveLength(1))
+    faults.drop()
+    const fresh = await writer.create({ sessionId: 'fresh', kind: 'k', displayName: 'new' })
+    await writer.update('fresh', fresh.id, { state: 'running' })
+    // The catch-up stalls on its first read while a live notice arrives.
+    const release = faults.holdCatchUp()
+    faults.restore()
+    await new Promise((r) => setTimeout(r, 50))
+    await writer.update('fresh', fresh.id, { state: 'succeeded' })
+    await new Promise((r) => setTimeout(r, 100))
+    release()
+    await vi.waitFor(() => expect(seen).toHaveLength(4), { timeout: 5000 })
+    expect(seen).toEqual([
+      'known:task.created:queued',
+      'fresh:task.created:queued',
+      'fresh:task.updated:running',
+      'fresh:task.updated:succeeded',
+    ])
+    expect(gaps).toEqual([])
     await reader.close()
     await writer.close()
   })

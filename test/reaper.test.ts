@@ -455,3 +455,52 @@ describe('re-attach and concurrency limits (SPEC 12.4)', () => {
     await supervisor.close()
   })
 })
+
+describe('a re-attached task waiting for its slot', () => {
+  test('is not reaped again while it waits, and starts once the slot frees', async () => {
+    let t = T0.getTime()
+    const now = () => new Date(t)
+    const registry = new InMemorySessionTaskRegistry({ now })
+    const started: string[] = []
+    const sinks: RegistryTaskSink[] = []
+    const executors = new TaskExecutorRegistry()
+    executors.register({
+      kind: 'w',
+      executor: () => ({
+        kind: 'w',
+        canReattach: () => true,
+        async start(task, ctx) {
+          started.push(`${task.displayName}@${task.attempt}`)
+          sinks.push(ctx.sink as RegistryTaskSink)
+          await ctx.sink.state('running')
+        },
+        async cancel() {},
+      }),
+    })
+    const supervisor = createTaskSupervisor({
+      registry,
+      executors,
+      now,
+      concurrency: { global: 1 },
+      onError: () => {},
+    })
+    const orphan = await registry.create({ sessionId: 's', kind: 'w', displayName: 'b' })
+    await registry.update('s', orphan.id, { state: 'running', heartbeatAt: now().toISOString() })
+    await supervisor.spawn({ sessionId: 's', kind: 'w', displayName: 'a' })
+    const reasons: (string | undefined)[] = []
+    for (let pass = 0; pass < 3; pass++) {
+      t += 2000
+      const result = await supervisor.reap({ staleAfterMs: 1000, maxAttempts: 3 })
+      reasons.push(result.outcomes.find((o) => o.taskId === orphan.id)?.reason ?? 'reattached')
+    }
+    expect(reasons).toEqual([
+      'reattached',
+      'waiting for a concurrency slot',
+      'waiting for a concurrency slot',
+    ])
+    expect((await registry.get('s', orphan.id))?.attempt).toBe(2)
+    await sinks[0]?.state('succeeded')
+    await vi.waitFor(() => expect(started).toEqual(['a@1', 'b@2']))
+    await supervisor.close()
+  })
+})

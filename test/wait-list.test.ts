@@ -90,4 +90,16 @@ describe('WaitList', () => {
     expect(list.next()?.key).toBe('b')
     expect(list.next()).toBeUndefined()
   })
+
+  test('stays small while nothing can start (the global limit is full)', () => {
+    const list = new WaitList({ session: () => true, kind: () => true })
+    for (let i = 0; i < 20_000; i++) {
+      list.add({ key: `t${i}`, sessionId: `s${i}`, taskId: `t${i}`, kind: 'k' })
+      list.remove(`t${i}`)
+    }
+    const inner = list as unknown as { top: { size: number }; groups: Map<string, unknown> }
+    expect(list.size).toBe(0)
+    expect(inner.top.size).toBeLessThan(100)
+    expect(inner.groups.size).toBeLessThan(100)
+  })
 })

@@ -28,7 +28,7 @@ export type DeadlineDeps = {
 export class Deadlines {
   private readonly deps: DeadlineDeps
   private readonly deadlines = new Map<string, () => void>()
-  private readonly graces = new Map<string, () => void>()
+  private readonly graces = new Map<string, { stop: () => void; attempt: number }>()
 
   constructor(deps: DeadlineDeps) {
     this.deps = deps
@@ -42,16 +42,16 @@ export class Deadlines {
     )
   }
 
-  /** True while the task's deadline has not passed. */
+  /** True while the task has a deadline or a grace timer armed here. */
   pending(key: string): boolean {
-    return this.deadlines.has(key)
+    return this.deadlines.has(key) || this.graces.has(key)
   }
 
   /** Stops the task's deadline and grace timers. */
   clear(key: string): void {
     this.deadlines.get(key)?.()
     this.deadlines.delete(key)
-    this.graces.get(key)?.()
+    this.graces.get(key)?.stop()
     this.graces.delete(key)
   }
 
@@ -67,8 +67,9 @@ export class Deadlines {
   graceAfterCancel(task: SessionTask): void {
     if (this.deps.isClosed()) return
     const key = taskKey(task.sessionId, task.id)
-    if (this.graces.has(key)) return
     const attempt = this.deps.attemptOf(key) ?? task.attempt
+    // A second cancel of the same attempt keeps the first grace.
+    if (this.graces.get(key)?.attempt === attempt) return
     this.force(task.sessionId, task.id, attempt, {
       state: 'canceled',
       stateDetail: `did not stop within ${this.deps.cancelGraceMs} ms of cancel`,
@@ -88,20 +89,14 @@ export class Deadlines {
   ): void {
     const { registry, onError } = this.deps
     const key = taskKey(sessionId, taskId)
-    this.graces.get(key)?.()
-    this.graces.set(
-      key,
-      startTimer(this.deps.cancelGraceMs, () => {
-        this.graces.delete(key)
-        registry
-          .update(sessionId, taskId, {
-            ...update,
-            expectedAttempt: attempt,
-            incrementAttempt: true,
-          })
-          .catch((error: unknown) => onError(error, `ending task '${taskId}' after its grace`))
-      }),
-    )
+    this.graces.get(key)?.stop()
+    const stop = startTimer(this.deps.cancelGraceMs, () => {
+      this.graces.delete(key)
+      registry
+        .update(sessionId, taskId, { ...update, expectedAttempt: attempt, incrementAttempt: true })
+        .catch((error: unknown) => onError(error, `ending task '${taskId}' after its grace`))
+    })
+    this.graces.set(key, { stop, attempt })
   }
 
   private async expire(sessionId: string, taskId: string, timeoutMs: number): Promise<void> {

@@ -48,7 +48,14 @@ export async function deliverMessage(
     reason: string,
   ): Promise<{ message: TaskMessage; delivery: MessageDelivery }> => {
     const request = before?.state === 'awaiting_input' ? before.inputRequest : undefined
-    if (request !== undefined && task.state === 'running' && before?.attempt === task.attempt) {
+    // Only the answer that resumed the task puts the request back: its
+    // resume is stamped in the same write as the message. A second answer
+    // racing a delivered first one leaves the task running.
+    const resumedByThis =
+      request !== undefined &&
+      message.inReplyTo === request.id &&
+      task.updatedAt === message.createdAt
+    if (resumedByThis && task.state === 'running' && before?.attempt === task.attempt) {
       await registry.update(sid, tid, {
         inputRequest: request,
         expectedAttempt: task.attempt,

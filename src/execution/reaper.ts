@@ -40,6 +40,8 @@ export type ReaperDeps = {
   onError: (error: unknown, context: string) => void
   /** Starts the task again on its new attempt (the supervisor tracks the run and its slot). */
   reattach: (task: SessionTask, executor: ResolvedTaskExecutor) => Promise<void>
+  /** True while the task waits for a concurrency slot here: its heartbeat is not the worker's. */
+  isWaiting: (task: SessionTask) => boolean
 }
 
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -65,6 +67,7 @@ export function createReaper(deps: ReaperDeps): (options?: ReapOptions) => Promi
     if (task.heartbeatAt === undefined || task.heartbeatAt >= cutoff.toISOString()) {
       return record(task, 'skipped', 'heartbeat is fresh again')
     }
+    if (deps.isWaiting(task)) return record(task, 'skipped', 'waiting for a concurrency slot')
     const executor = executors.find(task.kind)
     let reattach = false
     try {

@@ -157,6 +157,8 @@ export class RunTable {
     const task = await registry.get(queued.sessionId, queued.taskId)
     const executor = task === undefined ? undefined : executors.find(task.kind)
     if (task === undefined || isTerminalState(task.state) || !wanted()) return undefined
+    // Re-attached (or claimed) elsewhere while it waited: that worker has it.
+    if (queued.attempt !== undefined && queued.attempt !== task.attempt) return undefined
     if (executor === undefined) {
       await registry.update(task.sessionId, task.id, {
         state: 'failed',

@@ -85,6 +85,8 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   let closed = false
   // Spawns of a caller id in flight, so a racing second spawn gets the same task.
   const spawning = new Map<string, Promise<SessionTask>>()
+  // The message in flight per task, so answers are delivered one at a time.
+  const messaging = new Map<string, Promise<void>>()
 
   async function spawnNew(
     parsed: CreateSessionTask,
@@ -104,6 +106,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
         sessionId: task.sessionId,
         taskId: task.id,
         kind: task.kind,
+        attempt: task.attempt,
       })
       await registry.update(task.sessionId, task.id, {
         stateDetail: 'waiting for a concurrency slot',
@@ -214,10 +217,12 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
         sessionId: task.sessionId,
         taskId: task.id,
         kind: task.kind,
+        attempt: task.attempt,
         failKind: 'orphaned',
       })
       admission.schedule()
     },
+    isWaiting: (task) => admission.tracks(taskKey(task.sessionId, task.id)),
   })
 
   const housekeeping = new Housekeeping({
@@ -280,12 +285,27 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       const content: TaskMessagePart[] = parsed.content ?? [
         { type: 'text', text: parsed.text ?? '' },
       ]
-      return deliverMessage(
-        { registry, executors, contextFor: (task) => runs.contextFor(task) },
-        sid,
-        tid,
-        { content, inReplyTo: parsed.inReplyTo },
+      // One message of a task at a time here: a second answer waits until
+      // the first was delivered (or put back).
+      const key = taskKey(sid, tid)
+      const previous = messaging.get(key) ?? Promise.resolve()
+      const turn = previous.then(() =>
+        deliverMessage(
+          { registry, executors, contextFor: (task) => runs.contextFor(task) },
+          sid,
+          tid,
+          { content, inReplyTo: parsed.inReplyTo },
+        ),
       )
+      const settled = turn.then(
+        () => {},
+        () => {},
+      )
+      messaging.set(key, settled)
+      void settled.then(() => {
+        if (messaging.get(key) === settled) messaging.delete(key)
+      })
+      return turn
     },
 
     async wait(sessionId, taskId, waitOptions) {

@@ -4,6 +4,8 @@ export type QueuedTask = {
   readonly sessionId: string
   readonly taskId: string
   readonly kind: string
+  /** The attempt it waits to start; another process that moved it on took it over. */
+  readonly attempt?: number | undefined
   /** The error kind a failing start records. @default 'start_failed' */
   readonly failKind?: string | undefined
 }
@@ -260,6 +262,7 @@ export class WaitList {
       const node = heap.peek()
       if (node === undefined) {
         this.kinds.delete(kind)
+        this.announced.delete(kind)
         return undefined
       }
       const g = node.g
@@ -282,6 +285,14 @@ export class WaitList {
     if (node === undefined || this.announced.get(kind) === node.seq) return
     this.announced.set(kind, node.seq)
     this.top.push({ kind, seq: node.seq })
+    // While the global limit is full nothing pops: keep the stale entries
+    // from piling up.
+    if (this.top.size > 2 * this.announced.size + 64) this.rebuildTop()
+  }
+
+  private rebuildTop(): void {
+    while (this.top.pop() !== undefined) {}
+    for (const [kind, seq] of this.announced) this.top.push({ kind, seq })
   }
 
   // The group whose head is the oldest task with room.

@@ -53,7 +53,12 @@ export function createWakeQueue(registry: SessionTaskRegistry): WakeQueue {
     else list.push(wake)
   }
   const unsubscribe = registry.subscribeAll((sessionId, type, payload) => {
-    if (type === 'task.wake') add(sessionId, { ...(payload as TaskWake) })
+    if (type !== 'task.wake') return
+    const wake = payload as TaskWake
+    // A rebuild after a gap may have raised it already (the record was read
+    // before the event arrived).
+    if (wake.transition !== 'message' && seen.has(wakeKey(wake))) return
+    add(sessionId, { ...wake })
   })
   const unhook = registry.onSessionDeleted?.((sessionId) => pending.delete(sessionId))
   const unhookGap = registry.onEventGap?.((gap) => {

@@ -19,6 +19,8 @@ export type Cursor = {
   epoch: string
   /** The last seq delivered to (or deliberately skipped by) the local listeners. */
   seq: number
+  /** Where it started: nothing up to this seq was delivered through it. */
+  readonly start: number
 }
 
 // Remembered deleted (session, epoch) pairs, so a late delivery of a deleted

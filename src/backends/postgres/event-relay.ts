@@ -3,7 +3,7 @@ import type { StoreEventSink } from '../../registry/store.js'
 import type { Cursor } from './cursor-table.js'
 import * as table from './cursor-table.js'
 import { type Notice, parseNotice } from './notice.js'
-import { catchUpPatiently, RecoveryPoint } from './recovery-point.js'
+import { OutageRecovery } from './recovery-point.js'
 import { rowToEvent } from './rows.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
@@ -34,7 +34,7 @@ export class EventRelay {
   private readonly cursors = new table.CursorTable(
     (sessionId) => this.watched.has(sessionId) || this.pulls.has(sessionId),
   )
-  private readonly recovery: RecoveryPoint
+  private readonly recovery: OutageRecovery
   private readonly pulls = new Map<string, { epoch: string; first: number; last: number }>()
   // Local writes to a followed session that has no cursor yet, waiting for a
   // notice (their own, at the latest) to say where the session stands.
@@ -48,7 +48,7 @@ export class EventRelay {
   private listening: Promise<() => Promise<void>> | undefined
 
   constructor(private readonly o: EventRelayOptions) {
-    this.recovery = new RecoveryPoint(o.client, o.reportError)
+    this.recovery = new OutageRecovery(o.client, o.reportError)
   }
 
   /** Where delivered events go. */
@@ -143,7 +143,9 @@ export class EventRelay {
         cursor = undefined
       }
     }
-    if (cursor === undefined) return this.cursors.set(sessionId, { epoch, seq: first - 1 })
+    if (cursor === undefined) {
+      return this.cursors.set(sessionId, { epoch, seq: first - 1, start: first - 1 })
+    }
     this.cursors.touch(sessionId, cursor)
     return cursor
   }
@@ -278,6 +280,12 @@ export class EventRelay {
     }
     if (notice === undefined) return
     const { sessionId, epoch, first, last } = notice
+    // While catching up, a session without a cursor must not get one from a
+    // live notice: catch-up delivers its earlier events first.
+    if (this.recovery.recovering && !this.cursors.has(sessionId) && this.interested(sessionId)) {
+      this.recovery.defer(sessionId, payload)
+      return
+    }
     if (notice.origin === this.o.origin) {
       // Our own writes are delivered by the write itself; their notices only
       // place a followed session's first cursor (just before them).
@@ -363,32 +371,25 @@ export class EventRelay {
     run().catch(this.o.reportError)
   }
 
-  // After a LISTEN connection came back: catch up (retried with backoff
-  // while the database is unreachable), then move the point on. When that
-  // keeps failing, every followed session is told of a gap instead.
-  private async resync(): Promise<void> {
-    const deps = {
-      client: this.o.client,
-      sql: this.o.sql,
-      cursors: this.cursors,
-      interested: (sessionId: string) => this.interested(sessionId),
-      reset: (sessionId: string, epoch: string) => this.reset(sessionId, epoch),
-      pull: (sessionId: string, epoch: string, first: number, last: number) =>
-        this.pull(sessionId, epoch, first, last),
-      open: (sessionId: string, epoch: string, first: number) =>
-        this.cursor(sessionId, epoch, first),
-      emitRead: (s: string, c: Cursor, events: readonly SequencedEvent[], through: number) =>
-        this.emitRead(s, c, events, through),
-    }
-    await catchUpPatiently(deps, this.recovery.point, {
-      reportError: this.o.reportError,
-      stillListening: () => this.listening !== undefined,
-      giveUp: () => {
-        for (const [sessionId, cursor] of this.cursors.entries()) {
-          if (this.interested(sessionId)) this.sink?.gap({ sessionId, after: cursor.seq })
-        }
+  // After a LISTEN connection came back: catch up (see OutageRecovery).
+  private resync(): Promise<void> {
+    return this.recovery.recover(
+      {
+        client: this.o.client,
+        sql: this.o.sql,
+        cursors: this.cursors,
+        interested: (sessionId) => this.interested(sessionId),
+        reset: (sessionId, epoch) => this.reset(sessionId, epoch),
+        pull: (sessionId, epoch, first, last) => this.pull(sessionId, epoch, first, last),
+        open: (sessionId, epoch, first) => this.cursor(sessionId, epoch, first),
+        emitRead: (s, c, events, through) => this.emitRead(s, c, events, through),
+        gap: (gap) => this.sink?.gap(gap),
       },
-    })
-    await this.recovery.resume()
+      {
+        reportError: this.o.reportError,
+        stillListening: () => this.listening !== undefined,
+        replay: (payload) => this.onNotify(payload),
+      },
+    )
   }
 }

@@ -1,4 +1,4 @@
-import type { SequencedEvent } from '../../events/event.js'
+import type { EventGap, SequencedEvent } from '../../events/event.js'
 import {
   type Cursor,
   type CursorTable,
@@ -12,6 +12,9 @@ import type { Statements } from './statements.js'
 
 // How often the recovery point moves forward while LISTEN is healthy.
 const CAPTURE_MS = 10_000
+// Live notices held back while catching up; past this, their sessions are
+// told of a gap instead.
+const MAX_DEFERRED = 100_000
 
 /**
  * Where a LISTEN outage began, as a transaction id: every transaction older
@@ -23,10 +26,18 @@ const CAPTURE_MS = 10_000
  * capture before the last one, so a notice still in flight when the last
  * capture was taken is covered too.
  */
-export class RecoveryPoint {
+export class OutageRecovery {
   private previous: string | undefined
   private last: string | undefined
   private down = false
+  // Bumped by every failure, so a catch-up that overlapped a new outage
+  // keeps the older point.
+  private generation = 0
+  private chain: Promise<void> = Promise.resolve()
+  private deferred: string[] = []
+  private readonly overflowed = new Set<string>()
+  /** True while a catch-up runs: notices of sessions without a cursor wait. */
+  recovering = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private stopped = true
 
@@ -55,6 +66,43 @@ export class RecoveryPoint {
   /** The LISTEN connection failed: the point stays where it was until recovery. */
   markDown(): void {
     this.down = true
+    this.generation++
+  }
+
+  /** Holds a live notice back until the catch-up is done. */
+  defer(sessionId: string, payload: string): void {
+    if (this.deferred.length < MAX_DEFERRED) this.deferred.push(payload)
+    else this.overflowed.add(sessionId)
+  }
+
+  /**
+   * Catches up after a reconnect (one catch-up at a time), replays the
+   * notices held back meanwhile, then moves the point on unless the
+   * connection failed again in between.
+   */
+  recover(
+    deps: CatchUpDeps,
+    hooks: CatchUpHooks & { replay: (payload: string) => void },
+  ): Promise<void> {
+    const run = async () => {
+      const generation = this.generation
+      this.recovering = true
+      try {
+        await catchUpPatiently(deps, this.point, hooks)
+      } finally {
+        this.recovering = false
+        const held = this.deferred
+        this.deferred = []
+        for (const payload of held) hooks.replay(payload)
+        for (const sessionId of this.overflowed) {
+          deps.gap({ sessionId, after: deps.cursors.get(sessionId)?.seq ?? 0 })
+        }
+        this.overflowed.clear()
+      }
+      if (this.generation === generation) await this.resume()
+    }
+    this.chain = this.chain.then(run, run)
+    return this.chain
   }
 
   /** The point to recover from after an outage (undefined before the first capture). */
@@ -62,8 +110,8 @@ export class RecoveryPoint {
     return this.previous ?? this.last
   }
 
-  /** LISTEN is back and the missed rows were read: capture afresh. */
-  async resume(): Promise<void> {
+  // LISTEN is back and the missed rows were read: capture afresh.
+  private async resume(): Promise<void> {
     this.down = false
     this.previous = undefined
     this.last = undefined
@@ -110,6 +158,13 @@ export type CatchUpDeps = {
     events: readonly SequencedEvent[],
     through: number,
   ) => void
+  gap: (gap: EventGap) => void
+}
+
+/** How {@link catchUpPatiently} reports and when it stops. */
+export type CatchUpHooks = {
+  reportError: (error: unknown) => void
+  stillListening: () => boolean
 }
 
 /**
@@ -120,7 +175,9 @@ export type CatchUpDeps = {
  */
 export async function catchUp(deps: CatchUpDeps, point: string | undefined): Promise<void> {
   const { client, sql, cursors } = deps
-  for (const [sessionId, cursor] of cursors.entries()) {
+  const known = cursors.entries()
+  const before = new Set(known.map(([sessionId]) => sessionId))
+  for (const [sessionId, cursor] of known) {
     if (!deps.interested(sessionId)) continue
     const { rows } = await client.query<{ seq: unknown; epoch: string }>(sql.sessionHead, [
       sessionId,
@@ -139,30 +196,34 @@ export async function catchUp(deps: CatchUpDeps, point: string | undefined): Pro
   )
   for (const row of rows) {
     const sessionId = row.session_id
-    if (cursors.has(sessionId) || !deps.interested(sessionId)) continue
+    if (before.has(sessionId) || !deps.interested(sessionId)) continue
     if (cursors.tombstoned(sessionId, row.epoch)) continue
     const head = Number(row.seq)
     const found = await client.query<{ seq: unknown; type: string; payload: string }>(
       sql.eventsSince,
       [sessionId, row.epoch, point, head],
     )
-    // A notice or a write placed a cursor meanwhile: it wins.
-    if (cursors.has(sessionId)) continue
     const events = found.rows.map(rowToEvent)
+    const placed = cursors.get(sessionId)
+    if (placed !== undefined) {
+      // A write of this process placed a cursor meanwhile (live notices
+      // wait): what came before its start cannot go out in order any more.
+      const first = events[0]?.seq
+      if (first !== undefined && first <= placed.start) {
+        deps.gap({ sessionId, after: first - 1, through: placed.start })
+      }
+      continue
+    }
     const cursor = deps.open(sessionId, row.epoch, events[0]?.seq ?? head + 1)
     if (cursor !== undefined) deps.emitRead(sessionId, cursor, events, head)
   }
 }
 
-/** {@link catchUp}, retried with backoff while the database is unreachable; `giveUp` after the last try. */
+/** {@link catchUp}, retried with backoff while the database is unreachable; gaps after the last try. */
 export async function catchUpPatiently(
   deps: CatchUpDeps,
   point: string | undefined,
-  hooks: {
-    reportError: (error: unknown) => void
-    stillListening: () => boolean
-    giveUp: () => void
-  },
+  hooks: CatchUpHooks,
 ): Promise<void> {
   for (let failures = 0; hooks.stillListening(); ) {
     try {
@@ -171,7 +232,10 @@ export async function catchUpPatiently(
     } catch (error) {
       hooks.reportError(error)
       if (++failures >= READ_ATTEMPTS) {
-        hooks.giveUp()
+        // Every followed session is told instead.
+        for (const [sessionId, cursor] of deps.cursors.entries()) {
+          if (deps.interested(sessionId)) deps.gap({ sessionId, after: cursor.seq })
+        }
         return
       }
       await pause(RETRY_BASE_MS * 4 ** failures)
