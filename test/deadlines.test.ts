@@ -3,6 +3,7 @@ import {
   createTaskSupervisor,
   InMemorySessionTaskRegistry,
   isStaleAttemptError,
+  isValidationError,
   type TaskExecutionContext,
   TaskExecutorRegistry,
   type TaskSupervisor,
@@ -180,5 +181,56 @@ describe('grace timers of a run elsewhere', () => {
     const after = await w.read(task.id)
     expect(after.state).toBe('succeeded')
     expect(after.attempt).toBe(task.attempt)
+  })
+})
+
+describe('stored deadlines (SPEC 12.2, 12.4)', () => {
+  it('spawn with timeoutMs stores deadlineAt on the record', async () => {
+    vi.setSystemTime(new Date('2026-05-01T00:00:00.000Z'))
+    const w = world(100)
+    const task = await w.spawn(60_000)
+    expect(task.deadlineAt).toBe('2026-05-01T00:01:00.000Z')
+    expect((await w.read(task.id)).deadlineAt).toBe('2026-05-01T00:01:00.000Z')
+  })
+
+  it('a deadlineAt given at spawn is timed too, and the earlier of the two wins', async () => {
+    vi.setSystemTime(new Date('2026-05-01T00:00:00.000Z'))
+    const w = world(100)
+    const task = await w.supervisor.spawn(
+      {
+        sessionId: 's',
+        kind: 'stubborn',
+        displayName: 'due',
+        deadlineAt: '2026-05-01T00:00:01Z',
+      },
+      { timeoutMs: 60_000 },
+    )
+    expect(task.deadlineAt).toBe('2026-05-01T00:00:01.000Z')
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(w.contexts[0]?.signal.aborted).toBe(true)
+    await vi.advanceTimersByTimeAsync(100)
+    const ended = await w.read(task.id)
+    expect(ended.state).toBe('failed')
+    expect(ended.error?.kind).toBe('timeout')
+  })
+
+  it('a timeout past what a Date holds is timed but not stored', async () => {
+    const w = world(100)
+    const task = await w.spawn(Number.MAX_SAFE_INTEGER)
+    expect(task.deadlineAt).toBeUndefined()
+    expect(vi.getTimerCount()).toBeGreaterThan(0)
+  })
+
+  it('an update sets deadlineAt; a bad one is a ValidationError that changes nothing', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    const task = await registry.create({ sessionId: 's', kind: 'k', displayName: 'd' })
+    const moved = await registry.update('s', task.id, { deadlineAt: '2030-01-01T00:00:00Z' })
+    expect(moved?.deadlineAt).toBe('2030-01-01T00:00:00.000Z')
+    const error = await registry
+      .update('s', task.id, { deadlineAt: 'tomorrow' })
+      .catch((e: unknown) => e)
+    expect(isValidationError(error)).toBe(true)
+    expect(String(error)).toContain('deadlineAt')
+    expect((await registry.get('s', task.id))?.deadlineAt).toBe('2030-01-01T00:00:00.000Z')
   })
 })

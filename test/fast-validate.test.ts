@@ -163,7 +163,9 @@ describe('fast validation agrees with the zod schemas', () => {
         )
         expect(fast).toEqual(data)
       }),
-      { numRuns: 3000 },
+      // About 2% of the generated messages reach the fast path: enough runs
+      // that the floor below is met on every seed, not on most.
+      { numRuns: 10_000 },
     )
     expect(accepted).toBeGreaterThan(50)
   })

@@ -73,6 +73,7 @@ describe('records and inputs', () => {
       | 'cancelRequestedAt'
       | 'summary'
       | 'resultPath'
+      | 'deadlineAt'
       | 'error'
       | 'workerId'
       | 'heartbeatAt'

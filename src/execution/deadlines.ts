@@ -20,6 +20,34 @@ export type DeadlineDeps = {
   isClosed: () => boolean
 }
 
+// The latest instant a Date can hold (ECMAScript: 8.64e15 ms after 1970).
+const MAX_DATE_MS = 8.64e15
+
+/**
+ * The deadline a spawn stores and the timer it arms: the earlier of
+ * `timeoutMs` from now and the input's own `deadlineAt`. A timeout beyond
+ * what a Date can hold is armed but not stored.
+ */
+export function spawnDeadline(
+  now: Date,
+  timeoutMs: number | undefined,
+  deadlineAt: string | undefined,
+): { deadlineAt: string | undefined; timeoutMs: number | undefined } {
+  const given = deadlineAt === undefined ? undefined : Date.parse(deadlineAt)
+  const fromTimeout = timeoutMs === undefined ? undefined : now.getTime() + timeoutMs
+  const at =
+    given === undefined
+      ? fromTimeout
+      : fromTimeout === undefined
+        ? given
+        : Math.min(given, fromTimeout)
+  if (at === undefined) return { deadlineAt: undefined, timeoutMs: undefined }
+  return {
+    deadlineAt: at <= MAX_DATE_MS ? new Date(at).toISOString() : deadlineAt,
+    timeoutMs: Math.max(0, at - now.getTime()),
+  }
+}
+
 /**
  * Spawn timeouts and forced ends: at the deadline the task is canceled like
  * `cancel()` and failed with `timeout` if it has not settled `cancelGraceMs`

@@ -48,13 +48,10 @@ export async function deliverMessage(
     reason: string,
   ): Promise<{ message: TaskMessage; delivery: MessageDelivery }> => {
     const request = before?.state === 'awaiting_input' ? before.inputRequest : undefined
-    // Only the answer that resumed the task puts the request back: its
-    // resume is stamped in the same write as the message. A second answer
-    // racing a delivered first one leaves the task running.
-    const resumedByThis =
-      request !== undefined &&
-      message.inReplyTo === request.id &&
-      task.updatedAt === message.createdAt
+    // Only an answer to that request puts it back. Answers of one task are
+    // delivered one at a time by the supervisor, so a second answer racing
+    // a delivered first one sees the task running and leaves it so.
+    const resumedByThis = request !== undefined && message.inReplyTo === request.id
     if (resumedByThis && task.state === 'running' && before?.attempt === task.attempt) {
       await registry.update(sid, tid, {
         inputRequest: request,

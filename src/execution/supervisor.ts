@@ -19,7 +19,7 @@ import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import { TaskAbortReason } from './abort-reason.js'
 import { Admission } from './admission.js'
-import { Deadlines } from './deadlines.js'
+import { Deadlines, spawnDeadline } from './deadlines.js'
 import { deliverMessage } from './delivery.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
@@ -93,10 +93,14 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     opts: { timeoutMs?: number | undefined },
     executor: ResolvedTaskExecutor,
   ): Promise<SessionTask> {
-    const task = await registry.create(parsed)
+    // The deadline is stored with the record (SPEC 12.4), and timed here.
+    const due = spawnDeadline(clock(), opts.timeoutMs, parsed.deadlineAt)
+    const task = await registry.create(
+      due.deadlineAt === undefined ? parsed : { ...parsed, deadlineAt: due.deadlineAt },
+    )
     // Closed while creating: the record stays queued for another supervisor; nothing starts here.
     if (isTerminalState(task.state) || closed) return task
-    if (opts.timeoutMs !== undefined) deadlines.arm(task.sessionId, task.id, opts.timeoutMs)
+    if (due.timeoutMs !== undefined) deadlines.arm(task.sessionId, task.id, due.timeoutMs)
     // FIFO: a waiting task that could start now goes first.
     if (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable()) {
       await settleSoon(runs.launch(task, executor, 'start_failed'))

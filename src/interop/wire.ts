@@ -50,6 +50,7 @@ export const WireSessionTaskSchema = z.strictObject({
   attempt: task.attempt,
   worker_id: task.workerId,
   heartbeat_at: task.heartbeatAt,
+  deadline_at: task.deadlineAt,
   links: WireTaskLinksSchema,
   wake_policy: task.wakePolicy,
   created_at: task.createdAt,
@@ -109,6 +110,7 @@ export function toWireTask(task: SessionTask): WireSessionTask {
   w.attempt = task.attempt
   if (task.workerId !== undefined) w.worker_id = task.workerId
   if (task.heartbeatAt !== undefined) w.heartbeat_at = task.heartbeatAt
+  if (task.deadlineAt !== undefined) w.deadline_at = task.deadlineAt
   const l = {} as WireTaskLinks
   if (task.links.childSessionId !== undefined) l.child_session_id = task.links.childSessionId
   if (task.links.remoteTaskId !== undefined) l.remote_task_id = task.links.remoteTaskId
@@ -159,6 +161,7 @@ export function fromWireTask(wire: unknown): SessionTask {
       attempt: w.attempt,
       workerId: w.worker_id,
       heartbeatAt: w.heartbeat_at,
+      deadlineAt: w.deadline_at,
       links: l,
       wakePolicy: w.wake_policy,
       createdAt: w.created_at,

@@ -84,6 +84,7 @@ const UPDATE_KEYS: ReadonlySet<string> = new Set([
   'links',
   'workerId',
   'heartbeatAt',
+  'deadlineAt',
   'expectedAttempt',
   'expectedState',
   'incrementAttempt',
@@ -118,8 +119,9 @@ function read(value: unknown): SessionTaskUpdate | undefined {
         out.workerId = x
         break
       case 'heartbeatAt':
+      case 'deadlineAt':
         if (!isText(x) || !isIsoUtc(x)) return undefined
-        out.heartbeatAt = normalizeIso(x)
+        out[key] = normalizeIso(x)
         break
       case 'expectedAttempt':
         if (!isPositive(x)) return undefined

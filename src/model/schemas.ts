@@ -122,6 +122,7 @@ export const SessionTaskSchema = z.strictObject({
   attempt: positive,
   workerId: nonEmpty.optional(),
   heartbeatAt: isoInstant.optional(),
+  deadlineAt: isoInstant.optional(),
   links: TaskLinksSchema,
   wakePolicy: TaskWakePolicySchema,
   createdAt: isoInstant,
@@ -141,6 +142,7 @@ export const CreateSessionTaskSchema = z.strictObject({
   links: TaskLinksInputSchema.optional(),
   wakePolicy: TaskWakePolicySchema.optional(),
   rootSessionId: SessionIdSchema.optional(),
+  deadlineAt: isoInstant.transform(normalizeIso).optional(),
 })
 
 /** A partial update; absent fields stay unchanged. */
@@ -158,6 +160,7 @@ export const SessionTaskUpdateSchema = z.strictObject({
   workerId: nonEmpty.optional(),
   // Normalised so that stored heartbeats compare correctly as strings.
   heartbeatAt: isoInstant.transform(normalizeIso).optional(),
+  deadlineAt: isoInstant.transform(normalizeIso).optional(),
   expectedAttempt: positive.optional(),
   expectedState: SessionTaskStateSchema.optional(),
   incrementAttempt: z.boolean().optional(),
@@ -227,11 +230,7 @@ export const TaskWakeSchema = z.strictObject({
   createdAt: isoInstant,
 })
 
-/**
- * A type with every property and array readonly, all the way down: what
- * records, messages and payloads are at run time (deeply frozen), and what
- * inputs accept (readonly arrays and `as const` literals included).
- */
+/** Readonly all the way down: records at run time (deeply frozen), and what inputs accept. */
 export type DeepReadonly<T> = T extends (...args: never[]) => unknown
   ? T
   : T extends readonly (infer U)[]

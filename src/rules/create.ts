@@ -81,6 +81,7 @@ export function newSessionTask(input: CreateSessionTask, now: Date): SessionTask
     attempt: 1,
     workerId: undefined,
     heartbeatAt: undefined,
+    deadlineAt: input.deadlineAt,
     links: initialLinks(input.links),
     wakePolicy: input.wakePolicy ?? 'silent',
     createdAt: at,

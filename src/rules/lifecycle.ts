@@ -108,6 +108,10 @@ export function applyTaskUpdateResult(
     next.heartbeatAt = update.heartbeatAt
     changed = true
   }
+  if (update.deadlineAt !== undefined && update.deadlineAt !== task.deadlineAt) {
+    next.deadlineAt = update.deadlineAt
+    changed = true
+  }
 
   // 7. Artifacts: replace, then append.
   if (update.artifacts !== undefined || update.appendArtifact !== undefined) {

@@ -41,6 +41,7 @@ export function buildTask(f: TaskFields): SessionTask {
   t.attempt = f.attempt
   if (f.workerId !== undefined) t.workerId = f.workerId
   if (f.heartbeatAt !== undefined) t.heartbeatAt = f.heartbeatAt
+  if (f.deadlineAt !== undefined) t.deadlineAt = f.deadlineAt
   t.links = f.links
   t.wakePolicy = f.wakePolicy
   t.createdAt = f.createdAt
@@ -71,6 +72,7 @@ export function fieldsOf(t: SessionTask): TaskFields {
     attempt: t.attempt,
     workerId: t.workerId,
     heartbeatAt: t.heartbeatAt,
+    deadlineAt: t.deadlineAt,
     links: t.links,
     wakePolicy: t.wakePolicy,
     createdAt: t.createdAt,
