@@ -111,4 +111,15 @@ export function storedValuesTests({ it, expect, setup }: GroupContext): void {
     }
     expect(await registry.list('victim')).toHaveLength(1)
   })
+
+  it('deadlineAt is stored as given at create and by an update, normalised to toISOString()', async () => {
+    const { registry } = await setup()
+    const task = await registry.create(base('s1', { deadlineAt: '2031-02-03T04:05:06Z' }))
+    expect(task.deadlineAt).toBe('2031-02-03T04:05:06.000Z')
+    expect((await registry.get('s1', task.id))?.deadlineAt).toBe('2031-02-03T04:05:06.000Z')
+    await registry.update('s1', task.id, { deadlineAt: '2032-01-01T00:00:00.500Z' })
+    expect((await registry.get('s1', task.id))?.deadlineAt).toBe('2032-01-01T00:00:00.500Z')
+    const plain = await registry.create(base('s1'))
+    expect(Object.hasOwn(plain, 'deadlineAt')).toBe(false)
+  })
 }
