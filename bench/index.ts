@@ -17,6 +17,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { runAdmission } from './admission.js'
 import { runCore } from './core.js'
 import { type Budget, canMeasureHeap, progress, quick, settle } from './harness.js'
 import { markdown } from './markdown.js'
@@ -68,6 +69,8 @@ async function main(): Promise<void> {
   const messageMemory = await runMessageMemory(messageMemoryTasks, 100)
   await settle()
   const postgres = await runPostgres(dbBudget)
+  await settle()
+  const admission = await runAdmission(quick ? 1_000 : 20_000)
   const memory: MemoryResult | undefined =
     tasks.memory === undefined || messageMemory === undefined
       ? undefined
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
     scaling,
     memory,
     postgres,
+    admission,
     targets: evaluateTargets(core, realistic, scaling, memory),
   }
 

@@ -5,6 +5,7 @@
 import { CORE_OP_LABELS, CORE_OPS } from './core.js'
 import { REALISTIC_OPS } from './realistic.js'
 import {
+  admissionRows,
   gcScalingRows,
   gcSectionRows,
   latencyRows,
@@ -165,7 +166,20 @@ export function markdown(results: Results): string {
       ]),
     )
   }
-  add('', ...postgresMarkdown(results), '', '## Method', '', METHOD)
+  add(
+    '',
+    ...postgresMarkdown(results),
+    '',
+    '## Admission',
+    '',
+    'A supervisor drains a long wait list: every task is spawned first, then each ends as soon as it starts; the time runs from the first release to the last task finished (`bench/admission.ts`).',
+    '',
+    mdTable(admissionRows(results.admission), false),
+    '',
+    '## Method',
+    '',
+    METHOD,
+  )
   return `${out.join('\n')}\n`
 }
 

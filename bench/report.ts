@@ -1,3 +1,4 @@
+import type { AdmissionCase } from './admission.js'
 /**
  * The shapes of bench/results.json, the tables shared by the console report
  * and BENCHMARKS.md (bench/markdown.ts), and the console report itself.
@@ -57,6 +58,7 @@ export type Results = {
   scaling: Scaling
   memory: MemoryResult | undefined
   postgres: PostgresResult
+  admission: AdmissionCase[]
   targets: TargetResult[]
 }
 
@@ -310,8 +312,22 @@ export function printConsole(results: Results): void {
   for (const [path, error] of Object.entries(pg.latencyErrors ?? {})) {
     add(`event latency (${path}) not measured: ${error}`)
   }
+  add('', 'Admission: draining a long wait list', table(admissionRows(results.admission)))
   add('', 'Targets (~: the rounds disagree on the verdict)')
   for (const t of results.targets) add(`${mark(t).padEnd(5)} ${t.target}: ${t.value}`)
   add('')
   process.stdout.write(`${lines.join('\n')}\n`)
+}
+
+/** The admission drains as table rows. */
+export function admissionRows(cases: readonly AdmissionCase[]): string[][] {
+  return [
+    ['limits', 'queued tasks', 'drain', 'per task'],
+    ...cases.map((c) => [
+      c.label,
+      c.tasks.toLocaleString('en-US'),
+      `${(c.ms / 1000).toFixed(2)} s`,
+      `${((c.ms * 1000) / c.tasks).toFixed(1)} \u00b5s`,
+    ]),
+  ]
 }
