@@ -115,6 +115,25 @@ describe('streams across a gap', () => {
     await it.return?.()
   })
 
+  it('cover a jump whose fill read fails with a snapshot too', async () => {
+    const { store, registry } = world()
+    const task = await registry.create({ sessionId: 's', kind: 'k', displayName: 'one' })
+    const it = registry.stream('s')[Symbol.asyncIterator]()
+    await take(it, 1)
+    store.losing = true
+    await registry.update('s', task.id, { state: 'running' })
+    store.losing = false
+    store.lost = []
+    store.readEvents = async () => {
+      throw new Error('events table unreachable')
+    }
+    await registry.update('s', task.id, { state: 'succeeded' })
+    const [item] = await take(it, 1)
+    expect(item?.type).toBe('snapshot')
+    expect(item?.seq).toBe(3)
+    await it.return?.()
+  })
+
   it('ignore a gap they already hold (the start read covered it)', async () => {
     const { store, registry } = world()
     const task = await registry.create({ sessionId: 's', kind: 'k', displayName: 'one' })

@@ -70,4 +70,26 @@ describe('event hub', () => {
       `s:task.created:${task.id}`,
     ])
   })
+
+  test('a tap that throws on a gap is reported; hooks and onEventGap still hear of it', () => {
+    const errors: unknown[] = []
+    const told: unknown[] = []
+    const hub = new SessionEventHub({
+      onListenerError: (error) => errors.push(error),
+      onEventGap: (gap) => told.push(gap),
+    })
+    const hooked: unknown[] = []
+    hub.onGap((gap) => hooked.push(gap))
+    hub.tap('s', {
+      push: () => {},
+      gap: () => {
+        throw new Error('tap broke')
+      },
+      end: () => {},
+    })
+    hub.gap({ sessionId: 's', after: 3, through: 5 })
+    expect(errors).toHaveLength(1)
+    expect(hooked).toEqual([{ sessionId: 's', after: 3, through: 5 }])
+    expect(told).toEqual([{ sessionId: 's', after: 3, through: 5 }])
+  })
 })

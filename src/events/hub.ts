@@ -213,7 +213,15 @@ export class SessionEventHub {
 
   private dispatchGap(gap: EventGap): void {
     const session = this.sessions.get(gap.sessionId)
-    if (session !== undefined) for (const tap of [...session.taps]) tap.gap(gap)
+    if (session !== undefined) {
+      for (const tap of [...session.taps]) {
+        try {
+          tap.gap(gap)
+        } catch (error) {
+          this.report(error, 'gap', gap)
+        }
+      }
+    }
     for (const hook of [...this.gapHooks]) {
       try {
         hook(gap)

@@ -218,7 +218,11 @@ export function createSessionStream(
             }
             drainHeld()
           },
-          (error: unknown) => fail(error),
+          // The events could not be read: a snapshot still can be, maybe
+          // (when that fails too, the stream ends with its error).
+          () => {
+            if (!finished && failure === undefined) resnapshot()
+          },
         )
       }
 
