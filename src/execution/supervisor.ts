@@ -101,23 +101,12 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     // Closed while creating: the record stays queued for another supervisor; nothing starts here.
     if (isTerminalState(task.state) || closed) return task
     if (due.timeoutMs !== undefined) deadlines.arm(task.sessionId, task.id, due.timeoutMs)
-    // FIFO: a waiting task that could start now goes first.
-    if (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable()) {
-      await settleSoon(runs.launch(task, executor, 'start_failed'))
-    } else {
-      admission.enqueue({
-        key: taskKey(task.sessionId, task.id),
-        sessionId: task.sessionId,
-        taskId: task.id,
-        kind: task.kind,
-        attempt: task.attempt,
-      })
-      await registry.update(task.sessionId, task.id, {
+    await startOrWait(task, executor, 'start_failed', () =>
+      registry.update(task.sessionId, task.id, {
         stateDetail: 'waiting for a concurrency slot',
         expectedAttempt: task.attempt,
-      })
-      admission.schedule()
-    }
+      }),
+    )
     const after = await registry.get(task.sessionId, task.id)
     if (after === undefined) {
       // Deleted while it was being started (its session's deletion hook ran
@@ -128,6 +117,33 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       return task
     }
     return after
+  }
+
+  /**
+   * Starts the task now when the limits allow and nothing waits before it
+   * (FIFO), else puts it on the wait list; `whileQueued` runs before the
+   * list is pumped, so a start never overtakes it.
+   */
+  async function startOrWait(
+    task: SessionTask,
+    executor: ResolvedTaskExecutor,
+    failKind: string,
+    whileQueued?: () => Promise<unknown>,
+  ): Promise<void> {
+    if (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable()) {
+      await settleSoon(runs.launch(task, executor, failKind))
+      return
+    }
+    admission.enqueue({
+      key: taskKey(task.sessionId, task.id),
+      sessionId: task.sessionId,
+      taskId: task.id,
+      kind: task.kind,
+      attempt: task.attempt,
+      failKind,
+    })
+    await whileQueued?.()
+    admission.schedule()
   }
 
   // The two need each other; the queue is only pumped on a later microtask, after both exist.
@@ -210,21 +226,8 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       const key = taskKey(task.sessionId, task.id)
       // A run here is superseded in place (it hands over its slot); any other
       // re-attached task waits for a slot like a queued one.
-      if (
-        runs.has(key) ||
-        (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable())
-      ) {
-        return settleSoon(runs.launch(task, executor, 'orphaned'))
-      }
-      admission.enqueue({
-        key,
-        sessionId: task.sessionId,
-        taskId: task.id,
-        kind: task.kind,
-        attempt: task.attempt,
-        failKind: 'orphaned',
-      })
-      admission.schedule()
+      if (runs.has(key)) return settleSoon(runs.launch(task, executor, 'orphaned'))
+      return startOrWait(task, executor, 'orphaned')
     },
     isWaiting: (task) => admission.tracks(taskKey(task.sessionId, task.id)),
   })
