@@ -83,6 +83,8 @@ export type {
   CreateSessionTask,
   DeepReadonly,
   ListMessagesOptions,
+  ListOverdueOptions,
+  ListQueuedOptions,
   ListStaleOptions,
   NewTaskMessage,
   PruneOptions,
@@ -108,6 +110,8 @@ export {
   InputRequestIdSchema,
   JsonValueSchema,
   ListMessagesOptionsSchema,
+  ListOverdueOptionsSchema,
+  ListQueuedOptionsSchema,
   ListStaleOptionsSchema,
   NewTaskMessageSchema,
   PruneOptionsSchema,
@@ -155,14 +159,17 @@ export {
   TASK_WAKE_POLICIES,
   TERMINAL_TASK_STATES,
 } from './model/state.js'
+export type { ClaimOptions, DispatchMode } from './model/supervisor-schemas.js'
+export { DISPATCH_MODES } from './model/supervisor-schemas.js'
 export type { SessionTaskRegistryCoreOptions } from './registry/core.js'
 export { SessionTaskRegistryCore } from './registry/core.js'
 export type { InMemorySessionTaskRegistryOptions } from './registry/in-memory-registry.js'
 export { InMemorySessionTaskRegistry } from './registry/in-memory-registry.js'
 export type { InMemoryTaskStoreOptions } from './registry/memory-store.js'
 export { InMemoryTaskStore } from './registry/memory-store.js'
-export type { SessionTaskRegistry, TaskUpdateResult } from './registry/registry.js'
+export type { ClaimResult, SessionTaskRegistry, TaskUpdateResult } from './registry/registry.js'
 export type {
+  RunningCounts,
   SessionTaskStore,
   StoreEventSink,
   StoreInsert,
@@ -171,6 +178,7 @@ export type {
   TaskDecision,
   TaskWrite,
 } from './registry/store.js'
+export type { ClaimRefusal } from './rules/claim.js'
 export { newSessionTask } from './rules/create.js'
 export { applyTaskUpdate } from './rules/lifecycle.js'
 export { toPublicTask } from './rules/projection.js'

@@ -18,6 +18,7 @@ import {
   taskVfsDir,
 } from '../src/index.js'
 import * as schemas from '../src/model/schemas.js'
+import * as supervisorSchemas from '../src/model/supervisor-schemas.js'
 
 describe('states', () => {
   test('SESSION_TASK_STATES lists the six states in lifecycle order', () => {
@@ -684,8 +685,8 @@ const CASES: Record<string, SchemaCase> = {
 }
 
 // The record and input schemas are public (root); the option schemas of
-// internal functions live in src/model/schemas.ts only.
-const allSchemas: Record<string, unknown> = { ...schemas, ...api }
+// internal functions live in src/model only.
+const allSchemas: Record<string, unknown> = { ...schemas, ...supervisorSchemas, ...api }
 const exportedSchemaNames = Object.keys(allSchemas).filter((name) => name.endsWith('Schema'))
 
 describe('schemas', () => {

@@ -1,4 +1,5 @@
-import { HousekeepingOptionsSchema, type PruneOptions } from '../model/schemas.js'
+import type { PruneOptions } from '../model/schemas.js'
+import { HousekeepingOptionsSchema } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { ReapOptions } from './reaper.js'
 import { startTimer } from './timer.js'

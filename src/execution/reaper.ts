@@ -1,5 +1,6 @@
-import { ReapOptionsSchema, type SessionTask } from '../model/schemas.js'
+import type { SessionTask } from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
+import { ReapOptionsSchema } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import type { ResolvedTaskExecutor } from './executor.js'

@@ -1,4 +1,5 @@
 import type { TaskMessagePart } from '../model/schemas.js'
+import type { DispatchMode } from '../model/supervisor-schemas.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import type { ConcurrencyLimits } from './admission.js'
 import type { TaskExecutorRegistry } from './executor-registry.js'
@@ -25,8 +26,34 @@ export type TaskSupervisorOptions = {
    * @default 5000
    */
   cancelGraceMs?: number | undefined
-  /** Limits on tasks running at once; none by default. */
+  /**
+   * Limits on tasks running at once; none by default. With `dispatch:
+   * 'local'` they count this supervisor's runs; with `'shared'` they count
+   * the running tasks of every process on the registry.
+   */
   concurrency?: ConcurrencyLimits | undefined
+  /**
+   * `'local'`: a supervisor starts only the tasks it spawned (and the ones
+   * its reaper re-attaches). `'shared'`: every supervisor on the registry
+   * claims queued tasks whose kind it has an executor for, one fenced
+   * compare-and-set per claim, limits checked in the same write; queued
+   * tasks of a dead process are started by the others. Every supervisor on
+   * one registry should use the same mode.
+   * @default 'local'
+   */
+  dispatch?: DispatchMode | undefined
+  /**
+   * With `dispatch: 'shared'`: how often the supervisor looks for queued
+   * tasks it could claim besides reacting to events (a safety net for
+   * missed events and slots freed by other processes).
+   * @default 5000
+   */
+  sweepIntervalMs?: number | undefined
+  /**
+   * Recorded as `workerId` on the tasks this supervisor claims.
+   * @default a random id per supervisor
+   */
+  workerId?: string | undefined
   /**
    * Receives failures that have no caller to go to (an executor's cancel
    * that threw, a housekeeping pass that failed).
@@ -34,6 +61,8 @@ export type TaskSupervisorOptions = {
    */
   onError?: ((error: unknown, context: string) => void) | undefined
 }
+
+export type { DispatchMode } from '../model/supervisor-schemas.js'
 
 /** Options of `supervisor.spawn`. */
 export type SpawnOptions = {

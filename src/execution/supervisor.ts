@@ -6,15 +6,17 @@ import {
   PruneOptionsSchema,
   SessionIdSchema,
   type SessionTask,
-  SpawnOptionsSchema,
-  SupervisorMessageSchema,
-  SupervisorOptionsSchema,
   TaskIdSchema,
   type TaskMessage,
   type TaskMessagePart,
-  WaitOptionsSchema,
 } from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
+import {
+  SpawnOptionsSchema,
+  SupervisorMessageSchema,
+  SupervisorOptionsSchema,
+  WaitOptionsSchema,
+} from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import { TaskAbortReason } from './abort-reason.js'

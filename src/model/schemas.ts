@@ -1,6 +1,5 @@
 import * as z from 'zod'
 import { type JsonValue, JsonValueIssue, toJsonValue } from './json.js'
-import { RegistryShapeSchema } from './registry-shape.js'
 import {
   SESSION_TASK_STATES,
   TASK_MESSAGE_DIRECTIONS,
@@ -12,7 +11,8 @@ import { CONTROL_CHARACTERS, ILL_FORMED, isWellFormed } from './strings.js'
 import { isIsoUtc, normalizeIso } from './time.js'
 
 // Every string a caller gives must be well-formed UTF-16 (SPEC 4.1).
-const str = () => z.string().refine(isWellFormed, ILL_FORMED)
+/** A well-formed string. @internal */
+export const str = () => z.string().refine(isWellFormed, ILL_FORMED)
 const nonEmpty = z.string().min(1, 'must not be empty').refine(isWellFormed, ILL_FORMED)
 const boundedId = (max: number) =>
   z
@@ -21,8 +21,10 @@ const boundedId = (max: number) =>
     .max(max, `must be at most ${max} characters`)
     .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain control characters')
     .refine(isWellFormed, ILL_FORMED)
-const count = z.int('must be an integer').min(0, 'must not be negative')
-const positive = z.int('must be an integer').min(1, 'must be a positive integer')
+/** A non-negative integer. @internal */
+export const count = z.int('must be an integer').min(0, 'must not be negative')
+/** A positive integer. @internal */
+export const positive = z.int('must be an integer').min(1, 'must be a positive integer')
 const isoInstant = z.string().refine(isIsoUtc, 'must be an ISO-8601 UTC timestamp')
 
 /** A JSON value (see {@link JsonValue}); the parsed output is a detached deep copy. */
@@ -178,7 +180,8 @@ export const TaskMessagePartSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('data'), data: JsonValueSchema }),
 ])
 
-const messageContent = z.array(TaskMessagePartSchema).min(1, 'must have at least one part')
+/** A message's parts (at least one). @internal */
+export const messageContent = z.array(TaskMessagePartSchema).min(1, 'must have at least one part')
 
 /** A stored message between a session and one of its tasks. */
 export const TaskMessageSchema = z.strictObject({
@@ -215,6 +218,18 @@ export const ListStaleOptionsSchema = z.strictObject({
 /** Options of `registry.prune`. */
 export const PruneOptionsSchema = z.strictObject({
   finishedBefore: instant,
+  limit: positive.optional(),
+})
+
+/** Options of `registry.listOverdue`. */
+export const ListOverdueOptionsSchema = z.strictObject({
+  deadlineBefore: instant,
+  limit: positive.optional(),
+})
+
+/** Options of `registry.listQueued`. */
+export const ListQueuedOptionsSchema = z.strictObject({
+  kinds: z.array(nonEmpty).readonly().optional(),
   limit: positive.optional(),
 })
 
@@ -274,6 +289,10 @@ export type NewTaskMessage = DeepReadonly<z.infer<typeof NewTaskMessageSchema>>
 export type ListMessagesOptions = DeepReadonly<z.infer<typeof ListMessagesOptionsSchema>>
 /** Options of `registry.listStale`. */
 export type ListStaleOptions = z.infer<typeof ListStaleOptionsSchema>
+/** Options of `registry.listOverdue`. */
+export type ListOverdueOptions = z.infer<typeof ListOverdueOptionsSchema>
+/** Options of `registry.listQueued`. */
+export type ListQueuedOptions = DeepReadonly<z.infer<typeof ListQueuedOptionsSchema>>
 /** Options of `registry.prune`. */
 export type PruneOptions = z.infer<typeof PruneOptionsSchema>
 /** Why a wake was raised. */
@@ -337,61 +356,4 @@ export const NewSinkMessageSchema = z.strictObject({
   content: messageContent,
   inReplyTo: InputRequestIdSchema.optional(),
   expectedAttempt: positive.optional(),
-})
-
-/** Concurrency limits of a supervisor; all apply at once. */
-export const ConcurrencyLimitsSchema = z.strictObject({
-  global: positive.optional(),
-  perSession: positive.optional(),
-  perKind: positive.optional(),
-})
-
-/** Options of `supervisor.spawn`. */
-export const SpawnOptionsSchema = z.strictObject({ timeoutMs: positive.optional() })
-
-/** The body of `supervisor.message`: `text` or `content` (exactly one). */
-export const SupervisorMessageSchema = z
-  .strictObject({
-    text: str().optional(),
-    content: messageContent.optional(),
-    inReplyTo: InputRequestIdSchema.optional(),
-  })
-  .refine((m) => (m.text === undefined) !== (m.content === undefined), {
-    message: 'give exactly one of text or content',
-  })
-
-/** Options of `supervisor.wait`. */
-export const WaitOptionsSchema = z.strictObject({
-  until: z.enum(['terminal', 'settled']).optional(),
-  timeoutMs: positive.optional(),
-  signal: z.instanceof(AbortSignal, { message: 'must be an AbortSignal' }).optional(),
-})
-
-/** Options of `supervisor.reap`. */
-export const ReapOptionsSchema = z.strictObject({
-  staleAfterMs: positive.optional(),
-  maxAttempts: positive.optional(),
-  limit: positive.optional(),
-})
-
-/** Options of `supervisor.startHousekeeping`. */
-export const HousekeepingOptionsSchema = z.strictObject({
-  intervalMs: positive.optional(),
-  staleAfterMs: positive.optional(),
-  maxAttempts: positive.optional(),
-  retainFinishedMs: count.optional(),
-  limit: positive.optional(),
-  onError: FunctionSchema.optional(),
-})
-
-/** Options of `createTaskSupervisor` (the registry and executors are checked by shape). */
-export const SupervisorOptionsSchema = z.strictObject({
-  registry: RegistryShapeSchema,
-  executors: z
-    .custom<object>((v) => typeof v === 'object' && v !== null, 'must be a TaskExecutorRegistry')
-    .optional(),
-  now: FunctionSchema.optional(),
-  cancelGraceMs: count.optional(),
-  concurrency: ConcurrencyLimitsSchema.optional(),
-  onError: FunctionSchema.optional(),
 })

@@ -15,6 +15,10 @@ import {
   FunctionSchema,
   type ListMessagesOptions,
   ListMessagesOptionsSchema,
+  type ListOverdueOptions,
+  ListOverdueOptionsSchema,
+  type ListQueuedOptions,
+  ListQueuedOptionsSchema,
   type ListStaleOptions,
   ListStaleOptionsSchema,
   type NewTaskMessage,
@@ -30,7 +34,9 @@ import {
   type TaskOutput,
   TaskOutputSchema,
 } from '../model/schemas.js'
+import { type ClaimOptions, ClaimOptionsSchema } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
+import { claimRefusal, claimUpdate } from '../rules/claim.js'
 import { newSessionTask } from '../rules/create.js'
 import { applyTaskUpdateResult } from '../rules/lifecycle.js'
 import {
@@ -41,11 +47,11 @@ import {
   parseTaskUpdate,
   withCancelRequested,
 } from '../rules/operations.js'
-import { toPublicTask } from '../rules/projection.js'
 import { wakeForMessage, wakeForUpdate } from '../rules/wake.js'
 import { createSessionStream, type StreamItem, type StreamOptions } from '../stream/stream.js'
-import type { SessionTaskRegistry, TaskUpdateResult } from './registry.js'
+import type { ClaimResult, SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 import type { SessionTaskStore, TaskDecision } from './store.js'
+import { storeStreamSource } from './stream-source.js'
 
 /** Options of {@link SessionTaskRegistryCore}. */
 export type SessionTaskRegistryCoreOptions = {
@@ -150,6 +156,38 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     const parsed = parseTaskUpdate(update)
     const done = await this.store.modify(sid, tid, (before) => this.decideUpdate(before, parsed))
     return done?.result
+  }
+
+  /** Starts a queued task in one fenced compare-and-set, within `limits` counted across the registry. */
+  async claim(sessionId: string, taskId: string, options: ClaimOptions) {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const o = parseInput(ClaimOptionsSchema, options, 'ClaimOptions')
+    const done = await this.store.claim(sid, tid, (record, running): TaskDecision<ClaimResult> => {
+      const task = freezeTask(record)
+      const reason = claimRefusal(task, running, o)
+      if (reason !== undefined) return { result: { claimed: false, reason, task } }
+      const { write, result } = this.decideUpdate(task, claimUpdate(task, o, this.clock()))
+      return { write, result: { claimed: true, task: result.task } }
+    })
+    return done?.result
+  }
+
+  /** Queued tasks of every session (of `kinds` when given), oldest first. */
+  async listQueued(options?: ListQueuedOptions): Promise<SessionTask[]> {
+    const o =
+      options === undefined ? {} : parseInput(ListQueuedOptionsSchema, options, 'ListQueuedOptions')
+    const found = await this.store.listQueued(o.kinds, o.limit ?? DEFAULT_SCAN_LIMIT)
+    return found.map(freezeTask)
+  }
+
+  /** Unfinished tasks of every session whose `deadlineAt` is before the cutoff, earliest first. */
+  async listOverdue(options: ListOverdueOptions): Promise<SessionTask[]> {
+    const o = parseInput(ListOverdueOptionsSchema, options, 'ListOverdueOptions')
+    const found = await this.store.listOverdue(
+      o.deadlineBefore.toISOString(),
+      o.limit ?? DEFAULT_SCAN_LIMIT,
+    )
+    return found.map(freezeTask)
   }
 
   // The record event first, then any wake.
@@ -310,28 +348,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   stream(sessionId: string, options?: StreamOptions): AsyncIterable<StreamItem> {
     const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
     const o = options === undefined ? {} : parseInput(StreamOptionsSchema, options, 'StreamOptions')
-    const store = this.store
-    return createSessionStream(
-      this.hub,
-      sid,
-      {
-        start: async (since) => {
-          if (since !== undefined) {
-            const events = await store.readEvents(sid, since)
-            if (events !== undefined) {
-              const seq = events.length === 0 ? since : (events.at(-1)?.seq ?? since)
-              return { kind: 'replay', seq, events }
-            }
-          }
-          const snapshot = await store.snapshot(sid)
-          const tasks = snapshot.tasks.map((task) => toPublicTask(freezeTask(task)))
-          return { kind: 'snapshot', seq: snapshot.seq, tasks }
-        },
-        events: async (from, to) => (await store.readEvents(sid, from - 1, to)) ?? [],
-        watch: () => store.watch?.(sid),
-      },
-      o,
-    )
+    return createSessionStream(this.hub, sid, storeStreamSource(this.store, sid), o)
   }
 
   /** Queued or running tasks of every session whose heartbeat is older than the cutoff, oldest heartbeat first. */

@@ -2,8 +2,10 @@ import type { StoredEvent } from '../events/event.js'
 import type { SessionTask, TaskMessage } from '../model/schemas.js'
 import type { SessionTaskState } from '../model/state.js'
 import { isTerminalState } from '../model/state.js'
+import type { RunningCounts } from '../rules/claim.js'
 import { MessageLog } from './message-log.js'
 import { newSessionLog, ReplayLog, type SessionLog, SessionTombstones } from './replay-log.js'
+import { TaskStateIndex } from './state-index.js'
 import type {
   SessionTaskStore,
   StoreEventSink,
@@ -55,6 +57,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
   private readonly sessions = new Map<string, SessionData>()
   private readonly replay: ReplayLog
   private readonly tombstones = new SessionTombstones()
+  private readonly index = new TaskStateIndex<Entry>()
   private sink: StoreEventSink | undefined
   private insertions = 0
 
@@ -97,6 +100,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
     const entry: Entry = { task, order: this.insertions++, session, messages: undefined }
     this.tasks.set(task.id, entry)
     session.tasks.set(task.id, entry)
+    this.index.add(entry)
     this.deliver(task.sessionId, session.log, events)
     return { inserted: true }
   }
@@ -119,14 +123,32 @@ export class InMemoryTaskStore implements SessionTaskStore {
   ): Promise<{ readonly result: R } | undefined> {
     const entry = this.entry(sessionId, taskId)
     if (entry === undefined) return undefined
-    const { write, result } = decide(entry.task)
+    return this.commit(entry, decide(entry.task))
+  }
+
+  /** Like `modify`, with the running counts; atomic like every operation here. */
+  async claim<R>(
+    sessionId: string,
+    taskId: string,
+    decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
+  ): Promise<{ readonly result: R } | undefined> {
+    const entry = this.entry(sessionId, taskId)
+    if (entry === undefined) return undefined
+    return this.commit(entry, decide(entry.task, this.index.counts(entry.task)))
+  }
+
+  private commit<R>(entry: Entry, { write, result }: TaskDecision<R>): { readonly result: R } {
     if (write !== undefined) {
-      if (write.task !== undefined) entry.task = write.task
+      if (write.task !== undefined) {
+        const before = entry.task
+        entry.task = write.task
+        this.index.changed(entry, before)
+      }
       if (write.message !== undefined) {
         entry.messages ??= new MessageLog()
         entry.messages.add(write.message)
       }
-      this.deliver(sessionId, entry.session.log, write.events)
+      this.deliver(entry.task.sessionId, entry.session.log, write.events)
     }
     return { result }
   }
@@ -183,9 +205,10 @@ export class InMemoryTaskStore implements SessionTaskStore {
     match: (task: SessionTask) => boolean,
     key: (task: SessionTask) => string | undefined,
     limit: number,
+    from: Iterable<Entry> = this.tasks.values(),
   ): Entry[] {
     const found: Entry[] = []
-    for (const entry of this.tasks.values()) if (match(entry.task)) found.push(entry)
+    for (const entry of from) if (match(entry.task)) found.push(entry)
     found.sort(
       (a, b) =>
         byKey(key(a.task), key(b.task)) ||
@@ -207,6 +230,27 @@ export class InMemoryTaskStore implements SessionTaskStore {
     ).map((e) => e.task)
   }
 
+  /** Queued tasks of every session (of `kinds`, when given), oldest first. */
+  async listQueued(kinds: readonly string[] | undefined, limit: number): Promise<SessionTask[]> {
+    const wanted = kinds === undefined ? undefined : new Set(kinds)
+    return this.scan(
+      (task) => wanted === undefined || wanted.has(task.kind),
+      () => undefined,
+      limit,
+      this.index.queued,
+    ).map((e) => e.task)
+  }
+
+  /** Unfinished tasks whose `deadlineAt` is before `before`, earliest deadline first. */
+  async listOverdue(before: string, limit: number): Promise<SessionTask[]> {
+    return this.scan(
+      ({ deadlineAt }) => deadlineAt !== undefined && deadlineAt < before,
+      (task) => task.deadlineAt,
+      limit,
+      this.index.timed,
+    ).map((e) => e.task)
+  }
+
   /** Deletes terminal tasks finished before `before` with their messages and events. */
   async prune(before: string, limit: number): Promise<SessionTask[]> {
     const removed = this.scan(
@@ -217,6 +261,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
     )
     const bySession = new Map<SessionData, Set<string>>()
     for (const entry of removed) {
+      this.index.remove(entry)
       this.tasks.delete(entry.task.id)
       entry.session.tasks.delete(entry.task.id)
       const ids = bySession.get(entry.session)
@@ -242,7 +287,10 @@ export class InMemoryTaskStore implements SessionTaskStore {
     const session = this.sessions.get(sessionId)
     if (session === undefined) return 0
     const count = session.tasks.size
-    for (const id of session.tasks.keys()) this.tasks.delete(id)
+    for (const [id, entry] of session.tasks) {
+      this.tasks.delete(id)
+      this.index.remove(entry)
+    }
     this.dropSession(session)
     return count
   }

@@ -7,6 +7,8 @@ import type { EventGap } from '../events/event.js'
 import type {
   CreateSessionTask,
   ListMessagesOptions,
+  ListOverdueOptions,
+  ListQueuedOptions,
   ListStaleOptions,
   NewTaskMessage,
   PruneOptions,
@@ -16,6 +18,8 @@ import type {
   TaskMessage,
   TaskOutput,
 } from '../model/schemas.js'
+import type { ClaimOptions } from '../model/supervisor-schemas.js'
+import type { ClaimRefusal } from '../rules/claim.js'
 import type { StreamItem, StreamOptions } from '../stream/stream.js'
 
 /** What `updateWithOutcome` reports. */
@@ -27,6 +31,11 @@ export type TaskUpdateResult = {
   /** True when the record changed (and `task.updated` was emitted). */
   changed: boolean
 }
+
+/** What `claim` reports: the record after the call, and whether this caller won it. */
+export type ClaimResult =
+  | { readonly claimed: true; readonly task: SessionTask }
+  | { readonly claimed: false; readonly reason: ClaimRefusal; readonly task: SessionTask }
 
 /**
  * Where a session's tasks and messages live. Every method is async so that a
@@ -83,6 +92,18 @@ export interface SessionTaskRegistry {
   stream(sessionId: string, options?: StreamOptions): AsyncIterable<StreamItem>
   /** Queued or running tasks of every session whose heartbeat is older than the cutoff. */
   listStale(options: ListStaleOptions): Promise<SessionTask[]>
+  /**
+   * Optional (the control plane of `dispatch: 'shared'`): moves a queued task
+   * on `expectedAttempt` to `running` in one fenced compare-and-set, when
+   * the tasks already running in the whole registry leave room under
+   * `limits`, checked atomically with the write. Exactly one of concurrent
+   * claims wins; the others get `{ claimed: false, reason }`.
+   */
+  claim?(sessionId: string, taskId: string, options: ClaimOptions): Promise<ClaimResult | undefined>
+  /** Optional: queued tasks of every session (of `kinds` when given), oldest first. */
+  listQueued?(options?: ListQueuedOptions): Promise<SessionTask[]>
+  /** Optional: unfinished tasks of every session whose `deadlineAt` is before the cutoff, earliest first. */
+  listOverdue?(options: ListOverdueOptions): Promise<SessionTask[]>
   /** Deletes terminal tasks (and their messages) finished before the cutoff; returns them. */
   prune(options: PruneOptions): Promise<SessionTask[]>
   /** Drops a session's tasks, messages, emitter and buffers; returns the number of tasks removed. */

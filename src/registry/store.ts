@@ -1,6 +1,9 @@
 import type { EventGap, SequencedEvent, StoredEvent } from '../events/event.js'
 import type { SessionTask, TaskMessage } from '../model/schemas.js'
 import type { SessionTaskState } from '../model/state.js'
+import type { RunningCounts } from '../rules/claim.js'
+
+export type { RunningCounts } from '../rules/claim.js'
 
 /** What one locked read-apply-write stores, all or nothing. */
 export type TaskWrite = {
@@ -84,6 +87,21 @@ export interface SessionTaskStore {
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
   ): Promise<{ readonly result: R } | undefined>
+  /**
+   * Like `modify`, for a claim: `decide` also gets the {@link RunningCounts}
+   * (tasks running or awaiting input) read in the same atomic step, and
+   * claims are serialised with each other, so two claims never both see the
+   * last free slot. Resolves `undefined` when there is no such task.
+   */
+  claim<R>(
+    sessionId: string,
+    taskId: string,
+    decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
+  ): Promise<{ readonly result: R } | undefined>
+  /** Queued tasks of every session, of one of `kinds` when given, oldest first (createdAt, then insertion). */
+  listQueued(kinds: readonly string[] | undefined, limit: number): Promise<readonly SessionTask[]>
+  /** Unfinished tasks of every session whose `deadlineAt` is before `before`, earliest deadline first (then createdAt). */
+  listOverdue(before: string, limit: number): Promise<readonly SessionTask[]>
   /** A session's tasks, oldest first (createdAt, then insertion order), optionally of one state. */
   list(sessionId: string, state?: SessionTaskState): Promise<readonly SessionTask[]>
   /**

@@ -127,6 +127,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${t.events} ALTER COLUMN tx SET DEFAULT pg_current_xact_id()`,
     ],
   },
+  {
+    version: 3,
+    name: 'kinds and deadlines as columns, for claims and deadline sweeps (0.2)',
+    statements: (t) => {
+      const p = t.prefix
+      return [
+        `ALTER TABLE ${t.tasks} ADD COLUMN IF NOT EXISTS kind text`,
+        `ALTER TABLE ${t.tasks} ADD COLUMN IF NOT EXISTS deadline_at text COLLATE "C"`,
+        // The kind column holds the kind's JSON text (see kindKey): the record's own.
+        `UPDATE ${t.tasks} SET kind = (record->'kind')::text, deadline_at = record->>'deadlineAt' WHERE kind IS NULL`,
+        `CREATE INDEX IF NOT EXISTS ${p}tasks_queued ON ${t.tasks} (created_at, ord) WHERE state = 'queued'`,
+        `CREATE INDEX IF NOT EXISTS ${p}tasks_overdue ON ${t.tasks} (deadline_at, created_at, ord)
+          WHERE state IN ('queued', 'running', 'awaiting_input') AND deadline_at IS NOT NULL`,
+        `CREATE INDEX IF NOT EXISTS ${p}tasks_holding ON ${t.tasks} (session_id, kind)
+          WHERE state IN ('running', 'awaiting_input')`,
+      ]
+    },
+  },
 ]
 
 /** The schema version this library writes and reads. */

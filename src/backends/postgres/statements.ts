@@ -1,6 +1,18 @@
 import type { TableNames } from './migrations.js'
 
 const terminalStates = `('succeeded', 'failed', 'canceled')`
+const unfinishedStates = `('queued', 'running', 'awaiting_input')`
+const slotStates = `('running', 'awaiting_input')`
+
+/**
+ * A kind as the `kind` column holds it: its JSON text, because a kind may
+ * contain U+0000, which a PostgreSQL `text` value cannot.
+ */
+export const kindKey = (kind: string): string => JSON.stringify(kind)
+
+// Any constant: claims of one table prefix take this advisory lock with the
+// hash of the tasks table's name, so they are serialised with each other only.
+const CLAIM_LOCK = 0x5e55_c1a1
 
 /** The SQL the PostgreSQL store runs, for one table prefix. */
 export type Statements = ReturnType<typeof statements>
@@ -23,6 +35,12 @@ export function statements(t: TableNames) {
     sessionsSince: `SELECT session_id, seq, epoch FROM ${sessions} WHERE tx >= $1::xid8`,
     eventsSince: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e WHERE e.session_id = $1 AND e.tx >= $3::xid8 AND e.seq <= $4 AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.session_id = $1 AND x.epoch = $2) ORDER BY e.seq`,
     replay: `SELECT seq, type, payload::text AS payload FROM ${events} WHERE session_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
+    claimLock: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}, hashtext('${tasks}'))`,
+    // The row locked, with what holds a slot, read after the claim lock was taken.
+    lockCounted: `SELECT t.record::text AS record, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates}) AS g, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.session_id = t.session_id) AS s, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.kind = t.kind) AS k FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 FOR UPDATE OF t`,
+    queued: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' ORDER BY ${order} LIMIT $1`,
+    queuedOfKinds: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' AND kind IN (SELECT json_array_elements_text($2::json)) ORDER BY ${order} LIMIT $1`,
+    overdue: `SELECT record::text AS record FROM ${tasks} WHERE state IN ${unfinishedStates} AND deadline_at IS NOT NULL AND deadline_at < $1 ORDER BY deadline_at, ${order} LIMIT $2`,
     stale: `SELECT record::text AS record FROM ${tasks} WHERE state IN ('queued', 'running') AND heartbeat_at IS NOT NULL AND heartbeat_at < $1 ORDER BY heartbeat_at, created_at, ord LIMIT $2`,
     prune: `WITH doomed AS (SELECT id FROM ${tasks} WHERE state IN ${terminalStates} AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, created_at, ord LIMIT $2 FOR UPDATE SKIP LOCKED), gone AS (DELETE FROM ${tasks} t USING doomed WHERE t.id = doomed.id RETURNING t.session_id, t.id, t.record, t.finished_at, t.created_at, t.ord) SELECT session_id, id, record::text AS record FROM gone ORDER BY finished_at, created_at, ord`,
     lockSessions: `SELECT 1 FROM ${sessions} WHERE session_id IN (SELECT json_array_elements_text($1::json)) ORDER BY session_id FOR UPDATE`,

@@ -2,8 +2,8 @@ import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import { generateProcessId } from '../../model/ids.js'
 import type { SessionTask } from '../../model/schemas.js'
 import type { SessionTaskState } from '../../model/state.js'
-import { taskIdOf } from '../../registry/replay-log.js'
 import type {
+  RunningCounts,
   SessionTaskStore,
   StoreEventSink,
   StoreInsert,
@@ -12,12 +12,12 @@ import type {
   TaskDecision,
   TaskWrite,
 } from '../../registry/store.js'
-import { toPublicTask } from '../../rules/projection.js'
 import { EventRelay } from './event-relay.js'
 import type { TableNames } from './migrations.js'
 import { parseMessage, parseTask, rowToEvent } from './rows.js'
 import type { SqlClient, SqlTx } from './sql-client.js'
-import { type Statements, statements } from './statements.js'
+import { kindKey, type Statements, statements } from './statements.js'
+import { writeStatement } from './write-statement.js'
 
 /** Options of {@link PostgresTaskStore}. */
 export type PostgresTaskStoreOptions = {
@@ -113,51 +113,13 @@ export class PostgresTaskStore implements SessionTaskStore {
     write: TaskWrite,
     insert: SessionTask | undefined,
   ): Promise<Allocation | undefined> {
-    const params: unknown[] = [sessionId, write.events.length]
-    const p = (value: unknown) => {
-      params.push(value)
-      return `$${params.length}`
-    }
-    const { tasks, messages, sessions, events } = this.t
-    const ctes: string[] = []
-    let from = ''
-    if (insert !== undefined) {
-      ctes.push(
-        `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(JSON.stringify(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}) ON CONFLICT (id) DO NOTHING RETURNING 1)`,
-      )
-      from = ' FROM i'
-    }
-    const task = write.task
-    if (task !== undefined) {
-      ctes.push(
-        `u AS (UPDATE ${tasks} SET record = ${p(JSON.stringify(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)} WHERE id = ${p(task.id)})`,
-      )
-    }
-    const m = write.message
-    if (m !== undefined) {
-      ctes.push(
-        `m AS (INSERT INTO ${messages} (id, task_id, record, created_at) VALUES (${p(m.id)}, ${p(m.taskId)}, ${p(JSON.stringify(m))}::json, ${p(m.createdAt)}))`,
-      )
-    }
-    ctes.push(
-      `s AS (INSERT INTO ${sessions} AS x (session_id, seq, epoch) SELECT $1, $2, ${p(`${this.origin}.${++this.epochCounter}`)}${from} ON CONFLICT (session_id) DO UPDATE SET seq = x.seq + EXCLUDED.seq, tx = EXCLUDED.tx RETURNING x.seq, x.epoch)`,
+    const { text, params } = writeStatement(
+      { tables: this.t, channel: this.channel, origin: this.origin, retain: this.retain },
+      sessionId,
+      `${this.origin}.${++this.epochCounter}`,
+      write,
+      insert,
     )
-    // Task events are stored as public projections: other processes and
-    // replays never see a secret.
-    const rows = write.events.map((event, i) => {
-      const data =
-        event.type === 'task.created' || event.type === 'task.updated'
-          ? toPublicTask(event.data)
-          : event.data
-      return `(${i + 1}, ${p(taskIdOf(event))}, ${p(event.type)}, ${p(JSON.stringify(data))}::json)`
-    })
-    ctes.push(
-      `e AS (INSERT INTO ${events} (session_id, seq, task_id, type, payload) SELECT $1, s.seq - $2 + v.i, v.t, v.y, v.p FROM s, (VALUES ${rows.join(', ')}) AS v(i, t, y, p))`,
-    )
-    ctes.push(
-      `d AS (DELETE FROM ${events} WHERE session_id = $1 AND seq <= (SELECT seq FROM s) - ${p(this.retain)})`,
-    )
-    const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch, pg_notify(${p(this.channel)}, json_build_object('o', ${p(this.origin)}::text, 's', $1::text, 'e', s.epoch, 'f', s.seq - $2 + 1, 'q', s.seq)::text) AS n FROM s`
     const { rows: result } = await tx.query<{ seq: unknown; epoch: string }>(text, params)
     const row = result[0]
     if (row === undefined) return undefined
@@ -209,20 +171,51 @@ export class PostgresTaskStore implements SessionTaskStore {
   }
 
   /** Locks the row, decides, commits, then delivers. */
-  async modify<R>(
+  modify<R>(
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
+  ): Promise<{ readonly result: R } | undefined> {
+    return this.decideLocked(sessionId, taskId, false, decide)
+  }
+
+  /**
+   * Like `modify`, under the registry's claim lock (a transaction-level
+   * advisory lock), with the running counts read after taking it: the
+   * claim before committed first, so its task is counted.
+   */
+  claim<R>(
+    sessionId: string,
+    taskId: string,
+    decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
+  ): Promise<{ readonly result: R } | undefined> {
+    return this.decideLocked(sessionId, taskId, true, decide)
+  }
+
+  private async decideLocked<R>(
+    sessionId: string,
+    taskId: string,
+    claim: boolean,
+    decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
   ): Promise<{ readonly result: R } | undefined> {
     let allocation: Allocation | undefined
     let events: readonly StoredEvent[] = []
     const done = await this.retrying(() =>
       this.client.transaction(async (tx) => {
         allocation = undefined
-        const { rows } = await tx.query<{ record: string }>(this.sql.lock, [taskId, sessionId])
+        if (claim) await tx.query(this.sql.claimLock)
+        const { rows } = await tx.query<{ record: string; g?: unknown; s?: unknown; k?: unknown }>(
+          claim ? this.sql.lockCounted : this.sql.lock,
+          [taskId, sessionId],
+        )
         const row = rows[0]
         if (row === undefined) return undefined
-        const { write, result } = decide(parseTask(row.record))
+        const running = {
+          global: Number(row.g ?? 0),
+          session: Number(row.s ?? 0),
+          kind: Number(row.k ?? 0),
+        }
+        const { write, result } = decide(parseTask(row.record), running)
         if (write !== undefined) {
           allocation = await this.commit(tx, sessionId, write)
           events = write.events
@@ -312,6 +305,21 @@ export class PostgresTaskStore implements SessionTaskStore {
   /** Queued or running tasks whose heartbeat is older than `before`. */
   async listStale(before: string, limit: number): Promise<SessionTask[]> {
     const { rows } = await this.client.query<{ record: string }>(this.sql.stale, [before, limit])
+    return rows.map((row) => parseTask(row.record))
+  }
+
+  /** Queued tasks of every session (of `kinds` when given), oldest first. */
+  async listQueued(kinds: readonly string[] | undefined, limit: number): Promise<SessionTask[]> {
+    const { rows } = await this.client.query<{ record: string }>(
+      kinds === undefined ? this.sql.queued : this.sql.queuedOfKinds,
+      kinds === undefined ? [limit] : [limit, JSON.stringify(kinds.map(kindKey))],
+    )
+    return rows.map((row) => parseTask(row.record))
+  }
+
+  /** Unfinished tasks whose `deadlineAt` is before `before`, earliest deadline first. */
+  async listOverdue(before: string, limit: number): Promise<SessionTask[]> {
+    const { rows } = await this.client.query<{ record: string }>(this.sql.overdue, [before, limit])
     return rows.map((row) => parseTask(row.record))
   }
 

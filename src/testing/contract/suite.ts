@@ -1,4 +1,5 @@
 // Wires the contract's groups into one `describe`, on the given runner.
+import { claimsTests } from './claims.js'
 import { createTests } from './create.js'
 import { deleteSessionTests } from './delete-session.js'
 import { eventsTests } from './events.js'
@@ -39,6 +40,7 @@ const GROUPS: [title: string, define: (context: GroupContext) => void][] = [
   ['stored values', storedValuesTests],
   ['isolation', isolationTests],
   ['listStale', listStaleTests],
+  ['claims', claimsTests],
   ['prune', pruneTests],
   ['deleteSession', deleteSessionTests],
   ['stream', streamTests],

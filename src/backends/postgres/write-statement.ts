@@ -1,0 +1,79 @@
+import type { SessionTask } from '../../model/schemas.js'
+import { taskIdOf } from '../../registry/replay-log.js'
+import type { TaskWrite } from '../../registry/store.js'
+import { toPublicTask } from '../../rules/projection.js'
+import type { TableNames } from './migrations.js'
+import { kindKey } from './statements.js'
+
+/** Where a write statement goes and what it tells other processes. */
+export type WriteTarget = {
+  readonly tables: TableNames
+  /** The NOTIFY channel. */
+  readonly channel: string
+  /** This process's id, so its own notices are recognised. */
+  readonly origin: string
+  /** How many events per session stay stored. */
+  readonly retain: number
+}
+
+/**
+ * The one statement that stores a write: the record (inserted, or updated),
+ * the message, the session counter bump under a new `epoch` when the row is
+ * new, the numbered events, the trim of old events and the NOTIFY. It
+ * returns the counter row (`seq`, `epoch`), or no row when the insert found
+ * the id taken (then nothing was stored).
+ */
+export function writeStatement(
+  on: WriteTarget,
+  sessionId: string,
+  epoch: string,
+  write: TaskWrite,
+  insert: SessionTask | undefined,
+): { text: string; params: unknown[] } {
+  const params: unknown[] = [sessionId, write.events.length]
+  const p = (value: unknown) => {
+    params.push(value)
+    return `$${params.length}`
+  }
+  const { tasks, messages, sessions, events } = on.tables
+  const ctes: string[] = []
+  let from = ''
+  if (insert !== undefined) {
+    ctes.push(
+      `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at, kind, deadline_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(JSON.stringify(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}, ${p(kindKey(insert.kind))}, ${p(insert.deadlineAt ?? null)}) ON CONFLICT (id) DO NOTHING RETURNING 1)`,
+    )
+    from = ' FROM i'
+  }
+  const task = write.task
+  if (task !== undefined) {
+    ctes.push(
+      `u AS (UPDATE ${tasks} SET record = ${p(JSON.stringify(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)}, deadline_at = ${p(task.deadlineAt ?? null)} WHERE id = ${p(task.id)})`,
+    )
+  }
+  const m = write.message
+  if (m !== undefined) {
+    ctes.push(
+      `m AS (INSERT INTO ${messages} (id, task_id, record, created_at) VALUES (${p(m.id)}, ${p(m.taskId)}, ${p(JSON.stringify(m))}::json, ${p(m.createdAt)}))`,
+    )
+  }
+  ctes.push(
+    `s AS (INSERT INTO ${sessions} AS x (session_id, seq, epoch) SELECT $1, $2, ${p(epoch)}${from} ON CONFLICT (session_id) DO UPDATE SET seq = x.seq + EXCLUDED.seq, tx = EXCLUDED.tx RETURNING x.seq, x.epoch)`,
+  )
+  // Task events are stored as public projections: other processes and
+  // replays never see a secret.
+  const rows = write.events.map((event, i) => {
+    const data =
+      event.type === 'task.created' || event.type === 'task.updated'
+        ? toPublicTask(event.data)
+        : event.data
+    return `(${i + 1}, ${p(taskIdOf(event))}, ${p(event.type)}, ${p(JSON.stringify(data))}::json)`
+  })
+  ctes.push(
+    `e AS (INSERT INTO ${events} (session_id, seq, task_id, type, payload) SELECT $1, s.seq - $2 + v.i, v.t, v.y, v.p FROM s, (VALUES ${rows.join(', ')}) AS v(i, t, y, p))`,
+  )
+  ctes.push(
+    `d AS (DELETE FROM ${events} WHERE session_id = $1 AND seq <= (SELECT seq FROM s) - ${p(on.retain)})`,
+  )
+  const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch, pg_notify(${p(on.channel)}, json_build_object('o', ${p(on.origin)}::text, 's', $1::text, 'e', s.epoch, 'f', s.seq - $2 + 1, 'q', s.seq)::text) AS n FROM s`
+  return { text, params }
+}

@@ -1,0 +1,67 @@
+import type { SessionTask, SessionTaskUpdate } from '../model/schemas.js'
+import type { SessionTaskState } from '../model/state.js'
+import type { ClaimOptions } from '../model/supervisor-schemas.js'
+import { isoString } from '../model/time.js'
+
+/**
+ * Tasks that hold a concurrency slot (running or awaiting input) across the
+ * whole registry, in the claimed task's session, and of its kind.
+ */
+export type RunningCounts = {
+  /** In every session. */
+  readonly global: number
+  /** In the claimed task's session. */
+  readonly session: number
+  /** Of the claimed task's kind. */
+  readonly kind: number
+}
+
+/**
+ * Why a claim was refused: `taken` (no longer queued on the expected
+ * attempt: another supervisor won, or it was canceled) or the limit that is full.
+ */
+export type ClaimRefusal = 'taken' | 'global' | 'perSession' | 'perKind'
+
+/** True for the states that hold a concurrency slot. */
+export function holdsSlot(state: SessionTaskState): boolean {
+  return state === 'running' || state === 'awaiting_input'
+}
+
+/**
+ * Decides a claim of `task` against the running counts read in the same
+ * atomic step: `undefined` when it may start. Pure.
+ */
+export function claimRefusal(
+  task: SessionTask,
+  running: RunningCounts,
+  options: ClaimOptions,
+): ClaimRefusal | undefined {
+  if (task.state !== 'queued' || task.attempt !== options.expectedAttempt) return 'taken'
+  const limits = options.limits
+  if (limits === undefined) return undefined
+  if (limits.global !== undefined && running.global >= limits.global) return 'global'
+  if (limits.perSession !== undefined && running.session >= limits.perSession) return 'perSession'
+  if (limits.perKind !== undefined && running.kind >= limits.perKind) return 'perKind'
+  return undefined
+}
+
+/**
+ * The write a granted claim makes: running, a fresh heartbeat (the reaper
+ * then gives the new worker a full window), the claimer's worker id, and
+ * no "waiting" detail left over. Fenced like any compare-and-set.
+ */
+export function claimUpdate(
+  task: SessionTask,
+  options: ClaimOptions,
+  now: Date,
+): SessionTaskUpdate {
+  return {
+    state: 'running',
+    heartbeatAt: isoString(now),
+    expectedState: 'queued',
+    expectedAttempt: options.expectedAttempt,
+    // Text fields cannot be cleared, only overwritten.
+    ...(task.stateDetail === undefined ? {} : { stateDetail: '' }),
+    ...(options.workerId === undefined ? {} : { workerId: options.workerId }),
+  }
+}
