@@ -231,6 +231,28 @@ const CASES: Record<string, SchemaCase> = {
     valid: [1, 2, 1000],
     invalid: [0, -1, 1.5, '1', Number.NaN],
   },
+  ClaimOptionsSchema: {
+    valid: [{ expectedAttempt: 1 }, { expectedAttempt: 2, limits: { global: 1 }, workerId: 'w' }],
+    invalid: [
+      {},
+      { expectedAttempt: 0 },
+      { expectedAttempt: 1, workerId: '' },
+      { expectedAttempt: 1, x: 1 },
+    ],
+  },
+  ListOverdueOptionsSchema: {
+    valid: [{ deadlineBefore: new Date(0) }, { deadlineBefore: new Date(0), limit: 5 }],
+    invalid: [
+      {},
+      { deadlineBefore: 'now' },
+      { deadlineBefore: new Date(Number.NaN) },
+      { deadlineBefore: new Date(0), limit: 0 },
+    ],
+  },
+  ListQueuedOptionsSchema: {
+    valid: [{}, { kinds: ['a', 'b'], limit: 3 }, { kinds: [] }],
+    invalid: [{ kinds: [''] }, { kinds: 'a' }, { limit: 0 }, { state: 'queued' }],
+  },
   ConcurrencyLimitsSchema: {
     valid: [{}, { global: 1, perSession: 2, perKind: 3 }],
     invalid: [{ global: 0 }, { perKind: 1.5 }, { perSession: -1 }, { perTask: 1 }],
@@ -303,6 +325,9 @@ const CASES: Record<string, SchemaCase> = {
         now: () => new Date(0),
         cancelGraceMs: 0,
         concurrency: { global: 2 },
+        dispatch: 'shared',
+        sweepIntervalMs: 100,
+        workerId: 'w1',
         onError: fn,
       },
     ],
@@ -313,6 +338,8 @@ const CASES: Record<string, SchemaCase> = {
       { registry: REGISTRY_SHAPE, cancelGraceMs: -1 },
       { registry: REGISTRY_SHAPE, concurrency: { global: 0 } },
       { registry: REGISTRY_SHAPE, unknown: 1 },
+      { registry: REGISTRY_SHAPE, dispatch: 'everywhere' },
+      { registry: REGISTRY_SHAPE, sweepIntervalMs: 0 },
     ],
   },
   TaskExecutorPluginSchema: {
