@@ -158,12 +158,15 @@ describe('public surface', { timeout: SLOW }, () => {
         "A2A_TASK_STATES",
         "CallerTaskIdSchema",
         "CreateSessionTaskSchema",
+        "DISPATCH_MODES",
         "DuplicateExecutorError",
         "InMemorySessionTaskRegistry",
         "InMemoryTaskStore",
         "InputRequestIdSchema",
         "JsonValueSchema",
         "ListMessagesOptionsSchema",
+        "ListOverdueOptionsSchema",
+        "ListQueuedOptionsSchema",
         "ListStaleOptionsSchema",
         "MAX_JSON_DEPTH",
         "MAX_JSON_NODES",
@@ -291,14 +294,16 @@ describe('public surface', { timeout: SLOW }, () => {
 
 describe('bundle size', { timeout: SLOW }, () => {
   // esbuild, minified ESM for the browser, gzip level 6 (the zlib default).
-  // Measured when the budgets were set (0.2: the core over the storage port,
-  // the in-memory store and replay log; esbuild 0.28.2, zod 4, nanoid 5, mitt 3):
-  //   library alone, dependencies external:  63,574 B raw, 20,198 B gzip
-  //   full bundle, zod + nanoid + mitt in:  158,942 B raw, 47,615 B gzip
+  // Measured when the budgets were last set (0.2 with the durable control
+  // plane: claims, shared dispatch, deadline sweeps, the heap wait list and
+  // event gaps; esbuild 0.28.2, zod 4, nanoid 5, mitt 3):
+  //   library alone, dependencies external:  80,706 B raw, 25,411 B gzip
+  //   full bundle, zod + nanoid + mitt in:  176,033 B raw, 52,847 B gzip
   //   `import { isTerminalState }` alone:        97 B raw (sideEffects: false lets it shake)
-  // Budgets are about 20% over the measured gzip figures.
-  const BUDGET_LIBRARY_GZIP = 24_000
-  const BUDGET_FULL_GZIP = 57_000
+  // (At the storage-port refactor they were 20,198 and 47,615 B gzip.)
+  // Budgets are about 15% over the measured gzip figures.
+  const BUDGET_LIBRARY_GZIP = 29_000
+  const BUDGET_FULL_GZIP = 61_000
 
   async function measure(contents: string, external: string[]) {
     const result = await build({

@@ -236,6 +236,7 @@ describe('the conformance suites on any test runner', () => {
       'stored values',
       'isolation',
       'listStale',
+      'claims',
       'prune',
       'deleteSession',
       'stream',
@@ -330,7 +331,7 @@ describe('the conformance suites on any test runner', () => {
         }
         const groups = ['create', 'update', 'updateWithOutcome', 'get and list', 'requestCancel',
           'recordMessage', 'listMessages', 'publishOutput', 'events and listeners', 'wakes',
-          'secrets', 'stored values', 'isolation', 'listStale', 'prune', 'deleteSession',
+          'secrets', 'stored values', 'isolation', 'listStale', 'claims', 'prune', 'deleteSession',
           'stream', 'validation']
         describeRegistryContract('Thawed', (o) => new Thawed(o), {
           runner: { describe, test, beforeEach, afterEach, afterAll: after, expect },

@@ -14,6 +14,9 @@ export type DeadlineDeps = {
   cancelWaiting: (task: SessionTask, detail: string) => Promise<boolean>
   /** Cancels the running task (signal and `executor.cancel`). */
   cancelRunning: (task: SessionTask) => Promise<void>
+  /** Notes that the task's run here is about to be timed out (before its cancel request is written). */
+  intendTimeout: (key: string) => void
+  clock: () => Date
   /** The attempt the task's live run works on, if it has one. */
   attemptOf: (key: string) => number | undefined
   /** True once the supervisor is closing: no grace timer is started then. */
@@ -66,8 +69,42 @@ export class Deadlines {
   arm(sessionId: string, taskId: string, timeoutMs: number): void {
     this.deadlines.set(
       taskKey(sessionId, taskId),
-      startTimer(timeoutMs, () => void this.expire(sessionId, taskId, timeoutMs)),
+      startTimer(timeoutMs, () => void this.expire(sessionId, taskId, `after ${timeoutMs} ms`)),
     )
+  }
+
+  /** Times the task out at its stored `deadlineAt` (a task claimed here); no-op without one. */
+  armAt(task: SessionTask): void {
+    const at = task.deadlineAt
+    const key = taskKey(task.sessionId, task.id)
+    if (at === undefined || this.deadlines.has(key)) return
+    const delay = Math.max(0, Date.parse(at) - this.deps.clock().getTime())
+    this.deadlines.set(
+      key,
+      startTimer(delay, () => void this.expire(task.sessionId, task.id, `at its deadline ${at}`)),
+    )
+  }
+
+  /**
+   * The housekeeping pass (SPEC 12.4): enforces the stored deadline of every
+   * task in the registry, whoever spawned it, that no timer here covers:
+   * a queued one is canceled, a running one is canceled and then forced to
+   * `failed`/`timeout` `cancelGraceMs` after its deadline. Every write is
+   * fenced, so supervisors sweeping at once end a task once.
+   */
+  async sweep(limit: number): Promise<number> {
+    const listOverdue = this.deps.registry.listOverdue
+    if (listOverdue === undefined) return 0
+    const now = this.deps.clock()
+    const overdue = await listOverdue.call(this.deps.registry, { deadlineBefore: now, limit })
+    let handled = 0
+    for (const task of overdue) {
+      if (this.pending(taskKey(task.sessionId, task.id)) || task.deadlineAt === undefined) continue
+      const graceLeft = Date.parse(task.deadlineAt) + this.deps.cancelGraceMs - now.getTime()
+      await this.expire(task.sessionId, task.id, `at its deadline ${task.deadlineAt}`, graceLeft)
+      handled++
+    }
+    return handled
   }
 
   /** True while the task has a deadline or a grace timer armed here. */
@@ -114,11 +151,12 @@ export class Deadlines {
     taskId: string,
     attempt: number,
     update: Pick<SessionTaskUpdate, 'state' | 'stateDetail' | 'error'>,
+    delayMs: number = this.deps.cancelGraceMs,
   ): void {
     const { registry, onError } = this.deps
     const key = taskKey(sessionId, taskId)
     this.graces.get(key)?.stop()
-    const stop = startTimer(this.deps.cancelGraceMs, () => {
+    const stop = startTimer(Math.max(0, delayMs), () => {
       this.graces.delete(key)
       registry
         .update(sessionId, taskId, { ...update, expectedAttempt: attempt, incrementAttempt: true })
@@ -127,24 +165,31 @@ export class Deadlines {
     this.graces.set(key, { stop, attempt })
   }
 
-  private async expire(sessionId: string, taskId: string, timeoutMs: number): Promise<void> {
+  // `when` reads "after 500 ms" or "at its deadline <ISO>".
+  private async expire(
+    sessionId: string,
+    taskId: string,
+    when: string,
+    graceMs?: number,
+  ): Promise<void> {
     const { registry, onError } = this.deps
     const key = taskKey(sessionId, taskId)
     this.deadlines.delete(key)
     try {
       const task = await registry.get(sessionId, taskId)
       if (task === undefined || isTerminalState(task.state)) return
-      const detail = `timed out after ${timeoutMs} ms before it started`
-      if (await this.deps.cancelWaiting(task, detail)) return
+      if (await this.deps.cancelWaiting(task, `timed out ${when} before it started`)) return
+      this.deps.intendTimeout(key)
       await registry.requestCancel(sessionId, taskId)
       await this.deps.cancelRunning(task)
       const attempt = this.deps.attemptOf(key) ?? task.attempt
       const after = await registry.get(sessionId, taskId)
       if (after === undefined || isTerminalState(after.state) || this.deps.isClosed()) return
-      this.force(sessionId, taskId, attempt, {
+      const update = {
         state: 'failed',
-        error: { kind: 'timeout', message: `task timed out after ${timeoutMs} ms` },
-      })
+        error: { kind: 'timeout', message: `task timed out ${when}` },
+      } as const
+      this.force(sessionId, taskId, attempt, update, graceMs)
     } catch (error) {
       onError(error, `timing out task '${taskId}'`)
     }

@@ -72,3 +72,23 @@ export async function deliverMessage(
     return failed(reasonOf(error))
   }
 }
+
+/** Runs the deliveries of one task one at a time, in call order; tasks are independent. */
+export class DeliveryLine {
+  private readonly turns = new Map<string, Promise<void>>()
+
+  /** Runs `work` after the previous delivery of `key` settled. */
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.turns.get(key) ?? Promise.resolve()
+    const turn = previous.then(work)
+    const settled = turn.then(
+      () => {},
+      () => {},
+    )
+    this.turns.set(key, settled)
+    void settled.then(() => {
+      if (this.turns.get(key) === settled) this.turns.delete(key)
+    })
+    return turn
+  }
+}

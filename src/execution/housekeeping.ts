@@ -6,6 +6,8 @@ import { startTimer } from './timer.js'
 
 /** The passes housekeeping runs, each as the supervisor exposes it. */
 export type HousekeepingPasses = {
+  /** One deadline pass: enforces the stored deadlines of every task (SPEC 12.4). */
+  deadlines(limit: number): Promise<unknown>
   /** One reap pass. */
   reap(options: ReapOptions): Promise<unknown>
   /** One retention pass. */
@@ -21,7 +23,7 @@ export type HousekeepingDeps = {
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
-/** Periodic reap-then-prune passes, all stopped at once by {@link Housekeeping.stopAll}. */
+/** Periodic deadline, reap and prune passes, all stopped at once by {@link Housekeeping.stopAll}. */
 export class Housekeeping {
   private readonly deps: HousekeepingDeps
   private readonly stops = new Set<() => void>()
@@ -30,7 +32,7 @@ export class Housekeeping {
     this.deps = deps
   }
 
-  /** Validates `options` and runs reap then prune every interval; returns the stop function. */
+  /** Validates `options` and runs the deadline, reap and prune passes every interval; returns the stop function. */
   start(options: unknown): () => void {
     const { clock, passes } = this.deps
     const opts =
@@ -45,6 +47,11 @@ export class Housekeeping {
       // A slow pass is not overlapped by the next tick.
       if (running) return
       running = true
+      try {
+        await passes.deadlines(opts.limit ?? 50)
+      } catch (error) {
+        report(error, 'housekeeping deadlines')
+      }
       try {
         await passes.reap({
           staleAfterMs: opts.staleAfterMs ?? 300_000,

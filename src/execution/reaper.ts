@@ -43,6 +43,11 @@ export type ReaperDeps = {
   reattach: (task: SessionTask, executor: ResolvedTaskExecutor) => Promise<void>
   /** True while the task waits for a concurrency slot here: its heartbeat is not the worker's. */
   isWaiting: (task: SessionTask) => boolean
+  /**
+   * `dispatch: 'shared'`: queued tasks are anyone's to claim, so they are
+   * never reaped, and a re-attach puts the task back in the queue.
+   */
+  requeue: boolean
 }
 
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -69,6 +74,9 @@ export function createReaper(deps: ReaperDeps): (options?: ReapOptions) => Promi
       return record(task, 'skipped', 'heartbeat is fresh again')
     }
     if (deps.isWaiting(task)) return record(task, 'skipped', 'waiting for a concurrency slot')
+    if (deps.requeue && task.state === 'queued') {
+      return record(task, 'skipped', 'queued for any supervisor to claim')
+    }
     const executor = executors.find(task.kind)
     let reattach = false
     try {
@@ -81,7 +89,9 @@ export function createReaper(deps: ReaperDeps): (options?: ReapOptions) => Promi
       const outcome = await registry.updateWithOutcome(task.sessionId, task.id, {
         incrementAttempt: true,
         workerId: 'reaper',
-        stateDetail: `re-attached (attempt ${next})`,
+        ...(deps.requeue
+          ? { state: 'queued' as const, stateDetail: `re-queued (attempt ${next})` }
+          : { stateDetail: `re-attached (attempt ${next})` }),
         // A fresh heartbeat gives the new worker a full window before the next pass.
         heartbeatAt: clock().toISOString(),
         expectedAttempt: task.attempt,

@@ -70,6 +70,9 @@ export class RunTable {
   private readonly deps: RunTableDeps
   private readonly runs = new Map<string, Run>()
   private readonly idle = new Set<() => void>()
+  // Why a run is about to be canceled, for whichever cancel call comes first
+  // (a deadline's own, or one reacting to the cancel request it wrote).
+  private readonly intents = new Map<string, 'canceled' | 'timeout'>()
 
   constructor(deps: RunTableDeps) {
     this.deps = deps
@@ -181,9 +184,11 @@ export class RunTable {
    * Aborts the task's signal and calls `executor.cancel` once per run; with
    * no executor for its kind, the task is canceled outright.
    */
-  async cancel(task: SessionTask, kind: 'canceled' | 'timeout' = 'canceled'): Promise<void> {
+  async cancel(task: SessionTask, given?: 'canceled' | 'timeout'): Promise<void> {
     const { registry, executors, onError } = this.deps
-    const run = this.runs.get(taskKey(task.sessionId, task.id))
+    const key = taskKey(task.sessionId, task.id)
+    const kind = given ?? this.intents.get(key) ?? 'canceled'
+    const run = this.runs.get(key)
     if (run !== undefined) {
       if (run.cancelCalled) return
       run.cancelCalled = true
@@ -206,6 +211,11 @@ export class RunTable {
     }
   }
 
+  /** Records that the task's run is being canceled for `kind`, before the cancel request is written. */
+  intend(key: string, kind: 'canceled' | 'timeout'): void {
+    if (this.runs.has(key)) this.intents.set(key, kind)
+  }
+
   /** Aborts the task's signal with `reason`, leaving the run in place. */
   abort(key: string, reason: TaskAbortReason): void {
     this.runs.get(key)?.controller.abort(reason)
@@ -218,6 +228,7 @@ export class RunTable {
 
   /** Drops the task's run, if any: frees its slot and aborts whatever still runs for it. */
   end(key: string): void {
+    this.intents.delete(key)
     const run = this.runs.get(key)
     if (run !== undefined) {
       run.slot?.release()
@@ -251,6 +262,7 @@ export class RunTable {
       run.slot = undefined
     }
     this.runs.clear()
+    this.intents.clear()
   }
 
   private context(task: SessionTask, run: Run | undefined): TaskExecutionContext {

@@ -1,5 +1,6 @@
 import { checkedClock } from '../model/clock.js'
 import { NoExecutorError, UnsupportedOperationError } from '../model/errors.js'
+import { generateProcessId } from '../model/ids.js'
 import {
   type CreateSessionTask,
   CreateSessionTaskSchema,
@@ -7,7 +8,6 @@ import {
   SessionIdSchema,
   type SessionTask,
   TaskIdSchema,
-  type TaskMessage,
   type TaskMessagePart,
 } from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
@@ -22,52 +22,20 @@ import type { SessionTaskRegistry } from '../registry/registry.js'
 import { TaskAbortReason } from './abort-reason.js'
 import { Admission } from './admission.js'
 import { Deadlines, spawnDeadline } from './deadlines.js'
-import { deliverMessage } from './delivery.js'
+import { DeliveryLine, deliverMessage } from './delivery.js'
+import { isLimitRefusal, SharedDispatch } from './dispatcher.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
+import { recheckAfterGaps } from './gap-recheck.js'
 import { Housekeeping } from './housekeeping.js'
-import { createReaper, type ReapOptions, type ReapResult } from './reaper.js'
+import { createReaper } from './reaper.js'
 import { RunTable, settleSoon, watchTerminal } from './runs.js'
-import type {
-  HousekeepingOptions,
-  MessageDelivery,
-  SpawnOptions,
-  SupervisorMessage,
-  TaskSupervisorOptions,
-  WaitOptions,
-} from './supervisor-options.js'
+import type { TaskSupervisorOptions } from './supervisor-options.js'
 import { taskKey } from './task-key.js'
+import type { TaskSupervisor } from './task-supervisor.js'
 import { waitForTask } from './wait.js'
 
-/** The control plane an agent runtime calls. */
-export type TaskSupervisor = {
-  /** Creates a task and starts it with its kind's executor (or queues it for a slot). */
-  spawn(input: CreateSessionTask, options?: SpawnOptions): Promise<SessionTask>
-  /** Records cancel intent, aborts the signal, calls `executor.cancel`; returns a fresh read. */
-  cancel(sessionId: string, taskId: string): Promise<SessionTask | undefined>
-  /** Records an inbound message and hands it to the executor. */
-  message(
-    sessionId: string,
-    taskId: string,
-    message: SupervisorMessage,
-  ): Promise<{ message: TaskMessage; delivery: MessageDelivery }>
-  /** Resolves when the task is terminal (or settled), or when the wait times out. */
-  wait(
-    sessionId: string,
-    taskId: string,
-    options?: WaitOptions,
-  ): Promise<{ task: SessionTask; timedOut: boolean }>
-  /** Calls the executor's `reconcile`; returns a fresh read (`undefined` for an unknown task). */
-  reconcile(sessionId: string, taskId: string): Promise<SessionTask | undefined>
-  /** Fails or re-attaches tasks whose heartbeat went stale. */
-  reap(options?: ReapOptions): Promise<ReapResult>
-  /** Deletes terminal tasks finished before the cutoff; returns them. */
-  prune(options: { finishedBefore: Date; limit?: number | undefined }): Promise<SessionTask[]>
-  /** Runs reap then prune every interval; returns the stop function. */
-  startHousekeeping(options?: HousekeepingOptions): () => void
-  /** Aborts running work, waits up to `cancelGraceMs` for it to settle, and detaches. */
-  close(): Promise<void>
-}
+export type { TaskSupervisor } from './task-supervisor.js'
 
 /**
  * Creates the control plane over a registry: spawn with executors, cancel,
@@ -84,11 +52,19 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   const onError =
     (o.onError as TaskSupervisorOptions['onError']) ??
     ((error: unknown, context: string) => console.error(`session-tasks: ${context}`, error))
+  const shared = o.dispatch === 'shared'
+  const claim = registry.claim?.bind(registry)
+  const listQueued = registry.listQueued?.bind(registry)
+  if (shared && (claim === undefined || listQueued === undefined)) {
+    throw new UnsupportedOperationError(
+      "dispatch: 'shared' needs a registry with claim and listQueued (the registry core has them)",
+    )
+  }
   let closed = false
   // Spawns of a caller id in flight, so a racing second spawn gets the same task.
   const spawning = new Map<string, Promise<SessionTask>>()
   // The message in flight per task, so answers are delivered one at a time.
-  const messaging = new Map<string, Promise<void>>()
+  const messaging = new DeliveryLine()
 
   async function spawnNew(
     parsed: CreateSessionTask,
@@ -103,12 +79,14 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     // Closed while creating: the record stays queued for another supervisor; nothing starts here.
     if (isTerminalState(task.state) || closed) return task
     if (due.timeoutMs !== undefined) deadlines.arm(task.sessionId, task.id, due.timeoutMs)
-    await startOrWait(task, executor, 'start_failed', () =>
+    const waiting = () =>
       registry.update(task.sessionId, task.id, {
         stateDetail: 'waiting for a concurrency slot',
         expectedAttempt: task.attempt,
-      }),
-    )
+        expectedState: 'queued',
+      })
+    if (dispatch === undefined) await startOrWait(task, executor, 'start_failed', waiting)
+    else if (isLimitRefusal(await dispatch.claimNow(task))) await waiting()
     const after = await registry.get(task.sessionId, task.id)
     if (after === undefined) {
       // Deleted while it was being started (its session's deletion hook ran
@@ -156,21 +134,73 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   })
   const runs = new RunTable({ registry, executors, onError, slots: admission })
 
-  const cancelWaiting = async (task: SessionTask, detail: string): Promise<boolean> => {
-    if (!admission.withdraw(taskKey(task.sessionId, task.id))) return false
-    await registry.update(task.sessionId, task.id, { state: 'canceled', stateDetail: detail })
-    return true
+  // `anyQueued`: also a task queued in the registry but not here (shared
+  // dispatch, and deadlines); otherwise `cancel()` leaves those to the executor.
+  const cancelWaiting = async (
+    task: SessionTask,
+    detail: string,
+    anyQueued: boolean,
+  ): Promise<boolean> => {
+    const key = taskKey(task.sessionId, task.id)
+    if (!shared && admission.withdraw(key)) {
+      await registry.update(task.sessionId, task.id, { state: 'canceled', stateDetail: detail })
+      return true
+    }
+    if (!anyQueued || runs.has(key) || task.state !== 'queued') return false
+    // Queued in the registry, not here (another supervisor's, or anyone's
+    // to claim): a compare-and-set, so a claim that won first keeps it.
+    const outcome = await registry.updateWithOutcome(task.sessionId, task.id, {
+      state: 'canceled',
+      stateDetail: detail,
+      expectedState: 'queued',
+      expectedAttempt: task.attempt,
+    })
+    return outcome?.applied === true && outcome.changed
   }
 
   const deadlines = new Deadlines({
     registry,
     cancelGraceMs,
     onError,
-    cancelWaiting,
-    cancelRunning: (task) => runs.cancel(task, 'timeout'),
+    cancelWaiting: (task, detail) => cancelWaiting(task, detail, true),
+    // A task of a kind unknown here, running elsewhere, is left to its owner and the forced end.
+    cancelRunning: (task) =>
+      runs.has(taskKey(task.sessionId, task.id)) || executors.find(task.kind) !== undefined
+        ? runs.cancel(task, 'timeout')
+        : Promise.resolve(),
+    intendTimeout: (key) => runs.intend(key, 'timeout'),
+    clock,
     attemptOf: (key) => runs.attemptOf(key),
     isClosed: () => closed,
   })
+
+  const dispatch =
+    shared && claim !== undefined && listQueued !== undefined
+      ? new SharedDispatch({
+          registry,
+          claim,
+          listQueued,
+          executors,
+          limits: o.concurrency ?? {},
+          workerId: o.workerId ?? `supervisor-${generateProcessId()}`,
+          sweepIntervalMs: o.sweepIntervalMs ?? 5000,
+          onError,
+          start: async (task, executor) => {
+            deadlines.armAt(task)
+            await settleSoon(
+              runs.launch(task, executor, task.attempt > 1 ? 'orphaned' : 'start_failed'),
+            )
+          },
+          cancelRequested: (task) => {
+            // Another process (or this one) asked to cancel a task running here.
+            if (runs.attemptOf(taskKey(task.sessionId, task.id)) !== task.attempt) return
+            const due =
+              task.deadlineAt !== undefined && Date.parse(task.deadlineAt) <= clock().getTime()
+            void runs.cancel(task, due ? 'timeout' : undefined)
+          },
+          isClosed: () => closed,
+        })
+      : undefined
 
   // Whoever writes the terminal state, the slot is freed here.
   const forget = (key: string) => {
@@ -191,21 +221,15 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     for (const key of admission.waitingIn(sessionId)) forget(key)
   })
 
-  // Lost events (SPEC 12.5) may have held a terminal write that would free
-  // a slot here: read again what this supervisor holds in that session.
-  const unhookGap = registry.onEventGap?.((gap) => {
-    const held = [...runs.keysIn(gap.sessionId), ...admission.waitingIn(gap.sessionId)]
-    for (const key of held) {
-      const taskId = key.slice(gap.sessionId.length + 1)
-      registry.get(gap.sessionId, taskId).then(
-        (task) => {
-          if (task === undefined) runs.abort(key, new TaskAbortReason('deleted', 'task deleted'))
-          if (task === undefined || isTerminalState(task.state)) forget(key)
-        },
-        (error: unknown) => onError(error, `re-reading task '${taskId}' after lost events`),
-      )
-    }
-  })
+  const unhookGap = recheckAfterGaps(
+    registry,
+    (sessionId) => [...runs.keysIn(sessionId), ...admission.waitingIn(sessionId)],
+    (key, task) => {
+      if (task === undefined) runs.abort(key, new TaskAbortReason('deleted', 'task deleted'))
+      if (task === undefined || isTerminalState(task.state)) forget(key)
+    },
+    onError,
+  )
 
   const findExecutor = (kind: string): ResolvedTaskExecutor => {
     const executor = executors.find(kind)
@@ -226,12 +250,19 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     onError,
     reattach: async (task, executor) => {
       const key = taskKey(task.sessionId, task.id)
+      if (dispatch !== undefined) {
+        // Back in the queue: the old run here is superseded, and whoever has a slot claims it.
+        runs.end(key)
+        await dispatch.claimNow(task)
+        return
+      }
       // A run here is superseded in place (it hands over its slot); any other
       // re-attached task waits for a slot like a queued one.
       if (runs.has(key)) return settleSoon(runs.launch(task, executor, 'orphaned'))
       return startOrWait(task, executor, 'orphaned')
     },
     isWaiting: (task) => admission.tracks(taskKey(task.sessionId, task.id)),
+    requeue: shared,
   })
 
   const housekeeping = new Housekeeping({
@@ -239,6 +270,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     onError,
     // Through the supervisor object, so that a wrapped reap or prune is the one that runs.
     passes: {
+      deadlines: (limit) => (closed ? Promise.resolve(0) : deadlines.sweep(limit)),
       reap: (reapOptions) => supervisor.reap(reapOptions),
       prune: (pruneOptions) => supervisor.prune(pruneOptions),
     },
@@ -278,7 +310,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       if (task === undefined) return undefined
       if (
         !isTerminalState(task.state) &&
-        !(await cancelWaiting(task, 'canceled before it started'))
+        !(await cancelWaiting(task, 'canceled before it started', shared))
       ) {
         await runs.cancel(task)
         const after = await registry.get(sid, tid)
@@ -296,9 +328,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       ]
       // One message of a task at a time here: a second answer waits until
       // the first was delivered (or put back).
-      const key = taskKey(sid, tid)
-      const previous = messaging.get(key) ?? Promise.resolve()
-      const turn = previous.then(() =>
+      return messaging.run(taskKey(sid, tid), () =>
         deliverMessage(
           { registry, executors, contextFor: (task) => runs.contextFor(task) },
           sid,
@@ -306,15 +336,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
           { content, inReplyTo: parsed.inReplyTo },
         ),
       )
-      const settled = turn.then(
-        () => {},
-        () => {},
-      )
-      messaging.set(key, settled)
-      void settled.then(() => {
-        if (messaging.get(key) === settled) messaging.delete(key)
-      })
-      return turn
     },
 
     async wait(sessionId, taskId, waitOptions) {
@@ -359,6 +380,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       if (closed) return
       closed = true
       housekeeping.stopAll()
+      dispatch?.stop()
       admission.close()
       runs.abortAll(new TaskAbortReason('closed', 'supervisor closed'))
       if (runs.size > 0) await runs.whenIdle(cancelGraceMs)
@@ -370,5 +392,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     },
   }
 
+  dispatch?.start()
   return supervisor
 }

@@ -2,7 +2,6 @@ import * as z from 'zod'
 import { RegistryShapeSchema } from './registry-shape.js'
 import {
   count,
-  type DeepReadonly,
   FunctionSchema,
   InputRequestIdSchema,
   messageContent,
@@ -26,8 +25,21 @@ export const ClaimOptionsSchema = z.strictObject({
   workerId: str().min(1, 'must not be empty').optional(),
 })
 
-/** Options of `registry.claim`: the attempt claimed, the limits checked, the worker recorded. */
-export type ClaimOptions = DeepReadonly<z.infer<typeof ClaimOptionsSchema>>
+/** Options of `registry.claim`. */
+export type ClaimOptions = {
+  /** The attempt the claimer read queued; another attempt means someone else has it. */
+  readonly expectedAttempt: number
+  /** Limits counted over the whole registry, checked atomically with the claim. */
+  readonly limits?:
+    | {
+        readonly global?: number | undefined
+        readonly perSession?: number | undefined
+        readonly perKind?: number | undefined
+      }
+    | undefined
+  /** Recorded as the task's `workerId`. */
+  readonly workerId?: string | undefined
+}
 
 /** How a supervisor starts queued tasks: only its own (`local`) or any on the registry (`shared`). */
 export const DISPATCH_MODES = ['local', 'shared'] as const

@@ -1,0 +1,196 @@
+import type { SessionTask } from '../model/schemas.js'
+import type { ClaimResult, SessionTaskRegistry } from '../registry/registry.js'
+import type { ClaimRefusal } from '../rules/claim.js'
+import type { ConcurrencyLimits } from './admission.js'
+import type { ResolvedTaskExecutor } from './executor.js'
+import type { TaskExecutorRegistry } from './executor-registry.js'
+import { taskKey } from './task-key.js'
+import { startTimer } from './timer.js'
+
+type ClaimFn = NonNullable<SessionTaskRegistry['claim']>
+type ListQueuedFn = NonNullable<SessionTaskRegistry['listQueued']>
+
+/** What {@link SharedDispatch} needs from the supervisor that owns it. */
+export type SharedDispatchDeps = {
+  registry: SessionTaskRegistry
+  claim: ClaimFn
+  listQueued: ListQueuedFn
+  executors: TaskExecutorRegistry
+  limits: ConcurrencyLimits
+  workerId: string
+  sweepIntervalMs: number
+  onError: (error: unknown, context: string) => void
+  /** Runs the claimed task here; the promise settles with the executor's start. */
+  start: (task: SessionTask, executor: ResolvedTaskExecutor) => Promise<void>
+  /** A task running here had a cancel requested (by any process). */
+  cancelRequested: (task: SessionTask) => void
+  /** True once the supervisor is closing. */
+  isClosed: () => boolean
+}
+
+/** How one claim attempt ended: started here, or why not. */
+export type ClaimOutcome = 'started' | 'gone' | 'unsupported' | ClaimRefusal
+
+/** True when a claim was refused because a limit is full. */
+export const isLimitRefusal = (outcome: ClaimOutcome): boolean =>
+  outcome === 'global' || outcome === 'perSession' || outcome === 'perKind'
+
+// Tasks read per sweep: enough to fill free slots, bounded so a sweep is one short query.
+const SWEEP_BATCH = 100
+
+/**
+ * The `dispatch: 'shared'` control plane: every supervisor on a registry
+ * claims queued tasks of the kinds it has executors for. Claims are driven
+ * by events (a task queued, a slot freed, lost events) and a periodic
+ * sweep, never a tight poll; each is one fenced compare-and-set with the
+ * limits checked in the same write, so exactly one supervisor wins.
+ */
+export class SharedDispatch {
+  private readonly deps: SharedDispatchDeps
+  private readonly claiming = new Map<string, Promise<ClaimOutcome>>()
+  private sweeping = false
+  private sweepAgain = false
+  // True after a claim was refused for a limit: a freed slot is then worth a sweep.
+  private backlog = false
+  private stopped = false
+  private readonly stops: (() => void)[] = []
+
+  constructor(deps: SharedDispatchDeps) {
+    this.deps = deps
+  }
+
+  /** Starts listening and sweeping (the first sweep runs at once). */
+  start(): void {
+    const { registry, sweepIntervalMs } = this.deps
+    this.stops.push(
+      registry.subscribeAll((_sessionId, type, payload) => {
+        if (type !== 'task.created' && type !== 'task.updated') return
+        this.observe((payload as { task: SessionTask }).task)
+      }),
+    )
+    const unhookGap = registry.onEventGap?.(() => this.sweep())
+    if (unhookGap !== undefined) this.stops.push(unhookGap)
+    let cancel = () => {}
+    const arm = () => {
+      cancel = startTimer(
+        sweepIntervalMs,
+        () => {
+          if (this.stopped) return
+          arm()
+          this.sweep()
+        },
+        { unref: true },
+      )
+    }
+    arm()
+    this.stops.push(() => cancel())
+    this.sweep()
+  }
+
+  /** Stops listening and sweeping; claims in flight finish (and hand back what they won). */
+  stop(): void {
+    this.stopped = true
+    for (const stop of this.stops.splice(0)) stop()
+  }
+
+  private observe(task: SessionTask): void {
+    if (this.stopped) return
+    if (task.state === 'queued') {
+      void this.claimNow(task)
+      return
+    }
+    if (task.cancelRequestedAt !== undefined) this.deps.cancelRequested(task)
+    // A finished task frees a slot somewhere: something refused may fit now.
+    if (this.backlog && task.state !== 'running' && task.state !== 'awaiting_input') this.sweep()
+  }
+
+  /**
+   * Claims `task` on its current attempt and starts it here when this
+   * supervisor has an executor for its kind; one claim per task at a time.
+   */
+  claimNow(task: SessionTask): Promise<ClaimOutcome> {
+    const key = taskKey(task.sessionId, task.id)
+    const inFlight = this.claiming.get(key)
+    if (inFlight !== undefined) return inFlight
+    const attempt = this.attemptClaim(task).catch((error: unknown): ClaimOutcome => {
+      this.deps.onError(error, `claiming task '${task.id}'`)
+      return 'gone'
+    })
+    this.claiming.set(key, attempt)
+    void attempt.then(() => {
+      if (this.claiming.get(key) === attempt) this.claiming.delete(key)
+    })
+    return attempt
+  }
+
+  private async attemptClaim(task: SessionTask): Promise<ClaimOutcome> {
+    const { claim, executors, limits, workerId, registry } = this.deps
+    const executor = executors.find(task.kind)
+    if (executor === undefined || this.stopped || this.deps.isClosed()) return 'unsupported'
+    const result: ClaimResult | undefined = await claim(task.sessionId, task.id, {
+      expectedAttempt: task.attempt,
+      limits,
+      workerId,
+    })
+    if (result === undefined) return 'gone'
+    if (!result.claimed) {
+      if (isLimitRefusal(result.reason)) this.backlog = true
+      return result.reason
+    }
+    if (this.deps.isClosed()) {
+      // Won while closing: hand it back to the queue for the others.
+      await registry.update(task.sessionId, task.id, {
+        state: 'queued',
+        stateDetail: 'handed back: its supervisor closed',
+        expectedState: 'running',
+        expectedAttempt: result.task.attempt,
+      })
+      return 'gone'
+    }
+    await this.deps.start(result.task, executor)
+    return 'started'
+  }
+
+  /** Claims queued tasks oldest first until a global limit is reached; coalesced while one runs. */
+  sweep(): void {
+    if (this.stopped) return
+    if (this.sweeping) {
+      this.sweepAgain = true
+      return
+    }
+    this.sweeping = true
+    void this.sweepLoop().finally(() => {
+      this.sweeping = false
+    })
+  }
+
+  private async sweepLoop(): Promise<void> {
+    do {
+      this.sweepAgain = false
+      try {
+        await this.sweepOnce()
+      } catch (error) {
+        this.deps.onError(error, 'sweeping queued tasks')
+      }
+    } while (this.sweepAgain && !this.stopped)
+  }
+
+  private async sweepOnce(): Promise<void> {
+    const kinds = this.deps.executors.kinds()
+    if (kinds.length === 0) return
+    const queued = await this.deps.listQueued({ kinds, limit: SWEEP_BATCH })
+    let refused = false
+    let started = 0
+    for (const task of queued) {
+      if (this.stopped) return
+      const outcome = await this.claimNow(task)
+      if (outcome === 'global') return
+      if (outcome === 'perSession' || outcome === 'perKind') refused = true
+      if (outcome === 'started') started++
+    }
+    this.backlog = refused
+    // A full batch that started work may hide more claimable tasks behind it
+    // (one that started nothing, say while the database is down, is not retried at once).
+    if (queued.length === SWEEP_BATCH && started > 0) this.sweepAgain = true
+  }
+}

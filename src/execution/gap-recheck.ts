@@ -1,0 +1,26 @@
+import type { SessionTask } from '../model/schemas.js'
+import type { SessionTaskRegistry } from '../registry/registry.js'
+
+/**
+ * Lost events (SPEC 12.5) may have held a terminal write that would free
+ * what a supervisor holds: on every gap, reads again the tasks it holds in
+ * that session (`held` gives their keys) and hands each record (or
+ * `undefined` when it is gone) to `settle`. Returns the unhook, if the
+ * registry reports gaps.
+ */
+export function recheckAfterGaps(
+  registry: SessionTaskRegistry,
+  held: (sessionId: string) => string[],
+  settle: (key: string, task: SessionTask | undefined) => void,
+  onError: (error: unknown, context: string) => void,
+): (() => void) | undefined {
+  return registry.onEventGap?.((gap) => {
+    for (const key of held(gap.sessionId)) {
+      const taskId = key.slice(gap.sessionId.length + 1)
+      registry.get(gap.sessionId, taskId).then(
+        (task) => settle(key, task),
+        (error: unknown) => onError(error, `re-reading task '${taskId}' after lost events`),
+      )
+    }
+  })
+}
