@@ -67,8 +67,11 @@ export class Deadlines {
 
   /** Times the task out `timeoutMs` from now. */
   arm(sessionId: string, taskId: string, timeoutMs: number): void {
+    const key = taskKey(sessionId, taskId)
+    // A claim may have armed the stored deadline first: one timer per task.
+    this.deadlines.get(key)?.()
     this.deadlines.set(
-      taskKey(sessionId, taskId),
+      key,
       startTimer(timeoutMs, () => void this.expire(sessionId, taskId, `after ${timeoutMs} ms`)),
     )
   }
