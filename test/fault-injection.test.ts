@@ -14,7 +14,8 @@ import type { FaultNotice, FaultReport, FaultRequest } from './fixtures/fault-no
 // committed event of every session exactly once and in order, or have been
 // told of a gap (then what it got is an in-order subsequence and its stream
 // resynchronised with a snapshot); no process crashed; no attempt of a task
-// was started twice; nothing was left running or armed.
+// was started twice; nothing was left running or armed. The writers share
+// their queue with `dispatch: 'shared'` (FT_DISPATCH=local runs it without).
 const url = process.env.TEST_DATABASE_URL
 const restartScript = process.env.TEST_PG_RESTART
 const DURATION_MS = Number(process.env.FT_DURATION_MS ?? 30_000)
