@@ -243,7 +243,7 @@ describe("dispatch: 'shared'", () => {
     await other.cancel('s1', task.id)
     await settle()
     expect(ctx?.signal.aborted).toBe(true)
-    expect((ctx?.signal.reason as { kind?: string }).kind).toBe('canceled')
+    expect((ctx?.signal.reason as { kind?: string } | undefined)?.kind).toBe('canceled')
     expect(c.cancels).toContain(`${owner}:${task.id}`)
     // Nobody stops it: the forced end comes cancelGraceMs later, on a new attempt.
     await vi.advanceTimersByTimeAsync(500)
@@ -351,7 +351,7 @@ describe('stored deadlines (any supervisor enforces them)', () => {
     await settle()
     const ctx = c.running.get(queued.id)
     await vi.advanceTimersByTimeAsync(2000)
-    expect((ctx?.signal.reason as { kind?: string }).kind).toBe('timeout')
+    expect((ctx?.signal.reason as { kind?: string } | undefined)?.kind).toBe('timeout')
     await vi.advanceTimersByTimeAsync(500)
     expect((await c.read(queued)).error?.kind).toBe('timeout')
   })
