@@ -82,11 +82,16 @@ trap 'exit 143' TERM
 as_server "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust --encoding=UTF8 --no-locale \
   >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; exit 1; }
 
+# Tests run without WAL flushes (fast, nothing to keep); PG_FSYNC=on keeps
+# the defaults, for benchmarks that must pay for durability like production.
+durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+[ "${PG_FSYNC:-off}" = on ] && durability=""
+
 # A free port can be taken between the probe and the start: try a few.
 for attempt in 1 2 3 4 5; do
   PORT="$(free_port)"
   if as_server "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
+    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR $durability -c max_connections=100" \
     start >/dev/null 2>&1; then
     started=yes
     break

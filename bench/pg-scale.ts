@@ -1,0 +1,240 @@
+/**
+ * `npm run bench:pg-scale`: PostgreSQL throughput by number of processes,
+ * against the server in BENCH_DATABASE_URL or TEST_DATABASE_URL (run it with
+ * `PG_FSYNC=on bash scripts/with-postgres.sh npm run bench:pg-scale` for a
+ * throwaway server that flushes its WAL like a production one). For 1, 4
+ * and 8 processes (bench/pg-scale-worker.ts, forked), each running one
+ * sequential loop: creates/s, updates/s and full task lifecycles/s of
+ * session-tasks, and the same lifecycle with pg-boss and graphile-worker on
+ * the same server in the same run; statements per operation; and the event
+ * latency to another process. Writes bench/pg-scale.json and the
+ * "PostgreSQL throughput" section of BENCHMARKS.md (between its markers).
+ */
+import { fork } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import {
+  fromPgPool,
+  migrate,
+  PostgresSessionTaskRegistry,
+  tableNames,
+} from '../src/backends/postgres/index.js'
+import {
+  childReceiver,
+  LATENCY_SESSION,
+  type Percentiles,
+  sampleLatency,
+} from './postgres-latency.js'
+
+const LIBS = ['session-tasks', 'pg-boss', 'graphile-worker'] as const
+type Lib = (typeof LIBS)[number]
+const OPS: Record<Lib, readonly string[]> = {
+  'session-tasks': ['create', 'update', 'lifecycle'],
+  'pg-boss': ['create', 'lifecycle'],
+  'graphile-worker': ['create', 'lifecycle'],
+}
+const PROCESSES = [1, 4, 8]
+const quick = process.env.BENCH_QUICK === '1'
+const DURATION_MS = quick ? 500 : 3000
+const worker = fileURLToPath(new URL('./pg-scale-worker.ts', import.meta.url))
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+type Case = { lib: Lib; op: string; processes: number; opsPerSec: number; statementsPerOp: number }
+type Done = { kind: 'done'; count: number; elapsedMs: number; statements: number }
+
+async function runCase(
+  url: string,
+  lib: Lib,
+  op: string,
+  n: number,
+  prefix: string,
+): Promise<Case> {
+  const children = Array.from({ length: n }, (_, i) =>
+    fork(worker, [], {
+      cwd: root,
+      env: {
+        ...process.env,
+        PS_URL: url,
+        PS_LIB: lib,
+        PS_OP: op,
+        PS_MS: String(DURATION_MS),
+        PS_PREFIX: prefix,
+        PS_INDEX: String(i),
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  )
+  const message = (child: (typeof children)[number], kind: string) =>
+    new Promise<unknown>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`${lib} ${op}: a worker exited (${code})`)))
+      child.on('message', (m: { kind: string }) => {
+        if (m.kind === kind) resolve(m)
+      })
+    })
+  await Promise.all(children.map((c) => message(c, 'ready')))
+  const done = children.map((c) => message(c, 'done') as Promise<Done>)
+  for (const c of children) c.send('go')
+  const results = await Promise.all(done)
+  await Promise.all(children.map((c) => new Promise((resolve) => c.once('exit', resolve))))
+  const count = results.reduce((sum, r) => sum + r.count, 0)
+  const seconds = Math.max(...results.map((r) => r.elapsedMs)) / 1000
+  const statements = results.reduce((sum, r) => sum + r.statements, 0)
+  return { lib, op, processes: n, opsPerSec: count / seconds, statementsPerOp: statements / count }
+}
+
+async function main(): Promise<void> {
+  const url = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL
+  if (url === undefined || url === '') {
+    console.error(
+      'set BENCH_DATABASE_URL or TEST_DATABASE_URL, or run under scripts/with-postgres.sh',
+    )
+    process.exit(1)
+  }
+  const pool = new pg.Pool({ connectionString: url, max: 2 })
+  const setting = async (name: string) =>
+    String((await pool.query(`SELECT current_setting('${name}') AS v`)).rows[0]?.v)
+  const server = {
+    version: await setting('server_version'),
+    fsync: await setting('fsync'),
+    synchronousCommit: await setting('synchronous_commit'),
+  }
+  const run = `${Date.now().toString(36)}`
+  const prefixes: Record<Lib, string> = {
+    'session-tasks': `bs${run}_`,
+    'pg-boss': `bb${run}`,
+    'graphile-worker': `bg${run}`,
+  }
+  await migrate(fromPgPool(pool), { prefix: prefixes['session-tasks'] })
+  const { default: PgBoss } = await import('pg-boss')
+  const boss = new PgBoss({
+    connectionString: url,
+    schema: prefixes['pg-boss'],
+    supervise: false,
+    schedule: false,
+  })
+  await boss.start()
+  // Made here: concurrent createQueue calls deadlock on its partition DDL.
+  for (let i = 0; i < Math.max(...PROCESSES); i++) await boss.createQueue(`q_${i}`)
+  await boss.stop({ graceful: false, wait: true })
+  const { runMigrations } = await import('graphile-worker')
+  await runMigrations({ connectionString: url, schema: prefixes['graphile-worker'] })
+
+  const cases: Case[] = []
+  for (const n of PROCESSES) {
+    for (const lib of LIBS) {
+      for (const op of OPS[lib]) {
+        const c = await runCase(url, lib, op, n, prefixes[lib])
+        console.log(
+          `${lib} ${op} x${n}: ${c.opsPerSec.toFixed(0)}/s, ${c.statementsPerOp.toFixed(2)} statements/op`,
+        )
+        cases.push(c)
+      }
+    }
+  }
+
+  // Event latency to another process: A updates, B (a child with its own pool) hears it.
+  const prefix = prefixes['session-tasks']
+  const a = new PostgresSessionTaskRegistry({
+    client: fromPgPool(pool),
+    prefix,
+    channel: `${prefix}n`,
+  })
+  await a.start()
+  const task = await a.create({
+    sessionId: LATENCY_SESSION,
+    kind: 'probe',
+    displayName: 'probe',
+    state: 'running',
+  })
+  const receiver = await childReceiver(url, prefix)
+  const latency: Percentiles = (
+    await sampleLatency(a, task.id, receiver, 'process', quick ? 30 : 300)
+  ).delivery
+  await receiver.close()
+  await a.close()
+
+  const t = tableNames(prefix)
+  await pool.query(
+    `DROP TABLE IF EXISTS ${t.events}, ${t.messages}, ${t.tasks}, ${t.sessions}, ${t.schema}`,
+  )
+  await pool.query(`DROP SCHEMA IF EXISTS ${prefixes['pg-boss']} CASCADE`)
+  await pool.query(`DROP SCHEMA IF EXISTS ${prefixes['graphile-worker']} CASCADE`)
+  await pool.end()
+
+  const results = {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown CPU',
+    cores: os.cpus().length,
+    node: process.versions.node,
+    server,
+    durationMs: DURATION_MS,
+    cases,
+    latency,
+  }
+  const out = process.env.BENCH_OUT ?? root
+  await writeFile(`${out}/bench/pg-scale.json`, `${JSON.stringify(results, null, 2)}\n`)
+  const section = pgScaleMarkdown(results)
+  const doc = `${out}/BENCHMARKS.md`
+  const text = await readFile(doc, 'utf8').catch(() => '')
+  await writeFile(doc, withSection(text, section))
+  console.log(section)
+}
+
+/** The markers around the section in BENCHMARKS.md. */
+export const PG_SCALE_START = '<!-- pg-scale:start -->'
+export const PG_SCALE_END = '<!-- pg-scale:end -->'
+
+/** `text` with the section between the markers replaced (or appended). */
+export function withSection(text: string, section: string): string {
+  const block = `${PG_SCALE_START}\n${section}\n${PG_SCALE_END}`
+  const start = text.indexOf(PG_SCALE_START)
+  const end = text.indexOf(PG_SCALE_END)
+  if (start < 0 || end < start) return `${text.trimEnd()}\n\n${block}\n`
+  return `${text.slice(0, start)}${block}${text.slice(end + PG_SCALE_END.length)}`
+}
+
+type Results = {
+  date: string
+  cpu: string
+  cores: number
+  node: string
+  server: { version: string; fsync: string; synchronousCommit: string }
+  durationMs: number
+  cases: Case[]
+  latency: Percentiles
+}
+
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1))
+
+function pgScaleMarkdown(r: Results): string {
+  const rows: string[] = []
+  const cell = (lib: Lib, op: string, n: number) => {
+    const c = r.cases.find((x) => x.lib === lib && x.op === op && x.processes === n)
+    return c === undefined ? '—' : `${fmt(c.opsPerSec)} (${c.statementsPerOp.toFixed(1)})`
+  }
+  for (const lib of LIBS) {
+    for (const op of OPS[lib]) {
+      rows.push(`| ${lib} | ${op} | ${PROCESSES.map((n) => cell(lib, op, n)).join(' | ')} |`)
+    }
+  }
+  return [
+    '## PostgreSQL throughput',
+    '',
+    `PostgreSQL ${r.server.version} on 127.0.0.1 with \`fsync=${r.server.fsync}\`, \`synchronous_commit=${r.server.synchronousCommit}\`; ${r.cpu}, ${r.cores} cores shared by the server and every process; Node ${r.node}; ${r.date.slice(0, 10)} (\`bench/pg-scale.ts\`). Each process runs one loop, every call awaited before the next, for ${r.durationMs / 1000} s after 20 warm-up calls; the figure is all processes' operations per second, and in brackets the SQL statements per operation (every query a \`pg\` client sent, BEGIN and COMMIT included, background work of the library included).`,
+    '',
+    '- session-tasks: `create` (a queued task), `update` (progress of one running task), `lifecycle` = create, `claim` (queued → running, fenced, limits counted) and `update` to `succeeded`; one session per process, registry started (LISTEN).',
+    '- pg-boss 10: `create` = `send`, `lifecycle` = `send`, `fetch`, `complete`; one queue per process.',
+    "- graphile-worker 0.16: `create` = `addJob`, `lifecycle` = `addJob` and this process's worker (concurrency 1) running it, woken by its NOTIFY; one task identifier per process.",
+    '',
+    `| library | operation | 1 process | 4 processes | 8 processes |`,
+    '|---|---|---:|---:|---:|',
+    ...rows,
+    '',
+    `Event latency to another process (A updates, B in a child process with its own pool hears it), ${r.latency.samples} samples while idle: p50 ${r.latency.p50Ms.toFixed(2)} ms, p95 ${r.latency.p95Ms.toFixed(2)} ms, p99 ${r.latency.p99Ms.toFixed(2)} ms.`,
+  ].join('\n')
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1])
+  await main()
