@@ -129,12 +129,14 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    name: 'kinds and deadlines as columns, for claims and deadline sweeps (0.2)',
+    name: 'kinds, deadlines and record versions as columns, for claims, deadline sweeps and optimistic writes (0.2)',
     statements: (t) => {
       const p = t.prefix
       return [
         `ALTER TABLE ${t.tasks} ADD COLUMN IF NOT EXISTS kind text`,
         `ALTER TABLE ${t.tasks} ADD COLUMN IF NOT EXISTS deadline_at text COLLATE "C"`,
+        // Bumped by every record write: optimistic writers compare it.
+        `ALTER TABLE ${t.tasks} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0`,
         // The kind column holds the kind's JSON text (see kindKey): the record's own.
         `UPDATE ${t.tasks} SET kind = (record->'kind')::text, deadline_at = record->>'deadlineAt' WHERE kind IS NULL`,
         `CREATE INDEX IF NOT EXISTS ${p}tasks_queued ON ${t.tasks} (created_at, ord) WHERE state = 'queued'`,

@@ -1,6 +1,7 @@
 import type { SequencedEvent } from '../../events/event.js'
 import { deepFreeze } from '../../model/freeze.js'
 import type { SessionTask, TaskMessage } from '../../model/schemas.js'
+import type { SqlTx } from './sql-client.js'
 
 // Rows come back as JSON text; what the store hands the core is frozen.
 
@@ -18,4 +19,14 @@ export function rowToEvent(row: { seq: unknown; type: string; payload: string })
     data: deepFreeze(JSON.parse(row.payload)),
     seq: Number(row.seq),
   } as SequencedEvent
+}
+
+/** Runs a query whose rows carry `record` and parses each as a task. */
+export async function queryTasks(
+  client: SqlTx,
+  text: string,
+  params: unknown[],
+): Promise<SessionTask[]> {
+  const { rows } = await client.query<{ record: string }>(text, params)
+  return rows.map((row) => parseTask(row.record))
 }

@@ -14,10 +14,10 @@ import type {
 } from '../../registry/store.js'
 import { EventRelay } from './event-relay.js'
 import type { TableNames } from './migrations.js'
-import { parseMessage, parseTask, rowToEvent } from './rows.js'
+import { parseMessage, parseTask, queryTasks, rowToEvent } from './rows.js'
 import type { SqlClient, SqlTx } from './sql-client.js'
 import { kindKey, type Statements, statements } from './statements.js'
-import { writeStatement } from './write-statement.js'
+import { type WriteGuard, writeStatement } from './write-statement.js'
 
 /** Options of {@link PostgresTaskStore}. */
 export type PostgresTaskStoreOptions = {
@@ -37,6 +37,8 @@ export type PostgresTaskStoreOptions = {
 // replay buffer: other processes read them from the table when notified.
 const MIN_RETAINED_EVENTS = 1000
 const RETRIES = 5
+// Optimistic tries of one write before it falls back to the row lock.
+const OPTIMISTIC_TRIES = 3
 
 function isRetryable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
@@ -44,15 +46,25 @@ function isRetryable(error: unknown): boolean {
   return code === '40001' || code === '40P01'
 }
 
+// A write without events stores nothing: a record or message change always emits.
+function eventless(write: TaskWrite): boolean {
+  if (write.events.length > 0) return false
+  if (write.task !== undefined || write.message !== undefined) {
+    throw new Error('session-tasks: a store write without events')
+  }
+  return true
+}
+
 /** Where one transaction's events were numbered. */
 type Allocation = { epoch: string; first: number }
 
 /**
- * The PostgreSQL {@link SessionTaskStore}. Every write is one transaction
- * that locks the task row, lets the core decide, and stores the record, the
- * message and the numbered events in one statement under the session's
- * counter row (which also sends the NOTIFY), so several processes can share
- * one database.
+ * The PostgreSQL {@link SessionTaskStore}. A write reads the record, lets
+ * the core decide, and stores the record, the message and the numbered
+ * events in one statement under the session's counter row (which also sends
+ * the NOTIFY), applied only if the record is still the one read (else it
+ * decides again); a claim locks the row instead, under the claim lock. So
+ * several processes can share one database.
  */
 export class PostgresTaskStore implements SessionTaskStore {
   private readonly client: SqlClient
@@ -112,6 +124,7 @@ export class PostgresTaskStore implements SessionTaskStore {
     sessionId: string,
     write: TaskWrite,
     insert: SessionTask | undefined,
+    guard?: WriteGuard,
   ): Promise<Allocation | undefined> {
     const { text, params } = writeStatement(
       { tables: this.t, channel: this.channel, origin: this.origin, retain: this.retain },
@@ -119,6 +132,7 @@ export class PostgresTaskStore implements SessionTaskStore {
       `${this.origin}.${++this.epochCounter}`,
       write,
       insert,
+      guard,
     )
     const { rows: result } = await tx.query<{ seq: unknown; epoch: string }>(text, params)
     const row = result[0]
@@ -128,35 +142,21 @@ export class PostgresTaskStore implements SessionTaskStore {
     return { epoch: row.epoch, first }
   }
 
-  // A write without events (a record-only change cannot happen: every change
-  // emits) stores nothing but the record.
-  private async commit(
-    tx: SqlTx,
-    sessionId: string,
-    write: TaskWrite,
-  ): Promise<Allocation | undefined> {
-    if (write.events.length > 0) return this.flush(tx, sessionId, write, undefined)
-    if (write.task !== undefined || write.message !== undefined) {
-      throw new Error('session-tasks: a store write without events')
-    }
-    return undefined
-  }
-
   /** Inserts unless the id exists in any session. */
   async insert(task: SessionTask, events: readonly StoredEvent[]): Promise<StoreInsert> {
     let allocation: Allocation | undefined
-    const outcome = await this.retrying(() =>
-      this.client.transaction(async (tx): Promise<StoreInsert> => {
-        allocation = await this.flush(tx, task.sessionId, { events }, task)
-        if (allocation !== undefined) return { inserted: true }
-        const { rows } = await tx.query<{ session_id: string; record: string }>(
-          this.sql.getAnySession,
-          [task.id],
-        )
-        const row = rows[0]
-        return { inserted: false, existing: row === undefined ? undefined : parseTask(row.record) }
-      }),
-    )
+    // One statement, so no BEGIN/COMMIT round trips: the insert, the
+    // counter bump and the events commit together or not at all.
+    const outcome = await this.retrying(async (): Promise<StoreInsert> => {
+      allocation = await this.flush(this.client, task.sessionId, { events }, task)
+      if (allocation !== undefined) return { inserted: true }
+      const { rows } = await this.client.query<{ session_id: string; record: string }>(
+        this.sql.getAnySession,
+        [task.id],
+      )
+      const row = rows[0]
+      return { inserted: false, existing: row === undefined ? undefined : parseTask(row.record) }
+    })
     if (allocation !== undefined && outcome.inserted) {
       await this.relay.deliver(task.sessionId, allocation.epoch, allocation.first, events)
     }
@@ -176,6 +176,38 @@ export class PostgresTaskStore implements SessionTaskStore {
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
   ): Promise<{ readonly result: R } | undefined> {
+    return this.decideOptimistic(sessionId, taskId, decide)
+  }
+
+  /**
+   * Reads the record and its version without a lock, decides, and commits
+   * in one statement that applies only if the version is unchanged: two
+   * round trips, and no row lock held across one. A write that lost to
+   * another one decides again on the new record; after a few losses (a hot
+   * task) it takes the row lock instead.
+   */
+  private async decideOptimistic<R>(
+    sessionId: string,
+    taskId: string,
+    decide: (task: SessionTask) => TaskDecision<R>,
+  ): Promise<{ readonly result: R } | undefined> {
+    for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+      const { rows } = await this.client.query<{ record: string; version: string }>(
+        this.sql.getVersioned,
+        [taskId, sessionId],
+      )
+      const row = rows[0]
+      if (row === undefined) return undefined
+      const { write, result } = decide(parseTask(row.record))
+      if (write === undefined || eventless(write)) return { result }
+      const guard = { taskId, version: row.version }
+      const allocation = await this.retrying(() =>
+        this.flush(this.client, sessionId, write, undefined, guard),
+      )
+      if (allocation === undefined) continue
+      await this.relay.deliver(sessionId, allocation.epoch, allocation.first, write.events)
+      return { result }
+    }
     return this.decideLocked(sessionId, taskId, false, decide)
   }
 
@@ -216,8 +248,8 @@ export class PostgresTaskStore implements SessionTaskStore {
           kind: Number(row.k ?? 0),
         }
         const { write, result } = decide(parseTask(row.record), running)
-        if (write !== undefined) {
-          allocation = await this.commit(tx, sessionId, write)
+        if (write !== undefined && !eventless(write)) {
+          allocation = await this.flush(tx, sessionId, write, undefined)
           events = write.events
         }
         return { result }
@@ -231,11 +263,8 @@ export class PostgresTaskStore implements SessionTaskStore {
 
   /** A session's tasks, oldest first. */
   async list(sessionId: string, state?: SessionTaskState): Promise<SessionTask[]> {
-    const { rows } =
-      state === undefined
-        ? await this.client.query<{ record: string }>(this.sql.list, [sessionId])
-        : await this.client.query<{ record: string }>(this.sql.listByState, [sessionId, state])
-    return rows.map((row) => parseTask(row.record))
+    if (state === undefined) return queryTasks(this.client, this.sql.list, [sessionId])
+    return queryTasks(this.client, this.sql.listByState, [sessionId, state])
   }
 
   /** A task's messages, oldest first. */
@@ -303,24 +332,22 @@ export class PostgresTaskStore implements SessionTaskStore {
   }
 
   /** Queued or running tasks whose heartbeat is older than `before`. */
-  async listStale(before: string, limit: number): Promise<SessionTask[]> {
-    const { rows } = await this.client.query<{ record: string }>(this.sql.stale, [before, limit])
-    return rows.map((row) => parseTask(row.record))
+  listStale(before: string, limit: number): Promise<SessionTask[]> {
+    return queryTasks(this.client, this.sql.stale, [before, limit])
   }
 
   /** Queued tasks of every session (of `kinds` when given), oldest first. */
-  async listQueued(kinds: readonly string[] | undefined, limit: number): Promise<SessionTask[]> {
-    const { rows } = await this.client.query<{ record: string }>(
-      kinds === undefined ? this.sql.queued : this.sql.queuedOfKinds,
-      kinds === undefined ? [limit] : [limit, JSON.stringify(kinds.map(kindKey))],
-    )
-    return rows.map((row) => parseTask(row.record))
+  listQueued(kinds: readonly string[] | undefined, limit: number): Promise<SessionTask[]> {
+    if (kinds === undefined) return queryTasks(this.client, this.sql.queued, [limit])
+    return queryTasks(this.client, this.sql.queuedOfKinds, [
+      limit,
+      JSON.stringify(kinds.map(kindKey)),
+    ])
   }
 
   /** Unfinished tasks whose `deadlineAt` is before `before`, earliest deadline first. */
-  async listOverdue(before: string, limit: number): Promise<SessionTask[]> {
-    const { rows } = await this.client.query<{ record: string }>(this.sql.overdue, [before, limit])
-    return rows.map((row) => parseTask(row.record))
+  listOverdue(before: string, limit: number): Promise<SessionTask[]> {
+    return queryTasks(this.client, this.sql.overdue, [before, limit])
   }
 
   /** Deletes terminal tasks finished before `before` with their messages and events. */

@@ -16,12 +16,15 @@ export type WriteTarget = {
   readonly retain: number
 }
 
+/** An optimistic write's condition: the task still has the version its decision read. */
+export type WriteGuard = { readonly taskId: string; readonly version: string }
+
 /**
  * The one statement that stores a write: the record (inserted, or updated),
  * the message, the session counter bump under a new `epoch` when the row is
  * new, the numbered events, the trim of old events and the NOTIFY. It
  * returns the counter row (`seq`, `epoch`), or no row when the insert found
- * the id taken (then nothing was stored).
+ * the id taken or the `guard` failed (then nothing was stored).
  */
 export function writeStatement(
   on: WriteTarget,
@@ -29,6 +32,7 @@ export function writeStatement(
   epoch: string,
   write: TaskWrite,
   insert: SessionTask | undefined,
+  guard?: WriteGuard,
 ): { text: string; params: unknown[] } {
   const params: unknown[] = [sessionId, write.events.length]
   const p = (value: unknown) => {
@@ -45,15 +49,24 @@ export function writeStatement(
     from = ' FROM i'
   }
   const task = write.task
+  // Every record write bumps the version, so an optimistic writer that read
+  // an older one matches no row.
+  const at = (id: string) =>
+    guard === undefined ? `id = ${p(id)}` : `id = ${p(id)} AND version = ${p(guard.version)}`
   if (task !== undefined) {
     ctes.push(
-      `u AS (UPDATE ${tasks} SET record = ${p(JSON.stringify(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)}, deadline_at = ${p(task.deadlineAt ?? null)} WHERE id = ${p(task.id)})`,
+      `u AS (UPDATE ${tasks} SET record = ${p(JSON.stringify(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)}, deadline_at = ${p(task.deadlineAt ?? null)}, version = version + 1 WHERE ${at(task.id)} RETURNING 1)`,
     )
+    if (guard !== undefined) from = ' FROM u'
+  } else if (guard !== undefined) {
+    // No record change: the row is only checked (and held for the statement).
+    ctes.push(`g AS (SELECT 1 FROM ${tasks} WHERE ${at(guard.taskId)} FOR SHARE)`)
+    from = ' FROM g'
   }
   const m = write.message
   if (m !== undefined) {
     ctes.push(
-      `m AS (INSERT INTO ${messages} (id, task_id, record, created_at) VALUES (${p(m.id)}, ${p(m.taskId)}, ${p(JSON.stringify(m))}::json, ${p(m.createdAt)}))`,
+      `m AS (INSERT INTO ${messages} (id, task_id, record, created_at) SELECT ${p(m.id)}, ${p(m.taskId)}, ${p(JSON.stringify(m))}::json, ${p(m.createdAt)}${from})`,
     )
   }
   ctes.push(
