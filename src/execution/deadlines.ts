@@ -23,13 +23,14 @@ export type DeadlineDeps = {
   isClosed: () => boolean
 }
 
-// The latest instant a Date can hold (ECMAScript: 8.64e15 ms after 1970).
-const MAX_DATE_MS = 8.64e15
+// The latest instant a stored timestamp can hold (a four-digit year): a
+// later deadline is timed here but not stored.
+const MAX_STORED_MS = Date.parse('9999-12-31T23:59:59.999Z')
 
 /**
  * The deadline a spawn stores and the timer it arms: the earlier of
- * `timeoutMs` from now and the input's own `deadlineAt`. A timeout beyond
- * what a Date can hold is armed but not stored.
+ * `timeoutMs` from now and the input's own `deadlineAt`. A deadline past
+ * year 9999 (no stored timestamp can hold it) is armed but not stored.
  */
 export function spawnDeadline(
   now: Date,
@@ -46,7 +47,7 @@ export function spawnDeadline(
         : Math.min(given, fromTimeout)
   if (at === undefined) return { deadlineAt: undefined, timeoutMs: undefined }
   return {
-    deadlineAt: at <= MAX_DATE_MS ? new Date(at).toISOString() : deadlineAt,
+    deadlineAt: at <= MAX_STORED_MS ? new Date(at).toISOString() : deadlineAt,
     timeoutMs: Math.max(0, at - now.getTime()),
   }
 }
@@ -60,6 +61,8 @@ export class Deadlines {
   private readonly deps: DeadlineDeps
   private readonly deadlines = new Map<string, () => void>()
   private readonly graces = new Map<string, { stop: () => void; attempt: number }>()
+  // Deadlines being enforced right now (between the timer or sweep and the forced end's arming).
+  private readonly expiring = new Set<string>()
 
   constructor(deps: DeadlineDeps) {
     this.deps = deps
@@ -104,15 +107,24 @@ export class Deadlines {
     for (const task of overdue) {
       if (this.pending(taskKey(task.sessionId, task.id)) || task.deadlineAt === undefined) continue
       const graceLeft = Date.parse(task.deadlineAt) + this.deps.cancelGraceMs - now.getTime()
-      await this.expire(task.sessionId, task.id, `at its deadline ${task.deadlineAt}`, graceLeft)
+      // Not awaited: one slow executor.cancel must not hold up the pass (or housekeeping).
+      void this.expire(task.sessionId, task.id, `at its deadline ${task.deadlineAt}`, graceLeft)
       handled++
     }
     return handled
   }
 
-  /** True while the task has a deadline or a grace timer armed here. */
+  /** True while the task has a deadline or a grace timer armed here (or is being timed out). */
   pending(key: string): boolean {
-    return this.deadlines.has(key) || this.graces.has(key)
+    return this.deadlines.has(key) || this.graces.has(key) || this.expiring.has(key)
+  }
+
+  /** Stops the timers of every task of `sessionId` (its session was deleted). */
+  clearSession(sessionId: string): void {
+    const prefix = taskKey(sessionId, '')
+    for (const key of [...this.deadlines.keys(), ...this.graces.keys()]) {
+      if (key.startsWith(prefix)) this.clear(key)
+    }
   }
 
   /** Stops the task's deadline and grace timers. */
@@ -178,23 +190,32 @@ export class Deadlines {
     const { registry, onError } = this.deps
     const key = taskKey(sessionId, taskId)
     this.deadlines.delete(key)
+    this.expiring.add(key)
     try {
       const task = await registry.get(sessionId, taskId)
       if (task === undefined || isTerminalState(task.state)) return
       if (await this.deps.cancelWaiting(task, `timed out ${when} before it started`)) return
+      // The forced end is armed first: an executor.cancel that never returns
+      // cannot hold it off (a terminal write meanwhile clears it).
+      if (!this.deps.isClosed()) {
+        this.force(
+          sessionId,
+          taskId,
+          this.deps.attemptOf(key) ?? task.attempt,
+          {
+            state: 'failed',
+            error: { kind: 'timeout', message: `task timed out ${when}` },
+          },
+          graceMs,
+        )
+      }
       this.deps.intendTimeout(key)
       await registry.requestCancel(sessionId, taskId)
       await this.deps.cancelRunning(task)
-      const attempt = this.deps.attemptOf(key) ?? task.attempt
-      const after = await registry.get(sessionId, taskId)
-      if (after === undefined || isTerminalState(after.state) || this.deps.isClosed()) return
-      const update = {
-        state: 'failed',
-        error: { kind: 'timeout', message: `task timed out ${when}` },
-      } as const
-      this.force(sessionId, taskId, attempt, update, graceMs)
     } catch (error) {
       onError(error, `timing out task '${taskId}'`)
+    } finally {
+      this.expiring.delete(key)
     }
   }
 }

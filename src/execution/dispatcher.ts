@@ -2,8 +2,10 @@ import type { SessionTask } from '../model/schemas.js'
 import type { ClaimResult, SessionTaskRegistry } from '../registry/registry.js'
 import type { ClaimRefusal } from '../rules/claim.js'
 import type { ConcurrencyLimits } from './admission.js'
+import type { Deadlines } from './deadlines.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import type { TaskExecutorRegistry } from './executor-registry.js'
+import { type RunTable, settleSoon } from './runs.js'
 import { taskKey } from './task-key.js'
 import { startTimer } from './timer.js'
 
@@ -24,6 +26,11 @@ export type SharedDispatchDeps = {
   start: (task: SessionTask, executor: ResolvedTaskExecutor) => Promise<void>
   /** A task running here had a cancel requested (by any process). */
   cancelRequested: (task: SessionTask) => void
+  /**
+   * A task changed hands elsewhere (a new attempt, or back in the queue):
+   * a run of it here on an older attempt is superseded.
+   */
+  moved: (task: SessionTask) => void
   /** True once the supervisor is closing. */
   isClosed: () => boolean
 }
@@ -35,8 +42,9 @@ export type ClaimOutcome = 'started' | 'gone' | 'unsupported' | ClaimRefusal
 export const isLimitRefusal = (outcome: ClaimOutcome): boolean =>
   outcome === 'global' || outcome === 'perSession' || outcome === 'perKind'
 
-// Tasks read per sweep: enough to fill free slots, bounded so a sweep is one short query.
+// Tasks read per page of a sweep, and pages per sweep: each page is one short query.
 const SWEEP_BATCH = 100
+const SWEEP_PAGES = 10
 
 /**
  * The `dispatch: 'shared'` control plane: every supervisor on a registry
@@ -48,7 +56,11 @@ const SWEEP_BATCH = 100
 export class SharedDispatch {
   private readonly deps: SharedDispatchDeps
   private readonly claiming = new Map<string, Promise<ClaimOutcome>>()
+  // Cancel requests seen while a claim of the task was in flight: its run did not exist yet.
+  private readonly cancelsWhileClaiming = new Map<string, SessionTask>()
   private sweeping = false
+  // Where the last sweep stopped paging, when the queue was longer than it reads.
+  private resumeAfter: string | undefined
   private sweepAgain = false
   // True after a claim was refused for a limit: a freed slot is then worth a sweep.
   private backlog = false
@@ -95,11 +107,16 @@ export class SharedDispatch {
 
   private observe(task: SessionTask): void {
     if (this.stopped) return
+    this.deps.moved(task)
     if (task.state === 'queued') {
       void this.claimNow(task)
       return
     }
-    if (task.cancelRequestedAt !== undefined) this.deps.cancelRequested(task)
+    if (task.cancelRequestedAt !== undefined) {
+      const key = taskKey(task.sessionId, task.id)
+      if (this.claiming.has(key)) this.cancelsWhileClaiming.set(key, task)
+      this.deps.cancelRequested(task)
+    }
     // A finished task frees a slot somewhere: something refused may fit now.
     if (this.backlog && task.state !== 'running' && task.state !== 'awaiting_input') this.sweep()
   }
@@ -118,7 +135,11 @@ export class SharedDispatch {
     })
     this.claiming.set(key, attempt)
     void attempt.then(() => {
-      if (this.claiming.get(key) === attempt) this.claiming.delete(key)
+      if (this.claiming.get(key) !== attempt) return
+      this.claiming.delete(key)
+      const canceled = this.cancelsWhileClaiming.get(key)
+      this.cancelsWhileClaiming.delete(key)
+      if (canceled !== undefined) this.deps.cancelRequested(canceled)
     })
     return attempt
   }
@@ -178,19 +199,56 @@ export class SharedDispatch {
   private async sweepOnce(): Promise<void> {
     const kinds = this.deps.executors.kinds()
     if (kinds.length === 0) return
-    const queued = await this.deps.listQueued({ kinds, limit: SWEEP_BATCH })
-    let refused = false
-    let started = 0
-    for (const task of queued) {
-      if (this.stopped) return
-      const outcome = await this.claimNow(task)
-      if (outcome === 'global') return
-      if (outcome === 'perSession' || outcome === 'perKind') refused = true
-      if (outcome === 'started') started++
+    // Refusals from here on (this sweep's, and event-driven claims meanwhile) count.
+    this.backlog = false
+    // The oldest page first; then page on past tasks a session or kind
+    // limit holds back, so one that could start behind them is found. A
+    // sweep reads a bounded number of pages and the next one goes on from
+    // where it stopped, so a long queue is covered round by round.
+    let afterId: string | undefined
+    for (let page = 0; page < SWEEP_PAGES; page++) {
+      const queued = await this.deps.listQueued({
+        kinds,
+        limit: SWEEP_BATCH,
+        ...(afterId === undefined ? {} : { afterId }),
+      })
+      for (const task of queued) {
+        if (this.stopped) return
+        const outcome = await this.claimNow(task)
+        if (outcome === 'global') return
+      }
+      if (queued.length < SWEEP_BATCH) {
+        this.resumeAfter = undefined
+        return
+      }
+      afterId = page === 0 && this.resumeAfter !== undefined ? this.resumeAfter : queued.at(-1)?.id
     }
-    this.backlog = refused
-    // A full batch that started work may hide more claimable tasks behind it
-    // (one that started nothing, say while the database is down, is not retried at once).
-    if (queued.length === SWEEP_BATCH && started > 0) this.sweepAgain = true
+    this.resumeAfter = afterId
+  }
+}
+
+/** The dispatch hooks that act on a supervisor's runs and deadline timers. */
+export function runHooks(
+  runs: RunTable,
+  deadlines: Deadlines,
+  clock: () => Date,
+): Pick<SharedDispatchDeps, 'start' | 'cancelRequested' | 'moved'> {
+  return {
+    start: async (task, executor) => {
+      deadlines.armAt(task)
+      await settleSoon(runs.launch(task, executor, task.attempt > 1 ? 'orphaned' : 'start_failed'))
+    },
+    cancelRequested: (task) => {
+      // Another process (or this one) asked to cancel a task running here.
+      if (runs.attemptOf(taskKey(task.sessionId, task.id)) !== task.attempt) return
+      const due = task.deadlineAt !== undefined && Date.parse(task.deadlineAt) <= clock().getTime()
+      void runs.cancel(task, due ? 'timeout' : undefined)
+    },
+    moved: (task) => {
+      const key = taskKey(task.sessionId, task.id)
+      const held = runs.attemptOf(key)
+      // Re-queued, or taken on a newer attempt elsewhere: the run here is stale.
+      if (held !== undefined && (held < task.attempt || task.state === 'queued')) runs.end(key)
+    },
   }
 }

@@ -23,7 +23,7 @@ import { TaskAbortReason } from './abort-reason.js'
 import { Admission } from './admission.js'
 import { Deadlines, spawnDeadline } from './deadlines.js'
 import { DeliveryLine, deliverMessage } from './delivery.js'
-import { isLimitRefusal, SharedDispatch } from './dispatcher.js'
+import { isLimitRefusal, runHooks, SharedDispatch } from './dispatcher.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
 import { recheckAfterGaps } from './gap-recheck.js'
@@ -185,19 +185,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
           workerId: o.workerId ?? `supervisor-${generateProcessId()}`,
           sweepIntervalMs: o.sweepIntervalMs ?? 5000,
           onError,
-          start: async (task, executor) => {
-            deadlines.armAt(task)
-            await settleSoon(
-              runs.launch(task, executor, task.attempt > 1 ? 'orphaned' : 'start_failed'),
-            )
-          },
-          cancelRequested: (task) => {
-            // Another process (or this one) asked to cancel a task running here.
-            if (runs.attemptOf(taskKey(task.sessionId, task.id)) !== task.attempt) return
-            const due =
-              task.deadlineAt !== undefined && Date.parse(task.deadlineAt) <= clock().getTime()
-            void runs.cancel(task, due ? 'timeout' : undefined)
-          },
+          ...runHooks(runs, deadlines, clock),
           isClosed: () => closed,
         })
       : undefined
@@ -219,6 +207,8 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       forget(key)
     }
     for (const key of admission.waitingIn(sessionId)) forget(key)
+    // Timers of its tasks that run elsewhere or wait in the shared queue.
+    deadlines.clearSession(sessionId)
   })
 
   const unhookGap = recheckAfterGaps(

@@ -231,6 +231,7 @@ export const ListOverdueOptionsSchema = z.strictObject({
 export const ListQueuedOptionsSchema = z.strictObject({
   kinds: z.array(nonEmpty).readonly().optional(),
   limit: positive.optional(),
+  afterId: TaskIdSchema.optional(),
 })
 
 /** Why a wake was raised. */

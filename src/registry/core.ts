@@ -16,14 +16,10 @@ import {
   type ListMessagesOptions,
   ListMessagesOptionsSchema,
   type ListOverdueOptions,
-  ListOverdueOptionsSchema,
   type ListQueuedOptions,
-  ListQueuedOptionsSchema,
   type ListStaleOptions,
-  ListStaleOptionsSchema,
   type NewTaskMessage,
   type PruneOptions,
-  PruneOptionsSchema,
   SessionIdSchema,
   type SessionTask,
   type SessionTaskFilter,
@@ -36,7 +32,7 @@ import {
 } from '../model/schemas.js'
 import { type ClaimOptions, ClaimOptionsSchema } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
-import { claimRefusal, claimUpdate } from '../rules/claim.js'
+import { claimDecision } from '../rules/claim.js'
 import { newSessionTask } from '../rules/create.js'
 import { applyTaskUpdateResult } from '../rules/lifecycle.js'
 import {
@@ -50,6 +46,7 @@ import {
 import { wakeForMessage, wakeForUpdate } from '../rules/wake.js'
 import { createSessionStream, type StreamItem, type StreamOptions } from '../stream/stream.js'
 import type { ClaimResult, SessionTaskRegistry, TaskUpdateResult } from './registry.js'
+import * as scans from './scans.js'
 import type { SessionTaskStore, TaskDecision } from './store.js'
 import { storeStreamSource } from './stream-source.js'
 
@@ -73,7 +70,7 @@ export type SessionTaskRegistryCoreOptions = {
   onEventGap?: ((gap: EventGap) => void) | undefined
 }
 
-const DEFAULT_SCAN_LIMIT = 100
+const _DEFAULT_SCAN_LIMIT = 100
 
 /**
  * The one registry: validation, the lifecycle rules, wakes, event dispatch,
@@ -164,30 +161,26 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     const o = parseInput(ClaimOptionsSchema, options, 'ClaimOptions')
     const done = await this.store.claim(sid, tid, (record, running): TaskDecision<ClaimResult> => {
       const task = freezeTask(record)
-      const reason = claimRefusal(task, running, o)
-      if (reason !== undefined) return { result: { claimed: false, reason, task } }
-      const { write, result } = this.decideUpdate(task, claimUpdate(task, o, this.clock()))
-      return { write, result: { claimed: true, task: result.task } }
+      const { update, refusal } = claimDecision(task, running, o, this.clock())
+      const decided = update === undefined ? undefined : this.decideUpdate(task, update)
+      const after = decided?.result.task ?? task
+      const result: ClaimResult =
+        refusal === undefined
+          ? { claimed: true, task: after }
+          : { claimed: false, reason: refusal, task: after }
+      return { write: decided?.write, result }
     })
     return done?.result
   }
 
   /** Queued tasks of every session (of `kinds` when given), oldest first. */
-  async listQueued(options?: ListQueuedOptions): Promise<SessionTask[]> {
-    const o =
-      options === undefined ? {} : parseInput(ListQueuedOptionsSchema, options, 'ListQueuedOptions')
-    const found = await this.store.listQueued(o.kinds, o.limit ?? DEFAULT_SCAN_LIMIT)
-    return found.map(freezeTask)
+  listQueued(options?: ListQueuedOptions): Promise<SessionTask[]> {
+    return scans.listQueued(this.store, options)
   }
 
   /** Unfinished tasks of every session whose `deadlineAt` is before the cutoff, earliest first. */
-  async listOverdue(options: ListOverdueOptions): Promise<SessionTask[]> {
-    const o = parseInput(ListOverdueOptionsSchema, options, 'ListOverdueOptions')
-    const found = await this.store.listOverdue(
-      o.deadlineBefore.toISOString(),
-      o.limit ?? DEFAULT_SCAN_LIMIT,
-    )
-    return found.map(freezeTask)
+  listOverdue(options: ListOverdueOptions): Promise<SessionTask[]> {
+    return scans.listOverdue(this.store, options)
   }
 
   // The record event first, then any wake.
@@ -352,23 +345,13 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   }
 
   /** Queued or running tasks of every session whose heartbeat is older than the cutoff, oldest heartbeat first. */
-  async listStale(options: ListStaleOptions): Promise<SessionTask[]> {
-    const o = parseInput(ListStaleOptionsSchema, options, 'ListStaleOptions')
-    const found = await this.store.listStale(
-      o.heartbeatBefore.toISOString(),
-      o.limit ?? DEFAULT_SCAN_LIMIT,
-    )
-    return found.map(freezeTask)
+  listStale(options: ListStaleOptions): Promise<SessionTask[]> {
+    return scans.listStale(this.store, options)
   }
 
   /** Deletes terminal tasks finished before the cutoff (oldest first) with their messages; returns them. */
-  async prune(options: PruneOptions): Promise<SessionTask[]> {
-    const o = parseInput(PruneOptionsSchema, options, 'PruneOptions')
-    const removed = await this.store.prune(
-      o.finishedBefore.toISOString(),
-      o.limit ?? DEFAULT_SCAN_LIMIT,
-    )
-    return removed.map(freezeTask)
+  prune(options: PruneOptions): Promise<SessionTask[]> {
+    return scans.prune(this.store, options)
   }
 
   /** Drops a session's tasks, messages, emitter, listeners and buffers; emits nothing. */

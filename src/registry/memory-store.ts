@@ -231,13 +231,24 @@ export class InMemoryTaskStore implements SessionTaskStore {
   }
 
   /** Queued tasks of every session (of `kinds`, when given), oldest first. */
-  async listQueued(kinds: readonly string[] | undefined, limit: number): Promise<SessionTask[]> {
+  async listQueued(
+    kinds: readonly string[] | undefined,
+    limit: number,
+    afterId?: string,
+  ): Promise<SessionTask[]> {
     const wanted = kinds === undefined ? undefined : new Set(kinds)
+    const after = afterId === undefined ? undefined : this.tasks.get(afterId)
+    if (afterId !== undefined && after === undefined) return []
+    const later = (e: Entry) =>
+      after === undefined ||
+      e.task.createdAt > after.task.createdAt ||
+      (e.task.createdAt === after.task.createdAt && e.order > after.order)
+    const from = [...this.index.queued].filter(later)
     return this.scan(
       (task) => wanted === undefined || wanted.has(task.kind),
       () => undefined,
       limit,
-      this.index.queued,
+      from,
     ).map((e) => e.task)
   }
 

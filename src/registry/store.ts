@@ -98,8 +98,16 @@ export interface SessionTaskStore {
     taskId: string,
     decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
   ): Promise<{ readonly result: R } | undefined>
-  /** Queued tasks of every session, of one of `kinds` when given, oldest first (createdAt, then insertion). */
-  listQueued(kinds: readonly string[] | undefined, limit: number): Promise<readonly SessionTask[]>
+  /**
+   * Queued tasks of every session, of one of `kinds` when given, oldest
+   * first (createdAt, then insertion); after the task `afterId` in that
+   * order when given ([] when that task is gone).
+   */
+  listQueued(
+    kinds: readonly string[] | undefined,
+    limit: number,
+    afterId?: string,
+  ): Promise<readonly SessionTask[]>
   /** Unfinished tasks of every session whose `deadlineAt` is before `before`, earliest deadline first (then createdAt). */
   listOverdue(before: string, limit: number): Promise<readonly SessionTask[]>
   /** A session's tasks, oldest first (createdAt, then insertion order), optionally of one state. */

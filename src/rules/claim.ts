@@ -46,6 +46,36 @@ export function claimRefusal(
 }
 
 /**
+ * What a claim of `task` does, decided on the record and the running counts
+ * read in one atomic step: the update to apply (the claim, or the cancel a
+ * request already asked for) and, when it is not a claim, why. Pure.
+ */
+export function claimDecision(
+  task: SessionTask,
+  running: RunningCounts,
+  options: ClaimOptions,
+  now: Date,
+): { update?: SessionTaskUpdate; refusal?: ClaimRefusal } {
+  const refusal = claimRefusal(task, running, options)
+  if (refusal === 'taken') return { refusal }
+  // A cancel was asked for before anyone started it (its canceller may have
+  // died before its compare-and-set): finish the cancel instead of starting.
+  if (task.cancelRequestedAt !== undefined) {
+    return {
+      refusal: 'taken',
+      update: {
+        state: 'canceled',
+        stateDetail: 'canceled before it started',
+        expectedState: 'queued',
+        expectedAttempt: task.attempt,
+      },
+    }
+  }
+  if (refusal !== undefined) return { refusal }
+  return { update: claimUpdate(task, options, now) }
+}
+
+/**
  * The write a granted claim makes: running, a fresh heartbeat (the reaper
  * then gives the new worker a full window), the claimer's worker id, and
  * no "waiting" detail left over. Fenced like any compare-and-set.

@@ -39,8 +39,8 @@ export function statements(t: TableNames) {
     claimLock: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}, hashtext('${tasks}'))`,
     // The row locked, with what holds a slot, read after the claim lock was taken.
     lockCounted: `SELECT t.record::text AS record, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates}) AS g, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.session_id = t.session_id) AS s, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.kind = t.kind) AS k FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 FOR UPDATE OF t`,
-    queued: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' ORDER BY ${order} LIMIT $1`,
-    queuedOfKinds: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' AND kind IN (SELECT json_array_elements_text($2::json)) ORDER BY ${order} LIMIT $1`,
+    // $1 limit, $2 the kinds (JSON of kind keys) or null, $3 the cursor's id or null.
+    queued: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' AND ($2::json IS NULL OR kind IN (SELECT json_array_elements_text($2::json))) AND ($3::text IS NULL OR (created_at, ord) > (SELECT created_at, ord FROM ${tasks} WHERE id = $3)) ORDER BY ${order} LIMIT $1`,
     overdue: `SELECT record::text AS record FROM ${tasks} WHERE state IN ${unfinishedStates} AND deadline_at IS NOT NULL AND deadline_at < $1 ORDER BY deadline_at, ${order} LIMIT $2`,
     stale: `SELECT record::text AS record FROM ${tasks} WHERE state IN ('queued', 'running') AND heartbeat_at IS NOT NULL AND heartbeat_at < $1 ORDER BY heartbeat_at, created_at, ord LIMIT $2`,
     prune: `WITH doomed AS (SELECT id FROM ${tasks} WHERE state IN ${terminalStates} AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, created_at, ord LIMIT $2 FOR UPDATE SKIP LOCKED), gone AS (DELETE FROM ${tasks} t USING doomed WHERE t.id = doomed.id RETURNING t.session_id, t.id, t.record, t.finished_at, t.created_at, t.ord) SELECT session_id, id, record::text AS record FROM gone ORDER BY finished_at, created_at, ord`,

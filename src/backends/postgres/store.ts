@@ -337,12 +337,9 @@ export class PostgresTaskStore implements SessionTaskStore {
   }
 
   /** Queued tasks of every session (of `kinds` when given), oldest first. */
-  listQueued(kinds: readonly string[] | undefined, limit: number): Promise<SessionTask[]> {
-    if (kinds === undefined) return queryTasks(this.client, this.sql.queued, [limit])
-    return queryTasks(this.client, this.sql.queuedOfKinds, [
-      limit,
-      JSON.stringify(kinds.map(kindKey)),
-    ])
+  listQueued(kinds: readonly string[] | undefined, limit: number, afterId?: string) {
+    const keys = kinds === undefined ? null : JSON.stringify(kinds.map(kindKey))
+    return queryTasks(this.client, this.sql.queued, [limit, keys, afterId ?? null])
   }
 
   /** Unfinished tasks whose `deadlineAt` is before `before`, earliest deadline first. */

@@ -69,6 +69,18 @@ export function claimsTests({ it, expect, setup }: GroupContext): void {
     expect(seen).toEqual([])
   })
 
+  it('a queued task whose cancel was requested is canceled by the claim, not started', async () => {
+    const h = await setup()
+    const { claim } = need(h.registry)
+    const t = await h.registry.create(base('s1'))
+    await h.registry.requestCancel('s1', t.id)
+    const result = await claim('s1', t.id, { expectedAttempt: 1 })
+    expect(result).toMatchObject({ claimed: false, reason: 'taken' })
+    expect(result?.task.state).toBe('canceled')
+    expect(result?.task.stateDetail).toBe('canceled before it started')
+    expect(await h.registry.get('s1', t.id)).toStrictEqual(result?.task)
+  })
+
   it('an unknown task, or another session’s, is undefined', async () => {
     const h = await setup()
     const { claim } = need(h.registry)
@@ -165,6 +177,37 @@ export function claimsTests({ it, expect, setup }: GroupContext): void {
     expect(await names({ kinds: ['a', 'a\u0000x'] })).toEqual(['mid', 'late'])
     expect(await names({ kinds: [] })).toEqual([])
     expect(await names({ limit: 2 })).toEqual(['early', 'mid'])
+  })
+
+  it('listQueued pages after a task id in the same order; a vanished cursor gives []', async () => {
+    const h = await setup()
+    const { listQueued } = need(h.registry)
+    const made: SessionTask[] = []
+    for (let i = 0; i < 5; i++) {
+      h.at(i < 2 ? 1000 : 2000)
+      made.push(await h.registry.create(base(`s${i % 2}`, { displayName: `q${i}` })))
+    }
+    const first = await listQueued({ limit: 2 })
+    expect(first.map((t) => t.displayName)).toEqual(['q0', 'q1'])
+    const next = await listQueued({ limit: 2, afterId: first[1]?.id })
+    expect(next.map((t) => t.displayName)).toEqual(['q2', 'q3'])
+    const rest = await listQueued({ afterId: next[1]?.id })
+    expect(rest.map((t) => t.displayName)).toEqual(['q4'])
+    await h.registry.deleteSession('s0')
+    expect(await listQueued({ afterId: made[0]?.id })).toEqual([])
+  })
+
+  it('cutoffs past year 9999 still compare after every stored time', async () => {
+    const h = await setup()
+    const { listOverdue } = need(h.registry)
+    await h.registry.create(
+      base('s1', { state: 'running', deadlineAt: '9999-01-01T00:00:00.000Z' }),
+    )
+    const far = new Date(8.64e15)
+    expect(await listOverdue({ deadlineBefore: far })).toHaveLength(1)
+    const t = await h.registry.create(base('s1', { state: 'running' }))
+    await h.registry.update('s1', t.id, { heartbeatAt: h.iso() })
+    expect(await h.registry.listStale({ heartbeatBefore: far })).toHaveLength(1)
   })
 
   it('listOverdue: unfinished tasks with a deadline strictly before the cutoff, earliest first', async () => {

@@ -1,0 +1,59 @@
+import { freezeTask } from '../model/freeze.js'
+import {
+  type ListOverdueOptions,
+  ListOverdueOptionsSchema,
+  type ListQueuedOptions,
+  ListQueuedOptionsSchema,
+  type ListStaleOptions,
+  ListStaleOptionsSchema,
+  type PruneOptions,
+  PruneOptionsSchema,
+  type SessionTask,
+} from '../model/schemas.js'
+import { parseInput } from '../model/validate.js'
+import type { SessionTaskStore } from './store.js'
+
+// The registry's reads and deletes across sessions: validated here, run by
+// the store, frozen on the way out.
+
+const DEFAULT_SCAN_LIMIT = 100
+// The latest instant a stored timestamp can hold: a later cutoff would print
+// as "+010000-..." and sort before every stored one.
+const LAST_ISO = '9999-12-31T23:59:59.999Z'
+
+/** A cutoff as the stores compare it (clamped to what a stored timestamp can be). */
+export function cutoffIso(date: Date): string {
+  return date.getTime() > Date.parse(LAST_ISO) ? LAST_ISO : date.toISOString()
+}
+
+/** `registry.listStale`. */
+export async function listStale(store: SessionTaskStore, options: ListStaleOptions) {
+  const o = parseInput(ListStaleOptionsSchema, options, 'ListStaleOptions')
+  const found = await store.listStale(cutoffIso(o.heartbeatBefore), o.limit ?? DEFAULT_SCAN_LIMIT)
+  return found.map(freezeTask)
+}
+
+/** `registry.listQueued`. */
+export async function listQueued(
+  store: SessionTaskStore,
+  options: ListQueuedOptions | undefined,
+): Promise<SessionTask[]> {
+  const o =
+    options === undefined ? {} : parseInput(ListQueuedOptionsSchema, options, 'ListQueuedOptions')
+  const found = await store.listQueued(o.kinds, o.limit ?? DEFAULT_SCAN_LIMIT, o.afterId)
+  return found.map(freezeTask)
+}
+
+/** `registry.listOverdue`. */
+export async function listOverdue(store: SessionTaskStore, options: ListOverdueOptions) {
+  const o = parseInput(ListOverdueOptionsSchema, options, 'ListOverdueOptions')
+  const found = await store.listOverdue(cutoffIso(o.deadlineBefore), o.limit ?? DEFAULT_SCAN_LIMIT)
+  return found.map(freezeTask)
+}
+
+/** `registry.prune`. */
+export async function prune(store: SessionTaskStore, options: PruneOptions) {
+  const o = parseInput(PruneOptionsSchema, options, 'PruneOptions')
+  const removed = await store.prune(cutoffIso(o.finishedBefore), o.limit ?? DEFAULT_SCAN_LIMIT)
+  return removed.map(freezeTask)
+}
