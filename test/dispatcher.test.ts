@@ -64,6 +64,8 @@ function cluster() {
         },
         async cancel(task) {
           cancels.push(`${name}:${task.id}`)
+          // An executor whose cancel never returns.
+          if (options.hang === true) await new Promise(() => {})
         },
         canReattach: () => true,
       }),
@@ -267,6 +269,50 @@ describe("dispatch: 'shared'", () => {
     expect(c.starts.map((s) => s.taskId)).toEqual([first.id])
   })
 
+  it('a task that can start is found behind more than a page of tasks a session limit holds back', async () => {
+    const c = cluster()
+    const a = c.node('a', { global: 2, perSession: 1 })
+    const first = await c.spawn(a, 'busy')
+    const other = await c.spawn(a, 'other')
+    for (let i = 0; i < 150; i++) await c.spawn(a, 'busy')
+    const late = await c.spawn(a, 'late')
+    await settle()
+    expect((await c.read(late)).state).toBe('queued')
+    await c.finish(other.id)
+    await settle()
+    expect(c.starts.map((s) => s.taskId)).toContain(late.id)
+    expect(c.running.has(first.id)).toBe(true)
+    expect(c.peak()).toBe(2)
+  })
+
+  it('a run whose task another supervisor re-queued is superseded, and the new attempt runs once', async () => {
+    const c = cluster()
+    const a = c.node('a')
+    const task = await c.spawn(a)
+    await settle()
+    const old = c.running.get(task.id)
+    const b = c.node('b')
+    // a's run stops heartbeating: b's reaper re-queues it on attempt 2.
+    await vi.advanceTimersByTimeAsync(10_000)
+    await b.reap({ staleAfterMs: 5_000 })
+    await settle()
+    expect((old?.signal.reason as { kind?: string } | undefined)?.kind).toBe('superseded')
+    expect(c.starts.filter((s) => s.attempt === 2)).toHaveLength(1)
+    expect((await c.read(task)).state).toBe('running')
+  })
+
+  it('deleting a session clears the deadline timers of its tasks that wait in the shared queue', async () => {
+    const c = cluster()
+    const a = c.node('a', { global: 1 })
+    await c.spawn(a, 'other')
+    await c.spawn(a, 's1', 60_000)
+    await settle()
+    const before = vi.getTimerCount()
+    await c.registry.deleteSession('s1')
+    await settle()
+    expect(vi.getTimerCount()).toBe(before - 1)
+  })
+
   it('needs a registry with claim and listQueued', () => {
     const registry = new InMemorySessionTaskRegistry()
     const bare = Object.create(registry) as SessionTaskRegistry & { claim?: unknown }
@@ -311,6 +357,36 @@ describe('stored deadlines (any supervisor enforces them)', () => {
     expect(ended.error?.kind).toBe('timeout')
     expect(ended.error?.message).toBe(`task timed out at its deadline ${task.deadlineAt}`)
     expect(ended.attempt).toBe(2)
+  })
+
+  it('an executor.cancel that never returns holds up neither the forced end nor housekeeping', async () => {
+    const c = cluster()
+    const a = c.node('a')
+    const timed = await c.registry.create({
+      sessionId: 's1',
+      kind: 'job',
+      displayName: 'timed',
+      state: 'running',
+      deadlineAt: new Date(Date.now() + 1000).toISOString(),
+    })
+    const b = c.node('b', { hang: true })
+    await a.close()
+    const stop = b.startHousekeeping({ intervalMs: 1000, staleAfterMs: 60_000 })
+    await vi.advanceTimersByTimeAsync(2000)
+    expect(c.cancels).toEqual([`b:${timed.id}`])
+    await vi.advanceTimersByTimeAsync(500)
+    expect((await c.read(timed)).error?.kind).toBe('timeout')
+    // Later passes still run: a stale task is reaped (re-queued) meanwhile.
+    const stale = await c.registry.create({
+      sessionId: 's1',
+      kind: 'job',
+      displayName: 'stale',
+      state: 'running',
+    })
+    await c.registry.update('s1', stale.id, { heartbeatAt: new Date().toISOString() })
+    await vi.advanceTimersByTimeAsync(62_000)
+    stop()
+    expect((await c.read(stale)).attempt).toBe(2)
   })
 
   it('a queued task past its deadline is canceled, once, whoever sweeps', async () => {

@@ -193,5 +193,35 @@ if (url === undefined || url === '') {
     test('A dies; B and C share its queued tasks, each started once, never over the limit', async () => {
       await scenario('three', 2)
     })
+
+    for (const isolation of ['read committed', 'repeatable read', 'serializable']) {
+      test(`concurrent claims over several connections keep the global limit (server default ${isolation})`, async () => {
+        const other = new pg.Pool({
+          connectionString: databaseUrl,
+          max: 8,
+          options: `-c default_transaction_isolation=${isolation.replace(' ', '\\ ')}`,
+        })
+        const r = new PostgresSessionTaskRegistry({ client: fromPgPool(other), prefix, channel })
+        try {
+          const check = await other.query('SHOW default_transaction_isolation')
+          expect(check.rows[0]?.default_transaction_isolation).toBe(isolation)
+          const sessionId = `iso-${isolation.replace(' ', '-')}`
+          const tasks = await Promise.all(
+            Array.from({ length: 24 }, () =>
+              r.create({ sessionId, kind: `k-${sessionId}`, displayName: 'c' }),
+            ),
+          )
+          const claims = await Promise.all(
+            tasks.map((t) =>
+              r.claim(sessionId, t.id, { expectedAttempt: 1, limits: { perKind: 2 } }),
+            ),
+          )
+          expect(claims.filter((c) => c?.claimed === true)).toHaveLength(2)
+        } finally {
+          await r.close()
+          await other.end()
+        }
+      })
+    }
   })
 }

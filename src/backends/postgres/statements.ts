@@ -36,7 +36,8 @@ export function statements(t: TableNames) {
     sessionsSince: `SELECT session_id, seq, epoch FROM ${sessions} WHERE tx >= $1::xid8`,
     eventsSince: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e WHERE e.session_id = $1 AND e.tx >= $3::xid8 AND e.seq <= $4 AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.session_id = $1 AND x.epoch = $2) ORDER BY e.seq`,
     replay: `SELECT seq, type, payload::text AS payload FROM ${events} WHERE session_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
-    claimLock: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}, hashtext('${tasks}'))`,
+    // The isolation comes back too: the counts after it need fresh snapshots.
+    claimLock: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}, hashtext('${tasks}'))::text AS l, current_setting('transaction_isolation') AS iso`,
     // The row locked, with what holds a slot, read after the claim lock was taken.
     lockCounted: `SELECT t.record::text AS record, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates}) AS g, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.session_id = t.session_id) AS s, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.kind = t.kind) AS k FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 FOR UPDATE OF t`,
     // $1 limit, $2 the kinds (JSON of kind keys) or null, $3 the cursor's id or null.

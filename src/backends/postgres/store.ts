@@ -12,8 +12,10 @@ import type {
   TaskDecision,
   TaskWrite,
 } from '../../registry/store.js'
+import { ClaimLock } from './claim-lock.js'
 import { EventRelay } from './event-relay.js'
 import type { TableNames } from './migrations.js'
+import { retrying } from './retry.js'
 import { parseMessage, parseTask, queryTasks, rowToEvent } from './rows.js'
 import type { SqlClient, SqlTx } from './sql-client.js'
 import { kindKey, type Statements, statements } from './statements.js'
@@ -36,15 +38,8 @@ export type PostgresTaskStoreOptions = {
 // Events stay stored at least this long (per session) even with a smaller
 // replay buffer: other processes read them from the table when notified.
 const MIN_RETAINED_EVENTS = 1000
-const RETRIES = 5
 // Optimistic tries of one write before it falls back to the row lock.
 const OPTIMISTIC_TRIES = 3
-
-function isRetryable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  // serialization_failure, deadlock_detected
-  return code === '40001' || code === '40P01'
-}
 
 // A write without events stores nothing: a record or message change always emits.
 function eventless(write: TaskWrite): boolean {
@@ -75,6 +70,7 @@ export class PostgresTaskStore implements SessionTaskStore {
   private readonly retain: number
   private readonly origin = generateProcessId()
   private epochCounter = 0
+  private readonly claimLock: ClaimLock
   /** Cross-process delivery (cursors, LISTEN, catch-up). @internal */
   readonly relay: EventRelay
 
@@ -82,6 +78,7 @@ export class PostgresTaskStore implements SessionTaskStore {
     this.client = options.client
     this.t = options.tables
     this.sql = statements(this.t)
+    this.claimLock = new ClaimLock(this.sql.claimLock)
     this.channel = options.channel
     this.replayBuffer = options.replayBuffer
     this.retain = Math.max(this.replayBuffer, MIN_RETAINED_EVENTS)
@@ -102,17 +99,6 @@ export class PostgresTaskStore implements SessionTaskStore {
   /** Marks a session as listened to in this process. */
   watch(sessionId: string | undefined): () => void {
     return this.relay.watch(sessionId)
-  }
-
-  private async retrying<R>(body: () => Promise<R>): Promise<R> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await body()
-      } catch (error) {
-        if (attempt < RETRIES && isRetryable(error)) continue
-        throw error
-      }
-    }
   }
 
   /**
@@ -147,7 +133,7 @@ export class PostgresTaskStore implements SessionTaskStore {
     let allocation: Allocation | undefined
     // One statement, so no BEGIN/COMMIT round trips: the insert, the
     // counter bump and the events commit together or not at all.
-    const outcome = await this.retrying(async (): Promise<StoreInsert> => {
+    const outcome = await retrying(async (): Promise<StoreInsert> => {
       allocation = await this.flush(this.client, task.sessionId, { events }, task)
       if (allocation !== undefined) return { inserted: true }
       const { rows } = await this.client.query<{ session_id: string; record: string }>(
@@ -201,7 +187,7 @@ export class PostgresTaskStore implements SessionTaskStore {
       const { write, result } = decide(parseTask(row.record))
       if (write === undefined || eventless(write)) return { result }
       const guard = { taskId, version: row.version }
-      const allocation = await this.retrying(() =>
+      const allocation = await retrying(() =>
         this.flush(this.client, sessionId, write, undefined, guard),
       )
       if (allocation === undefined) continue
@@ -232,10 +218,10 @@ export class PostgresTaskStore implements SessionTaskStore {
   ): Promise<{ readonly result: R } | undefined> {
     let allocation: Allocation | undefined
     let events: readonly StoredEvent[] = []
-    const done = await this.retrying(() =>
+    const done = await retrying(() =>
       this.client.transaction(async (tx) => {
         allocation = undefined
-        if (claim) await tx.query(this.sql.claimLock)
+        if (claim) await this.claimLock.take(tx)
         const { rows } = await tx.query<{ record: string; g?: unknown; s?: unknown; k?: unknown }>(
           claim ? this.sql.lockCounted : this.sql.lock,
           [taskId, sessionId],
@@ -349,7 +335,7 @@ export class PostgresTaskStore implements SessionTaskStore {
 
   /** Deletes terminal tasks finished before `before` with their messages and events. */
   async prune(before: string, limit: number): Promise<SessionTask[]> {
-    return this.retrying(() =>
+    return retrying(() =>
       this.client.transaction(async (tx) => {
         const { rows } = await tx.query<{ session_id: string; id: string; record: string }>(
           this.sql.prune,
@@ -370,7 +356,7 @@ export class PostgresTaskStore implements SessionTaskStore {
   /** Deletes a session's tasks, messages and events, and tells other processes. */
   async deleteSession(sessionId: string): Promise<number> {
     let epoch = ''
-    const removed = await this.retrying(() =>
+    const removed = await retrying(() =>
       this.client.transaction(async (tx) => {
         const first = await tx.query<{ n: unknown }>(this.sql.deleteSessionTasks, [sessionId])
         const head = await tx.query<{ epoch: string }>(this.sql.deleteSessionRow, [
