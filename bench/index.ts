@@ -13,13 +13,14 @@
  * directory (printed), not over the committed ones; BENCH_OUT=<dir> picks the
  * directory in either mode.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runAdmission } from './admission.js'
 import { runCore } from './core.js'
 import { type Budget, canMeasureHeap, progress, quick, settle } from './harness.js'
+import { keptSection, PG_SCALE_END, PG_SCALE_START, withSection } from './kept-section.js'
 import { markdown } from './markdown.js'
 import { type MemoryResult, runMessageMemory } from './memory.js'
 import { runPostgres } from './postgres.js'
@@ -107,7 +108,18 @@ async function main(): Promise<void> {
   printConsole(results)
   await mkdir(out('bench'), { recursive: true })
   await writeFile(out('bench/results.json'), `${JSON.stringify(results, null, 2)}\n`)
-  await writeFile(out('BENCHMARKS.md'), markdown(results))
+  // The PostgreSQL throughput section comes from `npm run bench:pg-scale`: kept as it is.
+  const previous = await readFile(out('BENCHMARKS.md'), 'utf8').catch(() => '')
+  const kept = keptSection(previous)
+  await writeFile(
+    out('BENCHMARKS.md'),
+    kept === undefined
+      ? markdown(results)
+      : withSection(
+          markdown(results),
+          kept.slice(PG_SCALE_START.length + 1, -PG_SCALE_END.length - 1),
+        ),
+  )
   await writeFile(out('bench/scaling.svg'), svg(results))
   progress(
     `wrote BENCHMARKS.md, bench/results.json and bench/scaling.svg under ${outDir} in ${results.meta.durationSeconds.toFixed(0)} s`,

@@ -117,9 +117,15 @@ async function graphileWorker(): Promise<Loop> {
           logger,
         })
       : undefined
+  // A job can finish before addJob's own reply is handled: remember it.
+  const finished = new Set<string>()
   runner?.events.on('job:success', ({ job }) => {
-    waiting.get(String(job.id))?.()
-    waiting.delete(String(job.id))
+    const resolve = waiting.get(String(job.id))
+    if (resolve === undefined) finished.add(String(job.id))
+    else {
+      waiting.delete(String(job.id))
+      resolve()
+    }
   })
   const steps: Record<string, () => Promise<void>> = {
     create: async () => {
@@ -128,7 +134,9 @@ async function graphileWorker(): Promise<Loop> {
     // addJob, then this process's worker takes it (LISTEN/NOTIFY) and completes it.
     lifecycle: async () => {
       const job = await utils.addJob(identifier, {})
-      await new Promise<void>((resolve) => waiting.set(String(job.id), resolve))
+      const id = String(job.id)
+      if (finished.delete(id)) return
+      await new Promise<void>((resolve) => waiting.set(id, resolve))
     },
   }
   const step = steps[op]

@@ -21,6 +21,7 @@ import {
   PostgresSessionTaskRegistry,
   tableNames,
 } from '../src/backends/postgres/index.js'
+import { withSection } from './kept-section.js'
 import {
   childReceiver,
   LATENCY_SESSION,
@@ -35,7 +36,9 @@ const OPS: Record<Lib, readonly string[]> = {
   'pg-boss': ['create', 'lifecycle'],
   'graphile-worker': ['create', 'lifecycle'],
 }
-const PROCESSES = [1, 4, 8]
+// BENCH_PG_LIBS / BENCH_PG_PROCESSES (comma lists) narrow a run, for a look at one case.
+const PROCESSES = (process.env.BENCH_PG_PROCESSES ?? '1,4,8').split(',').map(Number)
+const ONLY = process.env.BENCH_PG_LIBS?.split(',')
 const quick = process.env.BENCH_QUICK === '1'
 const DURATION_MS = quick ? 500 : 3000
 const worker = fileURLToPath(new URL('./pg-scale-worker.ts', import.meta.url))
@@ -124,6 +127,7 @@ async function main(): Promise<void> {
   const cases: Case[] = []
   for (const n of PROCESSES) {
     for (const lib of LIBS) {
+      if (ONLY !== undefined && !ONLY.includes(lib)) continue
       for (const op of OPS[lib]) {
         const c = await runCase(url, lib, op, n, prefixes[lib])
         console.log(
@@ -180,19 +184,6 @@ async function main(): Promise<void> {
   const text = await readFile(doc, 'utf8').catch(() => '')
   await writeFile(doc, withSection(text, section))
   console.log(section)
-}
-
-/** The markers around the section in BENCHMARKS.md. */
-export const PG_SCALE_START = '<!-- pg-scale:start -->'
-export const PG_SCALE_END = '<!-- pg-scale:end -->'
-
-/** `text` with the section between the markers replaced (or appended). */
-export function withSection(text: string, section: string): string {
-  const block = `${PG_SCALE_START}\n${section}\n${PG_SCALE_END}`
-  const start = text.indexOf(PG_SCALE_START)
-  const end = text.indexOf(PG_SCALE_END)
-  if (start < 0 || end < start) return `${text.trimEnd()}\n\n${block}\n`
-  return `${text.slice(0, start)}${block}${text.slice(end + PG_SCALE_END.length)}`
 }
 
 type Results = {

@@ -32,7 +32,7 @@ import {
 } from '../model/schemas.js'
 import { type ClaimOptions, ClaimOptionsSchema } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
-import { claimDecision } from '../rules/claim.js'
+import { claimDecision, hasLimit, NO_COUNTS, type RunningCounts } from '../rules/claim.js'
 import { newSessionTask } from '../rules/create.js'
 import { applyTaskUpdateResult } from '../rules/lifecycle.js'
 import {
@@ -159,7 +159,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   async claim(sessionId: string, taskId: string, options: ClaimOptions) {
     const [sid, tid] = this.ids(sessionId, taskId)
     const o = parseInput(ClaimOptionsSchema, options, 'ClaimOptions')
-    const done = await this.store.claim(sid, tid, (record, running): TaskDecision<ClaimResult> => {
+    const decide = (record: SessionTask, running: RunningCounts): TaskDecision<ClaimResult> => {
       const task = freezeTask(record)
       const { update, refusal } = claimDecision(task, running, o, this.clock())
       const decided = update === undefined ? undefined : this.decideUpdate(task, update)
@@ -169,7 +169,11 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
           ? { claimed: true, task: after }
           : { claimed: false, reason: refusal, task: after }
       return { write: decided?.write, result }
-    })
+    }
+    // Without a limit nothing needs counting: a plain compare-and-set will do.
+    const done = hasLimit(o.limits)
+      ? await this.store.claim(sid, tid, decide)
+      : await this.store.modify(sid, tid, (record) => decide(record, NO_COUNTS))
     return done?.result
   }
 

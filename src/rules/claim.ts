@@ -22,6 +22,17 @@ export type RunningCounts = {
  */
 export type ClaimRefusal = 'taken' | 'global' | 'perSession' | 'perKind'
 
+/** Counts for a claim that checks no limit. */
+export const NO_COUNTS: RunningCounts = Object.freeze({ global: 0, session: 0, kind: 0 })
+
+/** True when `limits` sets at least one limit (a claim must then count). */
+export function hasLimit(limits: ClaimOptions['limits']): boolean {
+  return (
+    limits !== undefined &&
+    (limits.global !== undefined || limits.perSession !== undefined || limits.perKind !== undefined)
+  )
+}
+
 /** True for the states that hold a concurrency slot. */
 export function holdsSlot(state: SessionTaskState): boolean {
   return state === 'running' || state === 'awaiting_input'
