@@ -50,6 +50,8 @@ function cluster() {
       perSession?: number
       hang?: boolean
       sweepIntervalMs?: number
+      // false: this node's close() hands nothing back (a process that dies).
+      reattach?: boolean
     } = {},
   ) {
     const executors = new TaskExecutorRegistry()
@@ -67,7 +69,7 @@ function cluster() {
           // An executor whose cancel never returns.
           if (options.hang === true) await new Promise(() => {})
         },
-        canReattach: () => true,
+        canReattach: () => options.reattach !== false,
       }),
     })
     const supervisor = createTaskSupervisor({
@@ -122,7 +124,8 @@ function cluster() {
 const settle = () => vi.advanceTimersByTimeAsync(0)
 
 // A supervisor that stops for good: its runs are abandoned (close waits out
-// their grace), the tasks they held stay running in the registry.
+// their grace); made with reattach: false, it hands nothing back, so the
+// tasks they held stay running in the registry as a dead process's would.
 async function die(s: TaskSupervisor) {
   const closing = s.close()
   await vi.advanceTimersByTimeAsync(500)
@@ -186,7 +189,7 @@ describe("dispatch: 'shared'", () => {
 
   it('queued tasks of a supervisor that died are started by another, once each', async () => {
     const c = cluster()
-    const a = c.node('a', { global: 1 })
+    const a = c.node('a', { global: 1, reattach: false })
     const tasks = [await c.spawn(a), await c.spawn(a), await c.spawn(a)]
     await settle()
     expect(c.starts.map((s) => s.node)).toEqual(['a'])
@@ -313,6 +316,24 @@ describe("dispatch: 'shared'", () => {
     expect(vi.getTimerCount()).toBe(before - 1)
   })
 
+  it('close() hands a run that did not settle back to the queue, and another supervisor starts it at once', async () => {
+    const c = cluster()
+    const a = c.node('a')
+    const task = await c.spawn(a)
+    await settle()
+    const b = c.node('b')
+    await die(a)
+    await settle()
+    const after = await c.read(task)
+    expect(after.attempt).toBe(2)
+    expect(c.starts.map((s) => [s.node, s.attempt])).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ])
+    expect(after.state).toBe('running')
+    expect(after.workerId).toBe('b')
+  })
+
   it('needs a registry with claim and listQueued', () => {
     const registry = new InMemorySessionTaskRegistry()
     const bare = Object.create(registry) as SessionTaskRegistry & { claim?: unknown }
@@ -330,7 +351,7 @@ describe("dispatch: 'shared'", () => {
 describe('stored deadlines (any supervisor enforces them)', () => {
   it('a running task of a dead supervisor is canceled at its deadline and failed with timeout a grace later', async () => {
     const c = cluster()
-    const a = c.node('a')
+    const a = c.node('a', { reattach: false })
     const task = await c.spawn(a, 's1', 10_000)
     await settle()
     expect(task.deadlineAt).toBe(new Date(Date.now() + 10_000).toISOString())

@@ -252,3 +252,36 @@ export function runHooks(
     },
   }
 }
+
+/**
+ * On `close()` with shared dispatch: the tasks whose runs here did not
+ * settle within the grace go back to the queue on a new attempt (when their
+ * executor can re-attach), so another supervisor starts them at once
+ * instead of after the reaper's `staleAfterMs`. Fenced on the attempt and
+ * state read: a task that moved on meanwhile is left alone.
+ */
+export async function handBack(
+  registry: SessionTaskRegistry,
+  executors: TaskExecutorRegistry,
+  held: readonly { sessionId: string; taskId: string; attempt: number }[],
+  onError: (error: unknown, context: string) => void,
+): Promise<void> {
+  await Promise.all(
+    held.map(async ({ sessionId, taskId, attempt }) => {
+      try {
+        const task = await registry.get(sessionId, taskId)
+        if (task === undefined || task.attempt !== attempt || task.state !== 'running') return
+        if (executors.find(task.kind)?.canReattach(task) !== true) return
+        await registry.update(sessionId, taskId, {
+          state: 'queued',
+          incrementAttempt: true,
+          stateDetail: `handed back on close (attempt ${attempt + 1})`,
+          expectedAttempt: attempt,
+          expectedState: 'running',
+        })
+      } catch (error) {
+        onError(error, `handing task '${taskId}' back to the queue`)
+      }
+    }),
+  )
+}

@@ -93,6 +93,15 @@ export class RunTable {
     return this.runs.get(key)?.attempt
   }
 
+  /** Every live run: its task and the attempt it works on. */
+  held(): { sessionId: string; taskId: string; attempt: number }[] {
+    return [...this.runs.values()].map((r) => ({
+      sessionId: r.sessionId,
+      taskId: r.key.slice(r.sessionId.length + 1),
+      attempt: r.attempt,
+    }))
+  }
+
   /** Keys of the live runs of `sessionId`. */
   keysIn(sessionId: string): string[] {
     return [...this.runs.values()].filter((r) => r.sessionId === sessionId).map((r) => r.key)

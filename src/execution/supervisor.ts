@@ -23,7 +23,7 @@ import { TaskAbortReason } from './abort-reason.js'
 import { Admission } from './admission.js'
 import { Deadlines, spawnDeadline } from './deadlines.js'
 import { DeliveryLine, deliverMessage } from './delivery.js'
-import { isLimitRefusal, runHooks, SharedDispatch } from './dispatcher.js'
+import { handBack, isLimitRefusal, runHooks, SharedDispatch } from './dispatcher.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
 import { recheckAfterGaps } from './gap-recheck.js'
@@ -374,6 +374,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       admission.close()
       runs.abortAll(new TaskAbortReason('closed', 'supervisor closed'))
       if (runs.size > 0) await runs.whenIdle(cancelGraceMs)
+      if (shared) await handBack(registry, executors, runs.held(), onError)
       deadlines.clearAll()
       runs.clear()
       unsubscribe()
