@@ -35,9 +35,8 @@ async function sessionTasks(): Promise<Loop> {
   const registry = new PostgresSessionTaskRegistry({
     client: fromPgPool(pool),
     prefix,
-    channel: `${prefix}n`,
   })
-  await registry.start()
+  if (env.PS_NO_LISTEN !== '1') await registry.start()
   const sessionId = `bench-${tag}`
   const base = { sessionId, kind: 'job', displayName: 'job' }
   const claim = registry.claim.bind(registry)

@@ -143,7 +143,6 @@ async function main(): Promise<void> {
   const a = new PostgresSessionTaskRegistry({
     client: fromPgPool(pool),
     prefix,
-    channel: `${prefix}n`,
   })
   await a.start()
   const task = await a.create({
