@@ -321,7 +321,7 @@ describe("dispatch: 'shared'", () => {
     const a = c.node('a')
     const task = await c.spawn(a)
     await settle()
-    const b = c.node('b')
+    c.node('b')
     await die(a)
     await settle()
     const after = await c.read(task)

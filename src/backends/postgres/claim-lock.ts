@@ -9,16 +9,30 @@ import type { SqlTx } from './sql-client.js'
  * and gets the isolation set first from then on.
  */
 export class ClaimLock {
-  private setIsolation = false
+  private strict = false
 
   constructor(private readonly statement: string) {}
 
+  /** Learnt that the server's default isolation is stricter than READ COMMITTED. */
+  markStrict(): void {
+    this.strict = true
+  }
+
+  /**
+   * Starts a locking transaction: READ COMMITTED set first on a strict
+   * server (a locking read-modify-write needs no more, and a stricter level
+   * fails it whenever the row changed since the snapshot).
+   */
+  async begin(tx: SqlTx): Promise<void> {
+    if (this.strict) await tx.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
+  }
+
   /** Takes the lock in `tx` (the transaction's first statements). */
   async take(tx: SqlTx): Promise<void> {
-    if (this.setIsolation) await tx.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
+    await this.begin(tx)
     const { rows } = await tx.query<{ iso: string }>(this.statement)
     if (rows[0]?.iso === 'read committed') return
-    this.setIsolation = true
+    this.strict = true
     // A serialization failure: the transaction is rolled back and tried again.
     throw Object.assign(new Error('session-tasks: a claim needs READ COMMITTED'), { code: '40001' })
   }

@@ -8,8 +8,7 @@ import { rowToEvent } from './rows.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
 
-// How long a write waits for its own notice to place a session's first
-// cursor before falling back to starting at the write itself.
+// How long a write waits for its own notice to place a session's first cursor.
 const OWN_NOTICE_WAIT_MS = 1000
 
 /** What the relay needs from its store. */
@@ -39,10 +38,8 @@ export class EventRelay {
   // Local writes to a followed session that has no cursor yet, waiting for a
   // notice (their own, at the latest) to say where the session stands.
   private readonly placing = new table.Placements(OWN_NOTICE_WAIT_MS)
-  // While listening: the last seq of this process's own writes already handed
-  // to the core, per session, until their notice comes back. It tells a
-  // notice of a write made before anyone here followed the session (already
-  // delivered) from one made after.
+  // While listening: the last seq of own writes handed to the core, per session, until
+  // their notice comes back; it tells a notice of an already delivered write from a newer one.
   private readonly ownHandled = new Map<string, number>()
   private watchingAll = 0
   private listening: Promise<() => Promise<void>> | undefined
@@ -155,6 +152,13 @@ export class EventRelay {
    * locked, so allocations reach this point in seq order. A session this
    * process has not seen yet starts here.
    */
+  /** True when the session's next write would place its first cursor (its writes must then be noted in seq order). */
+  placesFromWrites(sessionId: string): boolean {
+    return (
+      this.listening === undefined && !this.cursors.has(sessionId) && this.interested(sessionId)
+    )
+  }
+
   noteAllocation(sessionId: string, epoch: string, first: number): void {
     // While listening, a first cursor is placed by notices only (see Placements).
     if (this.listening !== undefined && !this.cursors.has(sessionId)) return

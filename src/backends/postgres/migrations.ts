@@ -144,6 +144,12 @@ export const MIGRATIONS: readonly Migration[] = [
           WHERE state IN ('queued', 'running', 'awaiting_input') AND deadline_at IS NOT NULL`,
         `CREATE INDEX IF NOT EXISTS ${p}tasks_holding ON ${t.tasks} (session_id, kind)
           WHERE state IN ('running', 'awaiting_input')`,
+        // A writer that does not bump the version itself (a 0.1 process
+        // during the upgrade, hand-written SQL) still changes it, so an
+        // optimistic write that read the old one cannot overwrite its change.
+        `CREATE OR REPLACE FUNCTION ${p}tasks_bump_version() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $f$`,
+        `DROP TRIGGER IF EXISTS ${p}tasks_version ON ${t.tasks}`,
+        `CREATE TRIGGER ${p}tasks_version BEFORE UPDATE ON ${t.tasks} FOR EACH ROW WHEN (NEW.version = OLD.version) EXECUTE FUNCTION ${p}tasks_bump_version()`,
       ]
     },
   },

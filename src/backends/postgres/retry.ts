@@ -12,13 +12,17 @@ function isRetryable(error: unknown): boolean {
   return code === '40001' || code === '40P01'
 }
 
-/** Runs `body` again (up to ten times in all, after a short random pause) while it fails with a serialization failure or a deadlock. */
-export async function retrying<R>(body: () => Promise<R>): Promise<R> {
+/**
+ * Runs `body` again (up to ten times in all, after a short random pause,
+ * calling `onRetry` first) while it fails with a serialization failure or a deadlock.
+ */
+export async function retrying<R>(body: () => Promise<R>, onRetry?: () => void): Promise<R> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await body()
     } catch (error) {
       if (attempt >= RETRIES || !isRetryable(error)) throw error
+      onRetry?.()
       await pause(attempt)
     }
   }

@@ -24,7 +24,8 @@ export function statements(t: TableNames) {
   return {
     lock: `SELECT record::text AS record FROM ${tasks} WHERE id = $1 AND session_id = $2 FOR UPDATE`,
     get: `SELECT record::text AS record FROM ${tasks} WHERE id = $1 AND session_id = $2`,
-    getVersioned: `SELECT record::text AS record, version::text AS version FROM ${tasks} WHERE id = $1 AND session_id = $2`,
+    // The version, and the row's insertion number: an id deleted and created again is another row.
+    getVersioned: `SELECT record::text AS record, version::text AS version, ord::text AS ord FROM ${tasks} WHERE id = $1 AND session_id = $2`,
     getAnySession: `SELECT session_id, record::text AS record FROM ${tasks} WHERE id = $1`,
     list: `SELECT record::text AS record FROM ${tasks} WHERE session_id = $1 ORDER BY ${order}`,
     listByState: `SELECT record::text AS record FROM ${tasks} WHERE session_id = $1 AND state = $2 ORDER BY ${order}`,

@@ -133,16 +133,22 @@ export class PostgresTaskStore implements SessionTaskStore {
     let allocation: Allocation | undefined
     // One statement, so no BEGIN/COMMIT round trips: the insert, the
     // counter bump and the events commit together or not at all.
-    const outcome = await retrying(async (): Promise<StoreInsert> => {
-      allocation = await this.flush(this.client, task.sessionId, { events }, task)
+    const attempt = async (db: SqlTx): Promise<StoreInsert> => {
+      allocation = await this.flush(db, task.sessionId, { events }, task)
       if (allocation !== undefined) return { inserted: true }
-      const { rows } = await this.client.query<{ session_id: string; record: string }>(
+      const { rows } = await db.query<{ session_id: string; record: string }>(
         this.sql.getAnySession,
         [task.id],
       )
       const row = rows[0]
       return { inserted: false, existing: row === undefined ? undefined : parseTask(row.record) }
-    })
+    }
+    // A first cursor placed from this write must see writes in seq order:
+    // then the allocation is noted under the counter row's lock (in a transaction).
+    const ordered = this.relay.placesFromWrites(task.sessionId)
+    const outcome = await retrying(() =>
+      ordered ? this.client.transaction(attempt) : attempt(this.client),
+    )
     if (allocation !== undefined && outcome.inserted) {
       await this.relay.deliver(task.sessionId, allocation.epoch, allocation.first, events)
     }
@@ -177,8 +183,11 @@ export class PostgresTaskStore implements SessionTaskStore {
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
   ): Promise<{ readonly result: R } | undefined> {
+    // See insert: a first cursor placed from writes needs them in seq order.
+    if (this.relay.placesFromWrites(sessionId))
+      return this.decideLocked(sessionId, taskId, false, decide)
     for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
-      const { rows } = await this.client.query<{ record: string; version: string }>(
+      const { rows } = await this.client.query<{ record: string; version: string; ord: string }>(
         this.sql.getVersioned,
         [taskId, sessionId],
       )
@@ -186,7 +195,7 @@ export class PostgresTaskStore implements SessionTaskStore {
       if (row === undefined) return undefined
       const { write, result } = decide(parseTask(row.record))
       if (write === undefined || eventless(write)) return { result }
-      const guard = { taskId, version: row.version }
+      const guard = { taskId, version: row.version, ord: row.ord }
       const allocation = await retrying(() =>
         this.flush(this.client, sessionId, write, undefined, guard),
       )
@@ -218,28 +227,33 @@ export class PostgresTaskStore implements SessionTaskStore {
   ): Promise<{ readonly result: R } | undefined> {
     let allocation: Allocation | undefined
     let events: readonly StoredEvent[] = []
-    const done = await retrying(() =>
-      this.client.transaction(async (tx) => {
-        allocation = undefined
-        if (claim) await this.claimLock.take(tx)
-        const { rows } = await tx.query<{ record: string; g?: unknown; s?: unknown; k?: unknown }>(
-          claim ? this.sql.lockCounted : this.sql.lock,
-          [taskId, sessionId],
-        )
-        const row = rows[0]
-        if (row === undefined) return undefined
-        const running = {
-          global: Number(row.g ?? 0),
-          session: Number(row.s ?? 0),
-          kind: Number(row.k ?? 0),
-        }
-        const { write, result } = decide(parseTask(row.record), running)
-        if (write !== undefined && !eventless(write)) {
-          allocation = await this.flush(tx, sessionId, write, undefined)
-          events = write.events
-        }
-        return { result }
-      }),
+    const done = await retrying(
+      () =>
+        this.client.transaction(async (tx) => {
+          allocation = undefined
+          if (claim) await this.claimLock.take(tx)
+          else await this.claimLock.begin(tx)
+          const { rows } = await tx.query<{
+            record: string
+            g?: unknown
+            s?: unknown
+            k?: unknown
+          }>(claim ? this.sql.lockCounted : this.sql.lock, [taskId, sessionId])
+          const row = rows[0]
+          if (row === undefined) return undefined
+          const running = {
+            global: Number(row.g ?? 0),
+            session: Number(row.s ?? 0),
+            kind: Number(row.k ?? 0),
+          }
+          const { write, result } = decide(parseTask(row.record), running)
+          if (write !== undefined && !eventless(write)) {
+            allocation = await this.flush(tx, sessionId, write, undefined)
+            events = write.events
+          }
+          return { result }
+        }),
+      () => this.claimLock.markStrict(),
     )
     if (allocation !== undefined) {
       await this.relay.deliver(sessionId, allocation.epoch, allocation.first, events)

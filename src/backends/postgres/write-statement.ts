@@ -17,7 +17,12 @@ export type WriteTarget = {
 }
 
 /** An optimistic write's condition: the task still has the version its decision read. */
-export type WriteGuard = { readonly taskId: string; readonly version: string }
+export type WriteGuard = {
+  readonly taskId: string
+  readonly version: string
+  /** The row's insertion number: a task deleted and created again under its id is another row. */
+  readonly ord: string
+}
 
 /**
  * The one statement that stores a write: the record (inserted, or updated),
@@ -52,7 +57,9 @@ export function writeStatement(
   // Every record write bumps the version, so an optimistic writer that read
   // an older one matches no row.
   const at = (id: string) =>
-    guard === undefined ? `id = ${p(id)}` : `id = ${p(id)} AND version = ${p(guard.version)}`
+    guard === undefined
+      ? `id = ${p(id)}`
+      : `id = ${p(id)} AND session_id = $1 AND ord = ${p(guard.ord)} AND version = ${p(guard.version)}`
   if (task !== undefined) {
     ctes.push(
       `u AS (UPDATE ${tasks} SET record = ${p(JSON.stringify(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)}, deadline_at = ${p(task.deadlineAt ?? null)}, version = version + 1 WHERE ${at(task.id)} RETURNING 1)`,
