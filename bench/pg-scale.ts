@@ -76,11 +76,13 @@ async function runCase(
         if (m.kind === kind) resolve(m)
       })
     })
+  // Made now: a child may exit before anyone waits for it.
+  const exits = children.map((c) => new Promise((resolve) => c.once('exit', resolve)))
   await Promise.all(children.map((c) => message(c, 'ready')))
   const done = children.map((c) => message(c, 'done') as Promise<Done>)
   for (const c of children) c.send('go')
   const results = await Promise.all(done)
-  await Promise.all(children.map((c) => new Promise((resolve) => c.once('exit', resolve))))
+  await Promise.all(exits)
   const count = results.reduce((sum, r) => sum + r.count, 0)
   const seconds = Math.max(...results.map((r) => r.elapsedMs)) / 1000
   const statements = results.reduce((sum, r) => sum + r.statements, 0)
@@ -218,8 +220,8 @@ function pgScaleMarkdown(r: Results): string {
     '- pg-boss 10: `create` = `send`, `lifecycle` = `send`, `fetch`, `complete`; one queue per process.',
     "- graphile-worker 0.16: `create` = `addJob`, `lifecycle` = `addJob` and this process's worker (concurrency 1) running it, woken by its NOTIFY; one task identifier per process.",
     '',
-    `| library | operation | 1 process | 4 processes | 8 processes |`,
-    '|---|---|---:|---:|---:|',
+    `| library | operation | ${PROCESSES.map((n) => (n === 1 ? '1 process' : `${n} processes`)).join(' | ')} |`,
+    `|---|---|${PROCESSES.map(() => '---:').join('|')}|`,
     ...rows,
     '',
     `Event latency to another process (A updates, B in a child process with its own pool hears it), ${r.latency.samples} samples while idle: p50 ${r.latency.p50Ms.toFixed(2)} ms, p95 ${r.latency.p95Ms.toFixed(2)} ms, p99 ${r.latency.p99Ms.toFixed(2)} ms.`,
