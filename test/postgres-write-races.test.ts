@@ -101,7 +101,14 @@ describe.skipIf(noServer)('mixed deployment', () => {
       pb = pool(4)
     const hook: { fn: Hook | undefined } = { fn: undefined }
     const a = await registry(pa, prefix, { hook })
-    const task = await a.create({ sessionId: 's', kind: 'k', displayName: 'd', state: 'running' })
+    // Created by another registry, so a reads the record (it remembers only its own writes).
+    const creator = await registry(pool(2), prefix)
+    const task = await creator.create({
+      sessionId: 's',
+      kind: 'k',
+      displayName: 'd',
+      state: 'running',
+    })
     const g = gateAfterVersionedRead(hook, task.id)
     const p = a.update('s', task.id, { appendArtifact: { name: 'from-0.2', type: 't' } })
     await g.atGate
@@ -124,10 +131,6 @@ describe.skipIf(noServer)('mixed deployment', () => {
     g.release()
     await p
     const final = await a.get('s', task.id)
-    console.log(
-      'artifacts:',
-      final?.artifacts.map((x) => x.name),
-    )
     expect(final?.artifacts.map((x) => x.name).sort()).toEqual(['from-0.1', 'from-0.2'])
   }, 30000)
 })
@@ -176,4 +179,32 @@ describe.skipIf(noServer)('local delivery order without start()', () => {
     console.log('missing deliveries (natural):', missing)
     expect(missing).toBe(0)
   }, 60000)
+})
+
+describe.skipIf(noServer)('remembered records', () => {
+  test('a process that remembers its last write of a task never overwrites another process’s newer one', async () => {
+    const prefix = freshPrefix()
+    const a = await registry(pool(4), prefix)
+    const b = await registry(pool(4), prefix)
+    const task = await a.create({ sessionId: 'r', kind: 'k', displayName: 'd', state: 'running' })
+    const names: string[] = []
+    for (let i = 0; i < 12; i++) {
+      // a writes twice in a row (its second write can skip the read), then b once.
+      const writer = i % 3 === 2 ? b : a
+      const name = `${i % 3 === 2 ? 'b' : 'a'}${i}`
+      names.push(name)
+      await writer.update('r', task.id, { appendArtifact: { name, type: 'file' } })
+    }
+    const final = await b.get('r', task.id)
+    expect(final?.artifacts.map((x) => x.name)).toEqual(names)
+    // Deleted and created again under its id: the remembered record is another row's.
+    await a.deleteSession('r')
+    const again = await b.create({ sessionId: 'r', id: task.id, kind: 'k', displayName: 'again' })
+    await a.update('r', task.id, { summary: 'after re-create' })
+    const fresh = await b.get('r', task.id)
+    expect(fresh?.displayName).toBe('again')
+    expect(fresh?.artifacts).toEqual([])
+    expect(fresh?.summary).toBe('after re-create')
+    expect(again.createdAt).toBe(fresh?.createdAt)
+  })
 })

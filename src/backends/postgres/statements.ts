@@ -22,7 +22,7 @@ export function statements(t: TableNames) {
   const { tasks, messages, sessions, events } = t
   const order = 'created_at, ord'
   return {
-    lock: `SELECT record::text AS record FROM ${tasks} WHERE id = $1 AND session_id = $2 FOR UPDATE`,
+    lock: `SELECT record::text AS record, version::text AS version, ord::text AS ord FROM ${tasks} WHERE id = $1 AND session_id = $2 FOR UPDATE`,
     get: `SELECT record::text AS record FROM ${tasks} WHERE id = $1 AND session_id = $2`,
     // The version, and the row's insertion number: an id deleted and created again is another row.
     getVersioned: `SELECT record::text AS record, version::text AS version, ord::text AS ord FROM ${tasks} WHERE id = $1 AND session_id = $2`,
@@ -40,7 +40,7 @@ export function statements(t: TableNames) {
     // The isolation comes back too: the counts after it need fresh snapshots.
     claimLock: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}, hashtext('${tasks}'))::text AS l, current_setting('transaction_isolation') AS iso`,
     // The row locked, with what holds a slot, read after the claim lock was taken.
-    lockCounted: `SELECT t.record::text AS record, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates}) AS g, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.session_id = t.session_id) AS s, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.kind = t.kind) AS k FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 FOR UPDATE OF t`,
+    lockCounted: `SELECT t.record::text AS record, t.version::text AS version, t.ord::text AS ord, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates}) AS g, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.session_id = t.session_id) AS s, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.kind = t.kind) AS k FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 FOR UPDATE OF t`,
     // $1 limit, $2 the kinds (JSON of kind keys) or null, $3 the cursor's id or null.
     queued: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' AND ($2::json IS NULL OR kind IN (SELECT json_array_elements_text($2::json))) AND ($3::text IS NULL OR (created_at, ord) > (SELECT created_at, ord FROM ${tasks} WHERE id = $3)) ORDER BY ${order} LIMIT $1`,
     overdue: `SELECT record::text AS record FROM ${tasks} WHERE state IN ${unfinishedStates} AND deadline_at IS NOT NULL AND deadline_at < $1 ORDER BY deadline_at, ${order} LIMIT $2`,

@@ -10,16 +10,14 @@ import type {
   StoreMessageQuery,
   StoreSnapshot,
   TaskDecision,
-  TaskWrite,
 } from '../../registry/store.js'
-import { ClaimLock } from './claim-lock.js'
 import { EventRelay } from './event-relay.js'
 import type { TableNames } from './migrations.js'
 import { retrying } from './retry.js'
 import { parseMessage, parseTask, queryTasks, rowToEvent } from './rows.js'
-import type { SqlClient, SqlTx } from './sql-client.js'
+import type { SqlClient } from './sql-client.js'
 import { kindKey, type Statements, statements } from './statements.js'
-import { type WriteGuard, writeStatement } from './write-statement.js'
+import { TaskWriter } from './task-writer.js'
 
 /** Options of {@link PostgresTaskStore}. */
 export type PostgresTaskStoreOptions = {
@@ -38,21 +36,6 @@ export type PostgresTaskStoreOptions = {
 // Events stay stored at least this long (per session) even with a smaller
 // replay buffer: other processes read them from the table when notified.
 const MIN_RETAINED_EVENTS = 1000
-// Optimistic tries of one write before it falls back to the row lock.
-const OPTIMISTIC_TRIES = 3
-
-// A write without events stores nothing: a record or message change always emits.
-function eventless(write: TaskWrite): boolean {
-  if (write.events.length > 0) return false
-  if (write.task !== undefined || write.message !== undefined) {
-    throw new Error('session-tasks: a store write without events')
-  }
-  return true
-}
-
-/** Where one transaction's events were numbered. */
-type Allocation = { epoch: string; first: number }
-
 /**
  * The PostgreSQL {@link SessionTaskStore}. A write reads the record, lets
  * the core decide, and stores the record, the message and the numbered
@@ -69,8 +52,7 @@ export class PostgresTaskStore implements SessionTaskStore {
   private readonly replayBuffer: number
   private readonly retain: number
   private readonly origin = generateProcessId()
-  private epochCounter = 0
-  private readonly claimLock: ClaimLock
+  private readonly writer: TaskWriter
   /** Cross-process delivery (cursors, LISTEN, catch-up). @internal */
   readonly relay: EventRelay
 
@@ -78,7 +60,6 @@ export class PostgresTaskStore implements SessionTaskStore {
     this.client = options.client
     this.t = options.tables
     this.sql = statements(this.t)
-    this.claimLock = new ClaimLock(this.sql.claimLock)
     this.channel = options.channel
     this.replayBuffer = options.replayBuffer
     this.retain = Math.max(this.replayBuffer, MIN_RETAINED_EVENTS)
@@ -88,6 +69,12 @@ export class PostgresTaskStore implements SessionTaskStore {
       channel: this.channel,
       origin: this.origin,
       reportError: options.reportError,
+    })
+    this.writer = new TaskWriter({
+      client: this.client,
+      sql: this.sql,
+      relay: this.relay,
+      target: { tables: this.t, channel: this.channel, origin: this.origin, retain: this.retain },
     })
   }
 
@@ -101,58 +88,9 @@ export class PostgresTaskStore implements SessionTaskStore {
     return this.relay.watch(sessionId)
   }
 
-  /**
-   * Stores a write and its events in one statement; `undefined` when its
-   * insert found the id taken (then nothing was stored).
-   */
-  private async flush(
-    tx: SqlTx,
-    sessionId: string,
-    write: TaskWrite,
-    insert: SessionTask | undefined,
-    guard?: WriteGuard,
-  ): Promise<Allocation | undefined> {
-    const { text, params } = writeStatement(
-      { tables: this.t, channel: this.channel, origin: this.origin, retain: this.retain },
-      sessionId,
-      `${this.origin}.${++this.epochCounter}`,
-      write,
-      insert,
-      guard,
-    )
-    const { rows: result } = await tx.query<{ seq: unknown; epoch: string }>(text, params)
-    const row = result[0]
-    if (row === undefined) return undefined
-    const first = Number(row.seq) - write.events.length + 1
-    this.relay.noteAllocation(sessionId, row.epoch, first)
-    return { epoch: row.epoch, first }
-  }
-
   /** Inserts unless the id exists in any session. */
-  async insert(task: SessionTask, events: readonly StoredEvent[]): Promise<StoreInsert> {
-    let allocation: Allocation | undefined
-    // One statement, so no BEGIN/COMMIT round trips: the insert, the
-    // counter bump and the events commit together or not at all.
-    const attempt = async (db: SqlTx): Promise<StoreInsert> => {
-      allocation = await this.flush(db, task.sessionId, { events }, task)
-      if (allocation !== undefined) return { inserted: true }
-      const { rows } = await db.query<{ session_id: string; record: string }>(
-        this.sql.getAnySession,
-        [task.id],
-      )
-      const row = rows[0]
-      return { inserted: false, existing: row === undefined ? undefined : parseTask(row.record) }
-    }
-    // A first cursor placed from this write must see writes in seq order:
-    // then the allocation is noted under the counter row's lock (in a transaction).
-    const ordered = this.relay.placesFromWrites(task.sessionId)
-    const outcome = await retrying(() =>
-      ordered ? this.client.transaction(attempt) : attempt(this.client),
-    )
-    if (allocation !== undefined && outcome.inserted) {
-      await this.relay.deliver(task.sessionId, allocation.epoch, allocation.first, events)
-    }
-    return outcome
+  insert(task: SessionTask, events: readonly StoredEvent[]): Promise<StoreInsert> {
+    return this.writer.insert(task, events)
   }
 
   /** One task of a session. */
@@ -162,103 +100,22 @@ export class PostgresTaskStore implements SessionTaskStore {
     return row === undefined ? undefined : parseTask(row.record)
   }
 
-  /** Locks the row, decides, commits, then delivers. */
+  /** Reads, decides and commits one task's change (see TaskWriter). */
   modify<R>(
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
   ): Promise<{ readonly result: R } | undefined> {
-    return this.decideOptimistic(sessionId, taskId, decide)
+    return this.writer.modify(sessionId, taskId, decide)
   }
 
-  /**
-   * Reads the record and its version without a lock, decides, and commits
-   * in one statement that applies only if the version is unchanged: two
-   * round trips, and no row lock held across one. A write that lost to
-   * another one decides again on the new record; after a few losses (a hot
-   * task) it takes the row lock instead.
-   */
-  private async decideOptimistic<R>(
-    sessionId: string,
-    taskId: string,
-    decide: (task: SessionTask) => TaskDecision<R>,
-  ): Promise<{ readonly result: R } | undefined> {
-    // See insert: a first cursor placed from writes needs them in seq order.
-    if (this.relay.placesFromWrites(sessionId))
-      return this.decideLocked(sessionId, taskId, false, decide)
-    for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
-      const { rows } = await this.client.query<{ record: string; version: string; ord: string }>(
-        this.sql.getVersioned,
-        [taskId, sessionId],
-      )
-      const row = rows[0]
-      if (row === undefined) return undefined
-      const { write, result } = decide(parseTask(row.record))
-      if (write === undefined || eventless(write)) return { result }
-      const guard = { taskId, version: row.version, ord: row.ord }
-      const allocation = await retrying(() =>
-        this.flush(this.client, sessionId, write, undefined, guard),
-      )
-      if (allocation === undefined) continue
-      await this.relay.deliver(sessionId, allocation.epoch, allocation.first, write.events)
-      return { result }
-    }
-    return this.decideLocked(sessionId, taskId, false, decide)
-  }
-
-  /**
-   * Like `modify`, under the registry's claim lock (a transaction-level
-   * advisory lock), with the running counts read after taking it: the
-   * claim before committed first, so its task is counted.
-   */
+  /** Like `modify`, with the running counts, under the claim lock. */
   claim<R>(
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
   ): Promise<{ readonly result: R } | undefined> {
-    return this.decideLocked(sessionId, taskId, true, decide)
-  }
-
-  private async decideLocked<R>(
-    sessionId: string,
-    taskId: string,
-    claim: boolean,
-    decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
-  ): Promise<{ readonly result: R } | undefined> {
-    let allocation: Allocation | undefined
-    let events: readonly StoredEvent[] = []
-    const done = await retrying(
-      () =>
-        this.client.transaction(async (tx) => {
-          allocation = undefined
-          if (claim) await this.claimLock.take(tx)
-          else await this.claimLock.begin(tx)
-          const { rows } = await tx.query<{
-            record: string
-            g?: unknown
-            s?: unknown
-            k?: unknown
-          }>(claim ? this.sql.lockCounted : this.sql.lock, [taskId, sessionId])
-          const row = rows[0]
-          if (row === undefined) return undefined
-          const running = {
-            global: Number(row.g ?? 0),
-            session: Number(row.s ?? 0),
-            kind: Number(row.k ?? 0),
-          }
-          const { write, result } = decide(parseTask(row.record), running)
-          if (write !== undefined && !eventless(write)) {
-            allocation = await this.flush(tx, sessionId, write, undefined)
-            events = write.events
-          }
-          return { result }
-        }),
-      () => this.claimLock.markStrict(),
-    )
-    if (allocation !== undefined) {
-      await this.relay.deliver(sessionId, allocation.epoch, allocation.first, events)
-    }
-    return done
+    return this.writer.claim(sessionId, taskId, decide)
   }
 
   /** A session's tasks, oldest first. */
@@ -375,7 +232,7 @@ export class PostgresTaskStore implements SessionTaskStore {
         const first = await tx.query<{ n: unknown }>(this.sql.deleteSessionTasks, [sessionId])
         const head = await tx.query<{ epoch: string }>(this.sql.deleteSessionRow, [
           sessionId,
-          `${this.origin}.${++this.epochCounter}`,
+          this.writer.nextEpoch(),
         ])
         // Tasks created while this waited for the session row: gone too.
         const second = await tx.query<{ n: unknown }>(this.sql.deleteSessionTasks, [sessionId])

@@ -28,7 +28,8 @@ export type WriteGuard = {
  * The one statement that stores a write: the record (inserted, or updated),
  * the message, the session counter bump under a new `epoch` when the row is
  * new, the numbered events, the trim of old events and the NOTIFY. It
- * returns the counter row (`seq`, `epoch`), or no row when the insert found
+ * returns the counter row (`seq`, `epoch`, and for an insert the new row's
+ * `ord`), or no row when the insert found
  * the id taken or the `guard` failed (then nothing was stored).
  */
 export function writeStatement(
@@ -49,7 +50,7 @@ export function writeStatement(
   let from = ''
   if (insert !== undefined) {
     ctes.push(
-      `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at, kind, deadline_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(JSON.stringify(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}, ${p(kindKey(insert.kind))}, ${p(insert.deadlineAt ?? null)}) ON CONFLICT (id) DO NOTHING RETURNING 1)`,
+      `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at, kind, deadline_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(JSON.stringify(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}, ${p(kindKey(insert.kind))}, ${p(insert.deadlineAt ?? null)}) ON CONFLICT (id) DO NOTHING RETURNING ord)`,
     )
     from = ' FROM i'
   }
@@ -94,6 +95,7 @@ export function writeStatement(
   ctes.push(
     `d AS (DELETE FROM ${events} WHERE session_id = $1 AND seq <= (SELECT seq FROM s) - ${p(on.retain)})`,
   )
-  const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch, pg_notify(${p(on.channel)}, json_build_object('o', ${p(on.origin)}::text, 's', $1::text, 'e', s.epoch, 'f', s.seq - $2 + 1, 'q', s.seq)::text) AS n FROM s`
+  const ord = insert === undefined ? '' : ', (SELECT ord::text FROM i) AS ord'
+  const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch${ord}, pg_notify(${p(on.channel)}, json_build_object('o', ${p(on.origin)}::text, 's', $1::text, 'e', s.epoch, 'f', s.seq - $2 + 1, 'q', s.seq)::text) AS n FROM s`
   return { text, params }
 }
