@@ -19,7 +19,7 @@ export type TaskWriterDeps = {
 }
 
 // Records of its own writes a process remembers (see RecordCache).
-const RECORDS_REMEMBERED = 10_000
+const RECORDS_REMEMBERED = 2_000
 // Optimistic tries of one write before it falls back to the row lock.
 const OPTIMISTIC_TRIES = 3
 
