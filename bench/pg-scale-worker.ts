@@ -49,8 +49,14 @@ async function sessionTasks(): Promise<Loop> {
     update: async () => {
       await registry.update(sessionId, target.id, { progress: { current: ++i, total: 1_000_000 } })
     },
-    // Enqueue, claim (queued -> running, fenced, limits counted), finish.
+    // Enqueue, claim (queued -> running, fenced), finish: what the peers do.
     lifecycle: async () => {
+      const task = await registry.create(base)
+      await claim(sessionId, task.id, { expectedAttempt: 1 })
+      await registry.update(sessionId, task.id, { state: 'succeeded' })
+    },
+    // The same with a global limit, counted across every process at the claim.
+    'lifecycle, limited': async () => {
       const task = await registry.create(base)
       await claim(sessionId, task.id, { expectedAttempt: 1, limits: { global: 1_000 } })
       await registry.update(sessionId, task.id, { state: 'succeeded' })

@@ -32,7 +32,7 @@ import {
 const LIBS = ['session-tasks', 'pg-boss', 'graphile-worker'] as const
 type Lib = (typeof LIBS)[number]
 const OPS: Record<Lib, readonly string[]> = {
-  'session-tasks': ['create', 'update', 'lifecycle'],
+  'session-tasks': ['create', 'update', 'lifecycle', 'lifecycle, limited'],
   'pg-boss': ['create', 'lifecycle'],
   'graphile-worker': ['create', 'lifecycle'],
 }
@@ -216,7 +216,7 @@ function pgScaleMarkdown(r: Results): string {
     '',
     `PostgreSQL ${r.server.version} on 127.0.0.1 with \`fsync=${r.server.fsync}\`, \`synchronous_commit=${r.server.synchronousCommit}\`; ${r.cpu}, ${r.cores} cores shared by the server and every process; Node ${r.node}; ${r.date.slice(0, 10)} (\`bench/pg-scale.ts\`). Each process runs one loop, every call awaited before the next, for ${r.durationMs / 1000} s after 20 warm-up calls; the figure is all processes' operations per second, and in brackets the SQL statements per operation (every query a \`pg\` client sent, BEGIN and COMMIT included, background work of the library included).`,
     '',
-    '- session-tasks: `create` (a queued task), `update` (progress of one running task), `lifecycle` = create, `claim` (queued → running, fenced, limits counted) and `update` to `succeeded`; one session per process, registry started (LISTEN).',
+    '- session-tasks: `create` (a queued task), `update` (progress of one running task), `lifecycle` = create, `claim` (queued → running, fenced on state and attempt, as a peer takes a job) and `update` to `succeeded`; `lifecycle, limited` claims under `{ global: 1000 }`, counted across every process in the claim (the peers have no such limit); one session per process, registry started (LISTEN).',
     '- pg-boss 10: `create` = `send`, `lifecycle` = `send`, `fetch`, `complete`; one queue per process.',
     "- graphile-worker 0.16: `create` = `addJob`, `lifecycle` = `addJob` and this process's worker (concurrency 1) running it, woken by its NOTIFY; one task identifier per process.",
     '',
