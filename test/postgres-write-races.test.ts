@@ -208,3 +208,24 @@ describe.skipIf(noServer)('remembered records', () => {
     expect(again.createdAt).toBe(fresh?.createdAt)
   })
 })
+
+describe.skipIf(noServer)('a refusal read off a remembered record', () => {
+  test('a fenced message that the remembered record would refuse is decided again on a fresh read', async () => {
+    const prefix = freshPrefix()
+    const a = await registry(pool(4), prefix)
+    const b = await registry(pool(4), prefix)
+    await a.create({ sessionId: 's', id: 'm1', kind: 'k', displayName: 'd' })
+    // a remembers attempt 1; b moves the task to attempt 2 behind its back.
+    await a.update('s', 'm1', { state: 'running' })
+    await b.update('s', 'm1', { incrementAttempt: true })
+    for (let i = 0; i < 3; i++) {
+      const m = await a.recordMessage('s', 'm1', {
+        direction: 'outbound',
+        content: [{ type: 'text', text: `hi ${i}` }],
+        expectedAttempt: 2,
+      })
+      expect(m.taskId).toBe('m1')
+    }
+    expect(await b.listMessages('s', 'm1')).toHaveLength(3)
+  }, 30000)
+})

@@ -219,6 +219,7 @@ export class PostgresTaskStore implements SessionTaskStore {
         const sessionIds = [...new Set(rows.map((row) => row.session_id))].sort()
         await tx.query(this.sql.lockSessions, [JSON.stringify(sessionIds)])
         await tx.query(this.sql.deleteTaskEvents, [JSON.stringify(rows.map((row) => row.id))])
+        this.writer.forget(rows.map((row) => row.id))
         return rows.map((row) => parseTask(row.record))
       }),
     )
@@ -245,6 +246,7 @@ export class PostgresTaskStore implements SessionTaskStore {
         return Number(first.rows[0]?.n ?? 0) + Number(second.rows[0]?.n ?? 0)
       }),
     )
+    this.writer.forgetSession(sessionId)
     this.relay.reset(sessionId, epoch === '' ? undefined : epoch, false)
     return removed
   }

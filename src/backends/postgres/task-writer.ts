@@ -33,7 +33,7 @@ function eventless(write: TaskWrite): boolean {
 }
 
 /** Where one transaction's events were numbered. */
-type Allocation = { epoch: string; first: number }
+type Allocation = { epoch: string; first: number; recordBytes: number }
 
 /**
  * The PostgreSQL store's writes. A write reads the record (or takes the
@@ -76,7 +76,7 @@ export class TaskWriter {
     insert: SessionTask | undefined,
     guard?: WriteGuard,
   ): Promise<Allocation | undefined> {
-    const { text, params } = writeStatement(
+    const { text, params, recordBytes } = writeStatement(
       this.target,
       sessionId,
       this.nextEpoch(),
@@ -93,9 +93,9 @@ export class TaskWriter {
     const first = Number(row.seq) - write.events.length + 1
     this.relay.noteAllocation(sessionId, row.epoch, first)
     if (insert !== undefined && row.ord !== undefined) {
-      this.cache.set({ task: insert, version: '0', ord: row.ord })
+      this.cache.set({ task: insert, version: '0', ord: row.ord, bytes: recordBytes })
     }
-    return { epoch: row.epoch, first }
+    return { epoch: row.epoch, first, recordBytes }
   }
 
   /** Inserts unless the id exists in any session. */
@@ -153,7 +153,17 @@ export class TaskWriter {
     for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
       const current = cached ?? (await this.readVersioned(sessionId, taskId))
       if (current === undefined) return undefined
-      const { write, result } = decide(current.task)
+      let decision: TaskDecision<R>
+      try {
+        decision = decide(current.task)
+      } catch (error) {
+        // A refusal (a fenced message) read off a remembered record is made again on a fresh read.
+        if (cached === undefined) throw error
+        this.cache.forget(taskId)
+        cached = undefined
+        continue
+      }
+      const { write, result } = decision
       const nothing = write === undefined || eventless(write)
       if (nothing && cached === undefined) return { result }
       // A decision on a remembered record is checked by its write's guard;
@@ -168,7 +178,7 @@ export class TaskWriter {
         this.cache.forget(taskId)
         continue
       }
-      this.remember(current, write)
+      this.remember(current, write, allocation.recordBytes)
       await this.relay.deliver(sessionId, allocation.epoch, allocation.first, write.events)
       return { result }
     }
@@ -187,13 +197,34 @@ export class TaskWriter {
     if (row === undefined) this.cache.forget(taskId)
     return row === undefined
       ? undefined
-      : { task: parseTask(row.record), version: row.version, ord: row.ord }
+      : {
+          task: parseTask(row.record),
+          version: row.version,
+          ord: row.ord,
+          bytes: row.record.length,
+        }
   }
 
   // What the row holds after `write` committed on `current`.
-  private remember(current: CachedRecord, write: TaskWrite): void {
+  private remember(current: CachedRecord, write: TaskWrite, bytes: number): void {
     if (write.task === undefined) this.cache.set(current)
-    else this.cache.set({ ...current, task: write.task, version: nextVersion(current.version) })
+    else
+      this.cache.set({
+        task: write.task,
+        version: nextVersion(current.version),
+        ord: current.ord,
+        bytes,
+      })
+  }
+
+  /** Forgets what is remembered of a deleted session's tasks. */
+  forgetSession(sessionId: string): void {
+    this.cache.forgetSession(sessionId)
+  }
+
+  /** Forgets what is remembered of deleted tasks. */
+  forget(taskIds: readonly string[]): void {
+    for (const id of taskIds) this.cache.forget(id)
   }
 
   /**
@@ -241,12 +272,18 @@ export class TaskWriter {
             session: Number(row.s ?? 0),
             kind: Number(row.k ?? 0),
           }
-          const current = { task: parseTask(row.record), version: row.version, ord: row.ord }
+          const current: CachedRecord = {
+            task: parseTask(row.record),
+            version: row.version,
+            ord: row.ord,
+            bytes: row.record.length,
+          }
           const { write, result } = decide(current.task, running)
           if (write !== undefined && !eventless(write)) {
             allocation = await this.flush(tx, sessionId, write, undefined)
             events = write.events
-            written = () => this.remember(current, write)
+            const bytes = allocation?.recordBytes ?? 0
+            written = () => this.remember(current, write, bytes)
           }
           return { result }
         }),

@@ -39,8 +39,14 @@ export function writeStatement(
   write: TaskWrite,
   insert: SessionTask | undefined,
   guard?: WriteGuard,
-): { text: string; params: unknown[] } {
+): { text: string; params: unknown[]; recordBytes: number } {
   const params: unknown[] = [sessionId, write.events.length]
+  let recordBytes = 0
+  const recordJson = (record: SessionTask) => {
+    const json = JSON.stringify(record)
+    recordBytes = json.length
+    return json
+  }
   const p = (value: unknown) => {
     params.push(value)
     return `$${params.length}`
@@ -50,7 +56,7 @@ export function writeStatement(
   let from = ''
   if (insert !== undefined) {
     ctes.push(
-      `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at, kind, deadline_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(JSON.stringify(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}, ${p(kindKey(insert.kind))}, ${p(insert.deadlineAt ?? null)}) ON CONFLICT (id) DO NOTHING RETURNING ord)`,
+      `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at, kind, deadline_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(recordJson(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}, ${p(kindKey(insert.kind))}, ${p(insert.deadlineAt ?? null)}) ON CONFLICT (id) DO NOTHING RETURNING ord)`,
     )
     from = ' FROM i'
   }
@@ -63,7 +69,7 @@ export function writeStatement(
       : `id = ${p(id)} AND session_id = $1 AND ord = ${p(guard.ord)} AND version = ${p(guard.version)}`
   if (task !== undefined) {
     ctes.push(
-      `u AS (UPDATE ${tasks} SET record = ${p(JSON.stringify(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)}, deadline_at = ${p(task.deadlineAt ?? null)}, version = version + 1 WHERE ${at(task.id)} RETURNING 1)`,
+      `u AS (UPDATE ${tasks} SET record = ${p(recordJson(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)}, deadline_at = ${p(task.deadlineAt ?? null)}, version = version + 1 WHERE ${at(task.id)} RETURNING 1)`,
     )
     if (guard !== undefined) from = ' FROM u'
   } else if (guard !== undefined) {
@@ -97,5 +103,5 @@ export function writeStatement(
   )
   const ord = insert === undefined ? '' : ', (SELECT ord::text FROM i) AS ord'
   const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch${ord}, pg_notify(${p(on.channel)}, json_build_object('o', ${p(on.origin)}::text, 's', $1::text, 'e', s.epoch, 'f', s.seq - $2 + 1, 'q', s.seq)::text) AS n FROM s`
-  return { text, params }
+  return { text, params, recordBytes }
 }
