@@ -1,6 +1,6 @@
 import type { SessionTask } from '../model/schemas.js'
 import type { ClaimResult, SessionTaskRegistry } from '../registry/registry.js'
-import type { ClaimRefusal } from '../rules/claim.js'
+import { type ClaimRefusal, holdsSlot } from '../rules/claim.js'
 import type { ConcurrencyLimits } from './admission.js'
 import type { Deadlines } from './deadlines.js'
 import type { ResolvedTaskExecutor } from './executor.js'
@@ -118,7 +118,7 @@ export class SharedDispatch {
       this.deps.cancelRequested(task)
     }
     // A finished task frees a slot somewhere: something refused may fit now.
-    if (this.backlog && task.state !== 'running' && task.state !== 'awaiting_input') this.sweep()
+    if (this.backlog && !holdsSlot(task.state)) this.sweep()
   }
 
   /**

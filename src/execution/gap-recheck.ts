@@ -1,5 +1,6 @@
 import type { SessionTask } from '../model/schemas.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
+import { taskIdOfKey } from './task-key.js'
 
 /**
  * Lost events (SPEC 12.5) may have held a terminal write that would free
@@ -16,7 +17,7 @@ export function recheckAfterGaps(
 ): (() => void) | undefined {
   return registry.onEventGap?.((gap) => {
     for (const key of held(gap.sessionId)) {
-      const taskId = key.slice(gap.sessionId.length + 1)
+      const taskId = taskIdOfKey(gap.sessionId, key)
       registry.get(gap.sessionId, taskId).then(
         (task) => settle(key, task),
         (error: unknown) => onError(error, `re-reading task '${taskId}' after lost events`),

@@ -6,7 +6,7 @@ import type { QueuedTask, Slot, SlotSource } from './admission.js'
 import type { ResolvedTaskExecutor, TaskExecutionContext } from './executor.js'
 import type { TaskExecutorRegistry } from './executor-registry.js'
 import { RegistryTaskSink } from './sink.js'
-import { taskKey } from './task-key.js'
+import { taskIdOfKey, taskKey } from './task-key.js'
 import { startTimer } from './timer.js'
 
 /** What {@link RunTable} needs from the supervisor that owns it. */
@@ -97,7 +97,7 @@ export class RunTable {
   held(): { sessionId: string; taskId: string; attempt: number }[] {
     return [...this.runs.values()].map((r) => ({
       sessionId: r.sessionId,
-      taskId: r.key.slice(r.sessionId.length + 1),
+      taskId: taskIdOfKey(r.sessionId, r.key),
       attempt: r.attempt,
     }))
   }

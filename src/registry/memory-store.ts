@@ -243,7 +243,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
       after === undefined ||
       e.task.createdAt > after.task.createdAt ||
       (e.task.createdAt === after.task.createdAt && e.order > after.order)
-    const from = [...this.index.queued].filter(later)
+    const from = after === undefined ? this.index.queued : [...this.index.queued].filter(later)
     return this.scan(
       (task) => wanted === undefined || wanted.has(task.kind),
       () => undefined,

@@ -20,10 +20,11 @@ const DEFAULT_SCAN_LIMIT = 100
 // The latest instant a stored timestamp can hold: a later cutoff would print
 // as "+010000-..." and sort before every stored one.
 const LAST_ISO = '9999-12-31T23:59:59.999Z'
+const LAST_MS = Date.parse(LAST_ISO)
 
 /** A cutoff as the stores compare it (clamped to what a stored timestamp can be). */
 export function cutoffIso(date: Date): string {
-  return date.getTime() > Date.parse(LAST_ISO) ? LAST_ISO : date.toISOString()
+  return date.getTime() > LAST_MS ? LAST_ISO : date.toISOString()
 }
 
 /** `registry.listStale`. */
