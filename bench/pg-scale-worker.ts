@@ -124,7 +124,9 @@ async function graphileWorker(): Promise<Loop> {
       : undefined
   // A job can finish before addJob's own reply is handled: remember it.
   const finished = new Set<string>()
-  runner?.events.on('job:success', ({ job }) => {
+  // 'job:complete' follows the completing statement; 'job:success' comes
+  // before it, and waiting for that one would leave the completion out.
+  runner?.events.on('job:complete', ({ job }) => {
     const resolve = waiting.get(String(job.id))
     if (resolve === undefined) finished.add(String(job.id))
     else {

@@ -1,6 +1,6 @@
 // Many concurrent writes of one task, fences and messages, on a real server
 // (also under repeatable-read and serializable server defaults).
-import { afterAll, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test } from 'vitest'
 import type { SessionTask } from '../src/model/schemas.js'
 import {
   endPools,
@@ -12,7 +12,8 @@ import {
   tableNames,
 } from './fixtures/postgres-writes.js'
 
-afterAll(endPools, 30000)
+// Each test's pools end with it: files run side by side on one server.
+afterEach(endPools, 30000)
 
 async function seqs(p: import('pg').Pool, prefix: string, sessionId: string) {
   const t = tableNames(prefix)

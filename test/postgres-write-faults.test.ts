@@ -1,6 +1,6 @@
 // The PostgreSQL write path under terminated connections, a v2 database
 // migrated to v3, and creates racing deleteSession, on a real server.
-import { afterAll, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test } from 'vitest'
 import { fromPgPool, MIGRATIONS } from '../src/backends/postgres/index.js'
 import type { SessionTask } from '../src/model/schemas.js'
 import {
@@ -14,7 +14,8 @@ import {
   tableNames,
 } from './fixtures/postgres-writes.js'
 
-afterAll(endPools, 30000)
+// Each test's pools end with it: files run side by side on one server.
+afterEach(endPools, 30000)
 
 describe.skipIf(noServer)('terminated connections mid-write', () => {
   test('pg_terminate_backend during 150 concurrent appendArtifact: never half, never twice', async () => {

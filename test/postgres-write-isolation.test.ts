@@ -1,8 +1,9 @@
 // Creates and updates of one session under strict server isolation defaults.
-import { afterAll, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test } from 'vitest'
 import { endPools, freshPrefix, noServer, pool, registry } from './fixtures/postgres-writes.js'
 
-afterAll(endPools, 30000)
+// Each test's pools end with it: files run side by side on one server.
+afterEach(endPools, 30000)
 describe.skipIf(noServer)('repeatable read server default', () => {
   for (const iso of ['repeatable\\ read', 'serializable']) {
     test(`one session, many tasks, concurrent creates and updates (${iso})`, async () => {
@@ -34,6 +35,7 @@ describe.skipIf(noServer)('repeatable read server default', () => {
         hotTaskFailures: hf.length,
         sample:
           (hf[0] as PromiseRejectedResult | undefined)?.reason?.message ??
+          (uf[0] as PromiseRejectedResult | undefined)?.reason?.message ??
           (cf[0] as PromiseRejectedResult | undefined)?.reason?.message,
       })
       expect(cf.length + uf.length + hf.length).toBe(0)

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test } from 'vitest'
 import type { SessionTask } from '../src/model/schemas.js'
 import {
   endPools,
@@ -11,7 +11,8 @@ import {
   tableNames,
 } from './fixtures/postgres-writes.js'
 
-afterAll(endPools, 30000)
+// Each test's pools end with it: files run side by side on one server.
+afterEach(endPools, 30000)
 
 function gateAfterVersionedRead(hook: { fn: Hook | undefined }, taskId: string) {
   let reached!: () => void

@@ -6,6 +6,7 @@ import {
   fromPgPool,
   type PGliteLike,
   type PgClientLike,
+  type PgNamedQuery,
   type PgPoolLike,
   PostgresSessionTaskRegistry,
   tableNames,
@@ -40,8 +41,9 @@ describe('driver adapters', () => {
     class FakeClient implements PgClientLike {
       readonly handlers = new Map<string, ((...args: unknown[]) => void)[]>()
       released: Error | boolean | undefined | 'no' = 'no'
-      async query(text: string) {
-        log.push(text)
+      async query(statement: string | PgNamedQuery) {
+        const text = typeof statement === 'string' ? statement : statement.text
+        log.push(typeof statement === 'string' ? text : `${statement.name}:${text}`)
         const error = fail(text)
         if (error !== undefined) throw error
         return { rows: [{ text }] }
@@ -87,6 +89,25 @@ describe('driver adapters', () => {
     expect(result).toBe(42)
     expect(log).toEqual(['BEGIN', 'SELECT 1', 'COMMIT'])
     expect(clients[0]?.released).toBeUndefined()
+  })
+
+  test('fromPgPool prepares a parameterised statement under one name per text, unless told not to', async () => {
+    const { pool, log } = fakePool()
+    const client = fromPgPool(pool)
+    await client.query('SELECT $1::int AS a', [1])
+    await client.transaction(async (tx) => {
+      await tx.query('SELECT $1::int AS a', [2])
+      await tx.query('SELECT $1::int AS b', [3])
+    })
+    const [a, , b, c] = log
+    const name = a?.split(':')[0]
+    expect(name).toMatch(/^session_tasks_\d+$/)
+    expect(b).toBe(a)
+    expect(c?.split(':')[0]).not.toBe(name)
+    expect(log.slice(-1)).toEqual(['COMMIT'])
+    const plain = fakePool()
+    await fromPgPool(plain.pool, { prepare: false }).query('SELECT $1::int AS a', [1])
+    expect(plain.log).toEqual(['SELECT $1::int AS a'])
   })
 
   test('fromPgPool rolls back on failure; a failed rollback destroys the connection', async () => {

@@ -1,4 +1,4 @@
-import type { SqlTx } from './sql-client.js'
+import type { SqlClient, SqlTx } from './sql-client.js'
 
 /**
  * The advisory lock every claim of one table prefix takes before it counts
@@ -16,6 +16,24 @@ export class ClaimLock {
   /** Learnt that the server's default isolation is stricter than READ COMMITTED. */
   markStrict(): void {
     this.strict = true
+  }
+
+  /** Notes a failed try: a serialization failure only happens on a strict server. */
+  noteFailure(error: unknown): void {
+    if ((error as { code?: unknown } | null)?.code === '40001') this.strict = true
+  }
+
+  /**
+   * Runs a write: as one statement, or on a strict server in a READ
+   * COMMITTED transaction, where concurrent writes of one session wait for
+   * each other on its counter row instead of failing.
+   */
+  run<R>(client: SqlClient, body: (db: SqlTx) => Promise<R>): Promise<R> {
+    if (!this.strict) return body(client)
+    return client.transaction(async (tx) => {
+      await this.begin(tx)
+      return body(tx)
+    })
   }
 
   /**

@@ -14,6 +14,7 @@ export { PostgresSessionTaskRegistry } from './registry.js'
 export type {
   PGliteLike,
   PgClientLike,
+  PgNamedQuery,
   PgPoolAdapterOptions,
   PgPoolLike,
   SqlClient,

@@ -16,13 +16,16 @@ function isRetryable(error: unknown): boolean {
  * Runs `body` again (up to ten times in all, after a short random pause,
  * calling `onRetry` first) while it fails with a serialization failure or a deadlock.
  */
-export async function retrying<R>(body: () => Promise<R>, onRetry?: () => void): Promise<R> {
+export async function retrying<R>(
+  body: () => Promise<R>,
+  onRetry?: (error: unknown) => void,
+): Promise<R> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await body()
     } catch (error) {
       if (attempt >= RETRIES || !isRetryable(error)) throw error
-      onRetry?.()
+      onRetry?.(error)
       await pause(attempt)
     }
   }

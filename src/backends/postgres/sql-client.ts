@@ -33,10 +33,13 @@ export interface SqlClient extends SqlTx {
   ): Promise<() => Promise<void>>
 }
 
+/** A statement node-postgres prepares once per connection under `name`. */
+export type PgNamedQuery = { name: string; text: string; values?: unknown[] }
+
 /** The part of a node-postgres client (`PoolClient`) the adapter uses. */
 export interface PgClientLike {
-  /** Runs one statement. */
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>
+  /** Runs one statement; a {@link PgNamedQuery} is parsed and planned once per connection. */
+  query(text: string | PgNamedQuery, values?: unknown[]): Promise<{ rows: unknown[] }>
   /** Returns the client to its pool; an error (or `true`) destroys it instead. */
   release(error?: Error | boolean): void
   /** Attaches an event handler (`notification`, `error`, `end`). */
@@ -64,6 +67,14 @@ export type PgPoolAdapterOptions = {
    * @default logs with console.error
    */
   onError?: ((error: Error) => void) | undefined
+  /**
+   * Prepares each parameterised statement once per connection (a named
+   * statement) instead of parsing and planning it on every call. Turn it
+   * off behind a pooler that cannot keep prepared statements (PgBouncer in
+   * transaction mode before 1.21).
+   * @default true
+   */
+  prepare?: boolean | undefined
 }
 
 /** The part of a PGlite database the adapter uses; a `PGlite` instance fits. */
@@ -93,6 +104,21 @@ export function assertChannelName(channel: string): void {
 
 type Notification = { channel?: unknown; payload?: unknown }
 
+// Statement names are shared by every adapter of the process (several may
+// share one pool, whose connections keep what was prepared on them); the
+// texts are a small fixed set, and the cap keeps a caller's varying SQL from
+// filling the server's per-connection plan memory.
+const MAX_NAMED_STATEMENTS = 500
+const statementNames = new Map<string, string>()
+
+function statementName(text: string): string | undefined {
+  const known = statementNames.get(text)
+  if (known !== undefined || statementNames.size >= MAX_NAMED_STATEMENTS) return known
+  const name = `session_tasks_${statementNames.size + 1}`
+  statementNames.set(text, name)
+  return name
+}
+
 const RECONNECT_MIN_MS = 100
 const RECONNECT_MAX_MS = 30_000
 
@@ -117,6 +143,16 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
     c.on('error', (error) => onPoolError(asError(error)))
   }
   const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))
+  const prepare = options.prepare !== false
+  // Statements without parameters (BEGIN, SET, LISTEN) are cheap to parse and
+  // some cannot be prepared at all.
+  const run = (client: PgClientLike, text: string, params: unknown[] | undefined) => {
+    const name =
+      prepare && params !== undefined && params.length > 0 ? statementName(text) : undefined
+    return name === undefined
+      ? client.query(text, params)
+      : client.query({ name, text, values: params ?? [] })
+  }
   /**
    * Checks out one connection for `use` and returns it to the pool after,
    * destroyed when it failed. A statement's own error (a constraint, say)
@@ -145,7 +181,7 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
       // Not pool.query: it listens for a connection's 'error' only once, and a
       // terminated backend can emit two (the server's message, then the close).
       return withConnection(async (client) => {
-        const result = await client.query(text, params)
+        const result = await run(client, text, params)
         return { rows: result.rows as T[] }
       })
     },
@@ -156,7 +192,7 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
         try {
           const tx: SqlTx = {
             async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
-              const result = await client.query(text, params)
+              const result = await run(client, text, params)
               return { rows: result.rows as T[] }
             },
           }

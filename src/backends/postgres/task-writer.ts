@@ -116,8 +116,16 @@ export class TaskWriter {
     // A first cursor placed from this write must see writes in seq order:
     // then the allocation is noted under the counter row's lock (in a transaction).
     const ordered = this.relay.placesFromWrites(task.sessionId)
-    const outcome = await retrying(() =>
-      ordered ? this.client.transaction(attempt) : attempt(this.client),
+    const lock = this.claimLock
+    const outcome = await retrying(
+      () =>
+        ordered
+          ? this.client.transaction(async (tx) => {
+              await lock.begin(tx)
+              return attempt(tx)
+            })
+          : lock.run(this.client, attempt),
+      (error) => lock.noteFailure(error),
     )
     if (allocation !== undefined && outcome.inserted) {
       await this.relay.deliver(task.sessionId, allocation.epoch, allocation.first, events)
@@ -171,8 +179,12 @@ export class TaskWriter {
       cached = undefined
       if (nothing || write === undefined) continue
       const guard = { taskId, version: current.version, ord: current.ord }
-      const allocation = await retrying(() =>
-        this.flush(this.client, sessionId, write, undefined, guard),
+      const allocation = await retrying(
+        () =>
+          this.claimLock.run(this.client, (db) =>
+            this.flush(db, sessionId, write, undefined, guard),
+          ),
+        (error) => this.claimLock.noteFailure(error),
       )
       if (allocation === undefined) {
         this.cache.forget(taskId)

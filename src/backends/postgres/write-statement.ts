@@ -5,12 +5,10 @@ import { toPublicTask } from '../../rules/projection.js'
 import type { TableNames } from './migrations.js'
 import { kindKey } from './statements.js'
 
-/** Where a write statement goes and what it tells other processes. */
+/** Where a write statement goes. */
 export type WriteTarget = {
   readonly tables: TableNames
-  /** The NOTIFY channel. */
-  readonly channel: string
-  /** This process's id, so its own notices are recognised. */
+  /** This process's id (new epochs start with it). */
   readonly origin: string
   /** How many events per session stay stored. */
   readonly retain: number
@@ -98,10 +96,16 @@ export function writeStatement(
   ctes.push(
     `e AS (INSERT INTO ${events} (session_id, seq, task_id, type, payload) SELECT $1, s.seq - $2 + v.i, v.t, v.y, v.p FROM s, (VALUES ${rows.join(', ')}) AS v(i, t, y, p))`,
   )
+  // Only the seqs this write pushed out of retention: the older ones went
+  // with earlier writes, and a range open below would walk every dead row
+  // of the session's index until vacuum removes them. Once every 256 seqs
+  // the range is opened, for rows a process keeping more events left behind.
+  const retain = p(on.retain)
+  const head = '(SELECT seq FROM s)'
   ctes.push(
-    `d AS (DELETE FROM ${events} WHERE session_id = $1 AND seq <= (SELECT seq FROM s) - ${p(on.retain)})`,
+    `d AS (DELETE FROM ${events} WHERE session_id = $1 AND seq > CASE WHEN ${head} / 256 <> (${head} - $2) / 256 THEN 0 ELSE ${head} - $2 - ${retain} END AND seq <= ${head} - ${retain})`,
   )
   const ord = insert === undefined ? '' : ', (SELECT ord::text FROM i) AS ord'
-  const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch${ord}, pg_notify(${p(on.channel)}, json_build_object('o', ${p(on.origin)}::text, 's', $1::text, 'e', s.epoch, 'f', s.seq - $2 + 1, 'q', s.seq)::text) AS n FROM s`
+  const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch${ord} FROM s`
   return { text, params, recordBytes }
 }
