@@ -10,18 +10,21 @@ const BATCH = 500
 
 type Wire = { o: string; s: string; e: string; f: number; q: number }
 
-type Batch = { notices: Map<string, Wire>; sent: Promise<void>; resolve: () => void }
+// How long notices gather before a batch goes out: a busy process sends a
+// few statements per window instead of one per write, for a few ms of latency.
+const GATHER_MS = 3
 
 /**
  * Tells other processes about committed writes with NOTIFY, after the
  * commit instead of inside it: PostgreSQL serialises the commits of
  * notifying transactions (WAL flush included) across the whole cluster, so
  * notifying inside every write would keep writers from sharing a flush.
- * Writes that commit while a batch is being sent are coalesced into the
- * next one, per session, so a burst costs a few statements.
+ * Notices gather for a few ms (and while a batch is out), one per session
+ * and batch, spanning its seqs; writes never wait for them.
  */
 export class Announcer {
-  private next: Batch | undefined
+  private pending = new Map<string, Wire>()
+  private timer: ReturnType<typeof setTimeout> | undefined
   private sending: Promise<void> | undefined
 
   constructor(
@@ -31,54 +34,46 @@ export class Announcer {
     private readonly reportError: (error: unknown) => void,
   ) {}
 
-  /**
-   * Queues the notice of a committed write (seqs `first`..`last` of a
-   * session life); resolves once it was sent, or failed (never rejects).
-   */
-  add(sessionId: string, epoch: string, first: number, last: number): Promise<void> {
-    let batch = this.next
-    if (batch === undefined) {
-      let resolve = () => {}
-      const sent = new Promise<void>((done) => {
-        resolve = done
-      })
-      batch = { notices: new Map(), sent, resolve }
-      this.next = batch
-    }
+  /** Queues the notice of a committed write: seqs `first`..`last` of a session life. */
+  add(sessionId: string, epoch: string, first: number, last: number): void {
     const key = `${epoch}\u0000${sessionId}`
-    const known = batch.notices.get(key)
+    const known = this.pending.get(key)
     if (known !== undefined) {
       known.f = Math.min(known.f, first)
       known.q = Math.max(known.q, last)
     } else {
-      batch.notices.set(key, { o: this.origin, s: sessionId, e: epoch, f: first, q: last })
+      this.pending.set(key, { o: this.origin, s: sessionId, e: epoch, f: first, q: last })
     }
-    this.sending ??= this.send()
-    return batch.sent
+    if (this.timer === undefined && this.sending === undefined) {
+      this.timer = setTimeout(() => this.flush(), GATHER_MS)
+      ;(this.timer as { unref?: () => void }).unref?.()
+    }
   }
 
-  /** Resolves when every queued notice was sent (or failed). */
+  /** Sends what is queued now and resolves when every notice was sent (or failed). */
   async idle(): Promise<void> {
+    if (this.timer !== undefined) this.flush()
     while (this.sending !== undefined) await this.sending
   }
 
+  private flush(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.sending ??= this.send()
+  }
+
   private async send(): Promise<void> {
-    // Writes finishing in the same turn of the event loop share the first batch.
-    await Promise.resolve()
     try {
-      for (let batch = this.next; batch !== undefined; batch = this.next) {
-        this.next = undefined
-        const wires = [...batch.notices.values()]
-        for (let i = 0; i < wires.length; i += BATCH) {
-          const part = wires.slice(i, i + BATCH).map((wire) => JSON.stringify(wire))
-          try {
-            await this.client.query(ANNOUNCE, [this.channel, JSON.stringify(part)])
-          } catch (error) {
-            // Not retried: the listeners' poll finds these writes.
-            this.reportError(error)
-          }
+      while (this.pending.size > 0) {
+        const wires = [...this.pending.values()].slice(0, BATCH)
+        for (const wire of wires) this.pending.delete(`${wire.e}\u0000${wire.s}`)
+        const part = wires.map((wire) => JSON.stringify(wire))
+        try {
+          await this.client.query(ANNOUNCE, [this.channel, JSON.stringify(part)])
+        } catch (error) {
+          // Not retried: the listeners' poll finds these writes.
+          this.reportError(error)
         }
-        batch.resolve()
       }
     } finally {
       this.sending = undefined

@@ -178,8 +178,7 @@ export class EventRelay {
     local: readonly StoredEvent[] | undefined,
     last = first + (local?.length ?? 0) - 1,
   ): Promise<void> {
-    // A write resolves once its notice is out, so whoever it tells next hears of it.
-    const told = local === undefined ? undefined : this.announcer.add(sessionId, epoch, first, last)
+    if (local !== undefined) this.announcer.add(sessionId, epoch, first, last)
     const followed = this.interested(sessionId)
     if (local !== undefined && !followed && !this.cursors.has(sessionId)) {
       // Nobody here follows the session: hand the events over (global
@@ -191,7 +190,7 @@ export class EventRelay {
           (event, i) => ({ type: event.type, data: event.data, seq: first + i }) as SequencedEvent,
         ),
       )
-      return told
+      return
     }
     const inHand = local === undefined ? last + 1 : first
     if (
@@ -204,7 +203,7 @@ export class EventRelay {
     }
     let cursor =
       local === undefined ? this.current(sessionId, epoch) : this.cursor(sessionId, epoch, first)
-    if (cursor === undefined || last <= cursor.seq) return told
+    if (cursor === undefined || last <= cursor.seq) return
     if (cursor.seq + 1 < inHand) {
       const from = cursor.seq + 1
       let missing: SequencedEvent[] | undefined
@@ -224,7 +223,7 @@ export class EventRelay {
       if (cursor === undefined || cursor.epoch !== epoch) {
         if (local === undefined) return
         cursor = this.cursor(sessionId, epoch, first)
-        if (cursor === undefined) return told
+        if (cursor === undefined) return
       }
       this.emitRead(sessionId, cursor, missing ?? [], inHand - 1)
     }
@@ -238,7 +237,6 @@ export class EventRelay {
         } as SequencedEvent)
       }
     }
-    await told
   }
 
   /**
