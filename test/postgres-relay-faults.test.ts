@@ -148,8 +148,7 @@ describe('a failed catch-up read', () => {
   test("on a process's own write: its events go out, the unread range is a gap", async () => {
     const { writer, reader, faults, gaps } = await pair('rf_c_')
     const seen: Seen[] = []
-    // Created here, so the reader knows the session up to it when it subscribes.
-    const t = await reader.create({ sessionId: 's', kind: 'k', displayName: 'd' })
+    const t = await writer.create({ sessionId: 's', kind: 'k', displayName: 'd' })
     reader.subscribe('s', record(seen))
     await reader.update('s', t.id, { progress: { label: 'a' } })
     await vi.waitFor(() => expect(seen).toHaveLength(1))

@@ -27,7 +27,7 @@ export type Cursor = {
 // session's events does not bring it back.
 const TOMBSTONES = 1024
 // Cursors kept for sessions followed only through subscribeAll; the least
-// recently used go first. A dropped cursor is placed again by the next notice.
+// recently used go first. A dropped cursor is rebuilt from the next notice.
 const MAX_CURSORS = 10_000
 
 /**
@@ -39,10 +39,7 @@ export class CursorTable {
   private readonly cursors = new Map<string, Cursor>()
   private readonly tombstones = new Set<string>()
 
-  constructor(
-    private readonly pinned: (sessionId: string) => boolean,
-    private readonly evicted: (sessionId: string, cursor: Cursor) => void = () => {},
-  ) {}
+  constructor(private readonly pinned: (sessionId: string) => boolean) {}
 
   /** The session's cursor, if it has one. */
   get(sessionId: string): Cursor | undefined {
@@ -103,48 +100,50 @@ export class CursorTable {
   private evict(): void {
     for (const sessionId of this.cursors.keys()) {
       if (this.pinned(sessionId)) continue
-      const cursor = this.cursors.get(sessionId) as Cursor
       this.cursors.delete(sessionId)
-      this.evicted(sessionId, cursor)
       return
     }
   }
 }
 
-// Sessions without a cursor whose last seq this process knows (own writes
-// handed over, notices heard, cursors evicted); the least recently noted go first.
-const MAX_SEEN = 50_000
-
 /**
- * How far this process already knows sessions it has no cursor for. A first
- * cursor placed later starts after that, so nothing delivered, or
- * committed, before someone here followed the session comes back.
+ * Writes waiting until a notice places their session's first cursor.
+ * Notices arrive in commit order, so the first one this process receives for
+ * a session after it began to follow it covers every later commit; starting
+ * at this process's own write instead would count a racing write of another
+ * process as delivered and lose it. The write's own notice arrives within a
+ * round trip; if the LISTEN connection is down, the wait gives up.
  */
-export class SeenSeqs {
-  private readonly seen = new Map<string, { epoch: string; seq: number }>()
+export class Placements {
+  private readonly waiting = new Map<string, { wait: Promise<void>; done: () => void }>()
 
-  /** Notes that the session's life `epoch` is known through `seq`. */
-  note(sessionId: string, epoch: string, seq: number): void {
-    const known = this.seen.get(sessionId)
-    const next = known !== undefined && known.epoch === epoch ? Math.max(known.seq, seq) : seq
-    this.seen.delete(sessionId)
-    this.seen.set(sessionId, { epoch, seq: next })
-    if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.keys().next().value as string)
+  constructor(private readonly maxWaitMs: number) {}
+
+  /** Resolves once the session's cursor is placed, or after the longest wait. */
+  wait(sessionId: string): Promise<void> {
+    let entry = this.waiting.get(sessionId)
+    if (entry === undefined) {
+      let done = () => {}
+      const wait = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.maxWaitMs)
+        ;(timer as { unref?: () => void }).unref?.()
+        done = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      const placed = { wait, done }
+      entry = placed
+      this.waiting.set(sessionId, placed)
+      void wait.then(() => {
+        if (this.waiting.get(sessionId) === placed) this.waiting.delete(sessionId)
+      })
+    }
+    return entry.wait
   }
 
-  /** The last seq known of the session's life `epoch` (0 when none). */
-  floor(sessionId: string, epoch: string): number {
-    const known = this.seen.get(sessionId)
-    return known !== undefined && known.epoch === epoch ? known.seq : 0
-  }
-
-  /** Forgets the session. */
-  delete(sessionId: string): void {
-    this.seen.delete(sessionId)
-  }
-
-  /** How many sessions are noted. */
-  get size(): number {
-    return this.seen.size
+  /** The session's cursor is placed (or will never be): release its writes. */
+  done(sessionId: string): void {
+    this.waiting.get(sessionId)?.done()
   }
 }

@@ -1,15 +1,15 @@
 import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import type { StoreEventSink } from '../../registry/store.js'
-import { Announcer } from './announcer.js'
 import type { Cursor } from './cursor-table.js'
 import * as table from './cursor-table.js'
 import { type Notice, parseNotice } from './notice.js'
-import { type ChangedSession, OutageRecovery } from './outage-recovery.js'
-import { Pulls } from './pulls.js'
-import { queryEvents } from './rows.js'
+import { OutageRecovery } from './outage-recovery.js'
+import { rowToEvent } from './rows.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
-import { WatchSet } from './watch-set.js'
+
+// How long a write waits for its own notice to place a session's first cursor.
+const OWN_NOTICE_WAIT_MS = 1000
 
 /** What the relay needs from its store. */
 export type EventRelayOptions = {
@@ -24,43 +24,28 @@ export type EventRelayOptions = {
 /**
  * Delivers a PostgreSQL session's committed events to this process in seq
  * order, each once: this process's own writes right after their commit, and
- * other processes' writes when LISTEN/NOTIFY (or, for a lost notice, the
- * poll) says they exist, reading what is missing from the events table
- * first. It also sends the notices of this process's writes.
+ * other processes' writes when LISTEN/NOTIFY says they exist, reading what is
+ * missing from the events table first.
  */
 export class EventRelay {
   private sink: StoreEventSink | undefined
-  private readonly watches: WatchSet
-  private readonly seen = new table.SeenSeqs()
+  private readonly watched = new Map<string, number>()
   private readonly cursors = new table.CursorTable(
-    (sessionId) => this.watches.has(sessionId) || this.pulls.has(sessionId),
-    (sessionId, cursor) => this.seen.note(sessionId, cursor.epoch, cursor.seq),
+    (sessionId) => this.watched.has(sessionId) || this.pulls.has(sessionId),
   )
   private readonly recovery: OutageRecovery
-  private readonly announcer: Announcer
-  private readonly pulls: Pulls = new Pulls({
-    active: () => this.listening !== undefined,
-    deliver: (sessionId, epoch, first, last) =>
-      this.deliver(sessionId, epoch, first, undefined, last),
-    lose: (sessionId, epoch, through) => {
-      const cursor = this.cursors.get(sessionId)
-      if (cursor !== undefined && cursor.epoch === epoch) this.lose(sessionId, cursor, through)
-    },
-    reportError: (error) => this.o.reportError(error),
-  })
+  private readonly pulls = new Map<string, { epoch: string; first: number; last: number }>()
+  // Local writes to a followed session that has no cursor yet, waiting for a
+  // notice (their own, at the latest) to say where the session stands.
+  private readonly placing = new table.Placements(OWN_NOTICE_WAIT_MS)
+  // While listening: the last seq of own writes handed to the core, per session, until
+  // their notice comes back; it tells a notice of an already delivered write from a newer one.
+  private readonly ownHandled = new Map<string, number>()
+  private watchingAll = 0
   private listening: Promise<() => Promise<void>> | undefined
 
   constructor(private readonly o: EventRelayOptions) {
-    this.recovery = new OutageRecovery(o.client, o.sql, o.reportError, {
-      changed: (rows) => this.onChanged(rows),
-      scope: () => (this.watches.watchingAll ? null : this.watches.names()),
-    })
-    this.announcer = new Announcer(o.client, o.channel, o.origin, o.reportError)
-    this.watches = new WatchSet(
-      () => this.recovery.latest,
-      // Nobody here follows the session any more: forget where we were.
-      (sessionId) => this.cursors.delete(sessionId),
-    )
+    this.recovery = new OutageRecovery(o.client, o.reportError)
   }
 
   /** Where delivered events go. */
@@ -90,7 +75,7 @@ export class EventRelay {
 
   /** Stops LISTEN. */
   async close(): Promise<void> {
-    await this.announcer.idle()
+    this.ownHandled.clear()
     this.recovery.stop()
     const listening = this.listening
     this.listening = undefined
@@ -101,14 +86,34 @@ export class EventRelay {
 
   /** Marks a session (or, with undefined, every session) as listened to here; returns the release. */
   watch(sessionId: string | undefined): () => void {
-    return this.watches.add(sessionId)
+    if (sessionId === undefined) this.watchingAll++
+    else this.watched.set(sessionId, (this.watched.get(sessionId) ?? 0) + 1)
+    let active = true
+    return () => {
+      if (!active) return
+      active = false
+      if (sessionId === undefined) {
+        this.watchingAll--
+        return
+      }
+      const left = (this.watched.get(sessionId) ?? 1) - 1
+      if (left > 0) {
+        this.watched.set(sessionId, left)
+        return
+      }
+      this.watched.delete(sessionId)
+      // Nobody here follows the session any more: forget where we were.
+      if (this.watchingAll === 0) this.cursors.delete(sessionId)
+    }
   }
 
-  private interested = (sessionId: string): boolean => this.watches.interested(sessionId)
+  private interested(sessionId: string): boolean {
+    return this.watchingAll > 0 || this.watched.has(sessionId)
+  }
 
-  /** Counts of what the relay tracks (leak checks). */
+  /** Counts of what the relay tracks, for leak checks. */
   stats(): { trackedSessions: number; watchedSessions: number } {
-    return { trackedSessions: this.cursors.size, watchedSessions: this.watches.size }
+    return { trackedSessions: this.cursors.size, watchedSessions: this.watched.size }
   }
 
   /**
@@ -117,36 +122,36 @@ export class EventRelay {
    */
   reset(sessionId: string, epoch: string | undefined, tellCore = true): void {
     this.cursors.bury(sessionId, epoch)
-    this.seen.delete(sessionId)
-    this.watches.forget(sessionId)
+    this.placing.done(sessionId)
+    this.watched.delete(sessionId)
     if (tellCore) this.sink?.deleted(sessionId)
   }
 
   /** The cursor for a session in `epoch`, starting one at `first - 1` when there is none. */
   private cursor(sessionId: string, epoch: string, first: number): Cursor | undefined {
     if (this.cursors.tombstoned(sessionId, epoch)) return undefined
-    return (
-      this.current(sessionId, epoch) ??
-      this.cursors.set(sessionId, { epoch, seq: first - 1, start: first - 1 })
-    )
-  }
-
-  /** The session's cursor in `epoch`; an older life's is dropped (the session was deleted). */
-  private current(sessionId: string, epoch: string): Cursor | undefined {
-    const cursor = this.cursors.get(sessionId)
-    if (cursor === undefined) return undefined
-    if (cursor.epoch !== epoch) {
-      if (cursor.epoch !== '') {
+    let cursor = this.cursors.get(sessionId)
+    if (cursor !== undefined && cursor.epoch !== epoch) {
+      if (cursor.epoch === '') {
+        cursor.epoch = epoch
+      } else {
         // Deleted and recreated meanwhile (possibly by another process).
         this.reset(sessionId, cursor.epoch)
-        return undefined
+        cursor = undefined
       }
-      cursor.epoch = epoch
+    }
+    if (cursor === undefined) {
+      return this.cursors.set(sessionId, { epoch, seq: first - 1, start: first - 1 })
     }
     this.cursors.touch(sessionId, cursor)
     return cursor
   }
 
+  /**
+   * Called inside a write transaction, while the session's counter row is
+   * locked, so allocations reach this point in seq order. A session this
+   * process has not seen yet starts here.
+   */
   /** True when the session's next write would place its first cursor (its writes must then be noted in seq order). */
   placesFromWrites(sessionId: string): boolean {
     return (
@@ -154,22 +159,16 @@ export class EventRelay {
     )
   }
 
-  /**
-   * Called inside a write transaction, while the session's counter row is
-   * locked, so allocations reach this point in seq order. Without LISTEN, a
-   * followed session this process has not seen yet starts here.
-   */
   noteAllocation(sessionId: string, epoch: string, first: number): void {
-    // While listening, a first cursor is placed by a read instead (see place).
+    // While listening, a first cursor is placed by notices only (see Placements).
     if (this.listening !== undefined && !this.cursors.has(sessionId)) return
     if (this.interested(sessionId)) this.cursor(sessionId, epoch, first)
   }
 
   /**
    * Delivers the session's events up to the last of `local` (seqs from
-   * `first`, a write of this process, whose notice it also sends), or up to
-   * `last` when only notified: missing earlier events are read from the
-   * events table first, so listeners see seq order.
+   * `first`), or up to `last` when only notified: missing earlier events are
+   * read from the events table first, so listeners see seq order.
    */
   async deliver(
     sessionId: string,
@@ -178,12 +177,12 @@ export class EventRelay {
     local: readonly StoredEvent[] | undefined,
     last = first + (local?.length ?? 0) - 1,
   ): Promise<void> {
-    if (local !== undefined) this.announcer.add(sessionId, epoch, first, last)
-    const followed = this.interested(sessionId)
-    if (local !== undefined && !followed && !this.cursors.has(sessionId)) {
+    if (local !== undefined && !this.interested(sessionId) && !this.cursors.has(sessionId)) {
       // Nobody here follows the session: hand the events over (global
       // listeners may still want them) without keeping a cursor.
-      this.seen.note(sessionId, epoch, last)
+      if (this.listening !== undefined) {
+        this.ownHandled.set(sessionId, Math.max(this.ownHandled.get(sessionId) ?? 0, last))
+      }
       this.sink?.deliver(
         sessionId,
         local.map(
@@ -192,18 +191,12 @@ export class EventRelay {
       )
       return
     }
-    const inHand = local === undefined ? last + 1 : first
-    if (
-      this.listening !== undefined &&
-      followed &&
-      this.current(sessionId, epoch) === undefined &&
-      !this.cursors.tombstoned(sessionId, epoch)
-    ) {
-      await this.place(sessionId, epoch, inHand - 1, local !== undefined)
+    if (local !== undefined && this.listening !== undefined && !this.cursors.has(sessionId)) {
+      await this.placing.wait(sessionId)
     }
-    let cursor =
-      local === undefined ? this.current(sessionId, epoch) : this.cursor(sessionId, epoch, first)
+    let cursor = this.cursor(sessionId, epoch, first)
     if (cursor === undefined || last <= cursor.seq) return
+    const inHand = local === undefined ? last + 1 : first
     if (cursor.seq + 1 < inHand) {
       const from = cursor.seq + 1
       let missing: SequencedEvent[] | undefined
@@ -239,44 +232,6 @@ export class EventRelay {
     }
   }
 
-  /**
-   * Places a followed session's first cursor while listening, delivering
-   * its events through `through` that committed since following began (from
-   * the watch's recovery point, after what this process already knew).
-   * Notices no longer arrive in commit order, so a notice's own range cannot
-   * say where to start. A read that fails for a write of our own leaves the
-   * cursor at `through` and reports the range as a gap.
-   */
-  private async place(
-    sessionId: string,
-    epoch: string,
-    through: number,
-    ownWrite: boolean,
-  ): Promise<void> {
-    const point = this.watches.pointOf(sessionId) ?? this.recovery.startPoint
-    const floor = this.seen.floor(sessionId, epoch)
-    let events: SequencedEvent[] = []
-    let lost = false
-    if (point !== undefined && through > floor) {
-      try {
-        const params = [sessionId, epoch, point, through, floor]
-        events = await queryEvents(this.o.client, this.o.sql.eventsSince, params)
-      } catch (error) {
-        if (!ownWrite) throw error
-        this.o.reportError(error)
-        lost = true
-      }
-    }
-    // Placed meanwhile by another delivery, which reads from there.
-    if (this.cursors.has(sessionId) || this.cursors.tombstoned(sessionId, epoch)) return
-    if (!this.interested(sessionId)) return
-    const start = lost ? through : (events[0]?.seq ?? through + 1) - 1
-    const cursor = this.cursors.set(sessionId, { epoch, seq: start, start })
-    this.seen.delete(sessionId)
-    if (lost) this.sink?.gap({ sessionId, after: floor, through })
-    else this.emitRead(sessionId, cursor, events, through)
-  }
-
   private emit(sessionId: string, cursor: Cursor, event: SequencedEvent): void {
     if (this.cursors.get(sessionId) !== cursor || event.seq <= cursor.seq) return
     cursor.seq = event.seq
@@ -310,8 +265,12 @@ export class EventRelay {
     this.sink?.gap({ sessionId, after, through })
   }
 
-  private read(sessionId: string, epoch: string, from: number, to: number) {
-    return queryEvents(this.o.client, this.o.sql.events, [sessionId, epoch, from, to])
+  private async read(sessionId: string, epoch: string, from: number, to: number) {
+    const { rows } = await this.o.client.query<{ seq: unknown; type: string; payload: string }>(
+      this.o.sql.events,
+      [sessionId, epoch, from, to],
+    )
+    return rows.map(rowToEvent)
   }
 
   private onNotify(payload: string): void {
@@ -331,8 +290,28 @@ export class EventRelay {
       this.recovery.defer(sessionId, payload)
       return
     }
-    // Our own writes are delivered by the write itself.
-    if (notice.origin === this.o.origin) return
+    if (notice.origin === this.o.origin) {
+      // Our own writes are delivered by the write itself; their notices only
+      // place a followed session's first cursor (just before them).
+      const handled = this.ownHandled.get(sessionId)
+      if (handled !== undefined && last !== undefined && last >= handled) {
+        this.ownHandled.delete(sessionId)
+      }
+      if (
+        !notice.deleted &&
+        !this.cursors.has(sessionId) &&
+        this.interested(sessionId) &&
+        first !== undefined &&
+        last !== undefined
+      ) {
+        // Own writes handed over before anyone followed the session: start
+        // after the last of them (later notices of those are then old news).
+        const delivered = handled !== undefined && handled >= last
+        this.cursor(sessionId, epoch, delivered ? handled + 1 : first)
+      }
+      this.placing.done(sessionId)
+      return
+    }
     if (notice.deleted) {
       const cursor = this.cursors.get(sessionId)
       // Already moved on to a newer life of the session: nothing to drop.
@@ -342,33 +321,58 @@ export class EventRelay {
     }
     if (first === undefined || last === undefined) return
     if (!this.interested(sessionId)) {
-      // Nobody here listens: only keep track of how far the session is, read nothing.
+      // Nobody here listens: only keep a known cursor current, read nothing.
       const cursor = this.cursors.get(sessionId)
-      if (cursor === undefined) this.seen.note(sessionId, epoch, last)
-      else if (cursor.epoch !== epoch && cursor.epoch !== '') this.reset(sessionId, cursor.epoch)
+      if (cursor === undefined) return
+      if (cursor.epoch !== epoch && cursor.epoch !== '') this.reset(sessionId, cursor.epoch)
       else cursor.seq = Math.max(cursor.seq, last)
       return
     }
-    this.pulls.pull(sessionId, epoch, first, last)
+    if (!this.cursors.has(sessionId)) this.cursor(sessionId, epoch, first)
+    this.placing.done(sessionId)
+    this.pull(sessionId, epoch, first, last)
   }
 
   /**
-   * What the poll found written since its previous round: sessions followed
-   * here whose cursor is behind (their notice is late or was lost) are read.
+   * Reads a notified range from the events table and delivers it. Notices
+   * that arrive while a read for the session is running only raise its
+   * target, so a burst costs a few reads, not one per notice. A read that
+   * keeps failing is retried with backoff, then reported as a gap.
    */
-  private onChanged(rows: readonly ChangedSession[]): void {
-    for (const { sessionId, epoch, head } of rows) {
-      if (!this.interested(sessionId) || this.cursors.tombstoned(sessionId, epoch)) continue
-      const cursor = this.cursors.get(sessionId)
-      if (
-        cursor === undefined
-          ? head <= this.seen.floor(sessionId, epoch)
-          : cursor.epoch === epoch && cursor.seq >= head
-      ) {
-        continue
-      }
-      this.pulls.pull(sessionId, epoch, head, head)
+  private pull(sessionId: string, epoch: string, first: number, last: number): void {
+    const running = this.pulls.get(sessionId)
+    if (running !== undefined && running.epoch === epoch) {
+      running.last = Math.max(running.last, last)
+      return
     }
+    const state = { epoch, first, last }
+    this.pulls.set(sessionId, state)
+    const run = async () => {
+      try {
+        for (let failures = 0; this.listening !== undefined; ) {
+          const target = state.last
+          try {
+            await this.deliver(sessionId, state.epoch, state.first, undefined, target)
+            failures = 0
+          } catch (error) {
+            this.o.reportError(error)
+            if (++failures < table.READ_ATTEMPTS) {
+              await table.pause(table.RETRY_BASE_MS * 4 ** (failures - 1))
+              continue
+            }
+            failures = 0
+            const cursor = this.cursors.get(sessionId)
+            if (cursor !== undefined && cursor.epoch === state.epoch) {
+              this.lose(sessionId, cursor, target)
+            }
+          }
+          if (state.last === target) return
+        }
+      } finally {
+        if (this.pulls.get(sessionId) === state) this.pulls.delete(sessionId)
+      }
+    }
+    run().catch(this.o.reportError)
   }
 
   // After a LISTEN connection came back: catch up (see OutageRecovery).
@@ -379,9 +383,8 @@ export class EventRelay {
         sql: this.o.sql,
         cursors: this.cursors,
         interested: (sessionId) => this.interested(sessionId),
-        floor: (sessionId, epoch) => this.seen.floor(sessionId, epoch),
         reset: (sessionId, epoch) => this.reset(sessionId, epoch),
-        pull: (sessionId, epoch, first, last) => this.pulls.pull(sessionId, epoch, first, last),
+        pull: (sessionId, epoch, first, last) => this.pull(sessionId, epoch, first, last),
         open: (sessionId, epoch, first) => this.cursor(sessionId, epoch, first),
         emitRead: (s, c, events, through) => this.emitRead(s, c, events, through),
         gap: (gap) => this.sink?.gap(gap),

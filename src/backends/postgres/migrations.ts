@@ -153,11 +153,6 @@ export const MIGRATIONS: readonly Migration[] = [
       ]
     },
   },
-  {
-    version: 4,
-    name: 'sessions by writing transaction, for the poll that finds writes whose NOTIFY was lost (0.2)',
-    statements: (t) => [`CREATE INDEX IF NOT EXISTS ${t.prefix}sessions_tx ON ${t.sessions} (tx)`],
-  },
 ]
 
 /** The schema version this library writes and reads. */

@@ -6,38 +6,25 @@ import {
   READ_ATTEMPTS,
   RETRY_BASE_MS,
 } from './cursor-table.js'
-import { queryEvents } from './rows.js'
+import { rowToEvent } from './rows.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
 
-// How often the recovery point moves forward while LISTEN is healthy, and
-// the poll looks for writes whose notice was lost (a writer that died
-// between its commit and its NOTIFY, a NOTIFY that failed).
-const POLL_MS = 1000
+// How often the recovery point moves forward while LISTEN is healthy.
+const CAPTURE_MS = 10_000
 // Live notices held back while catching up; past this, their sessions are
 // told of a gap instead.
 const MAX_DEFERRED = 100_000
 
-/** A session the poll found written since its previous round. */
-export type ChangedSession = { sessionId: string; epoch: string; head: number }
-
-/** What the poll reports to, and which sessions it asks about. */
-export type PollHooks = {
-  /** Sessions written since the previous round. */
-  changed: (rows: readonly ChangedSession[]) => void
-  /** The sessions to ask about: null for all of them. */
-  scope: () => string[] | null
-}
-
 /**
- * Recovery points, as transaction ids: every transaction that commits after
- * a point is captured has an id at or above it. The point is the oldest
- * running transaction id (`pg_snapshot_xmin`), captured every second by a
- * poll that, in the same statement, lists the sessions written at or above
- * the previous point, so a write whose notice never came is still found
- * within a round or two. After a LISTEN outage, only rows written at or
- * above the capture before the last one can hold missed events, in
- * sessions this process may never have heard of.
+ * Where a LISTEN outage began, as a transaction id: every transaction older
+ * than the point committed while this process was listening (its notice
+ * arrived), so after a reconnect only rows written by newer transactions
+ * can hold events that were missed, in sessions this process may never
+ * have heard of. The point is the oldest running transaction id
+ * (`pg_snapshot_xmin`), captured every 10 s; an outage recovers from the
+ * capture before the last one, so a notice still in flight when the last
+ * capture was taken is covered too.
  */
 export class OutageRecovery {
   private previous: string | undefined
@@ -54,14 +41,9 @@ export class OutageRecovery {
   private timer: ReturnType<typeof setTimeout> | undefined
   private stopped = true
 
-  /** The first point captured after LISTEN began. */
-  startPoint: string | undefined
-
   constructor(
     private readonly client: SqlClient,
-    private readonly sql: Statements,
     private readonly reportError: (error: unknown) => void,
-    private readonly hooks: PollHooks,
   ) {}
 
   /** Begins capturing (LISTEN is up). */
@@ -71,13 +53,7 @@ export class OutageRecovery {
     this.previous = undefined
     this.last = undefined
     await this.capture()
-    this.startPoint = this.last
     this.schedule()
-  }
-
-  /** The latest point captured. */
-  get latest(): string | undefined {
-    return this.last
   }
 
   /** Stops capturing. */
@@ -146,33 +122,21 @@ export class OutageRecovery {
     if (this.stopped) return
     this.timer = setTimeout(() => {
       this.timer = undefined
-      const next = this.down || this.recovering ? Promise.resolve() : this.capture(true)
+      const next = this.down ? Promise.resolve() : this.capture()
       void next.finally(() => this.schedule())
-    }, POLL_MS)
+    }, CAPTURE_MS)
     ;(this.timer as { unref?: () => void }).unref?.()
   }
 
-  // Captures a point; with `poll`, also lists what was written since the last one.
-  private async capture(poll = false): Promise<void> {
+  private async capture(): Promise<void> {
     try {
-      const scope = poll ? this.hooks.scope() : []
-      const since = scope === null || scope.length > 0 ? (this.last ?? null) : null
-      const { rows } = await this.client.query<{
-        x: string
-        session_id: string | null
-        seq: unknown
-        epoch: string | null
-      }>(this.sql.changedSince, [since, scope === null ? null : JSON.stringify(scope)])
+      const { rows } = await this.client.query<{ x: string }>(
+        'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x',
+      )
       const x = rows[0]?.x
       if (x === undefined || this.down) return
       this.previous = this.last
       this.last = x
-      const changed: ChangedSession[] = []
-      for (const row of rows) {
-        if (row.session_id === null || row.epoch === null) continue
-        changed.push({ sessionId: row.session_id, epoch: row.epoch, head: Number(row.seq) })
-      }
-      if (changed.length > 0) this.hooks.changed(changed)
     } catch (error) {
       this.reportError(error)
     }
@@ -185,8 +149,6 @@ export type CatchUpDeps = {
   sql: Statements
   cursors: CursorTable
   interested: (sessionId: string) => boolean
-  /** The last seq this process knew of a session without a cursor. */
-  floor: (sessionId: string, epoch: string) => number
   reset: (sessionId: string, epoch: string) => void
   pull: (sessionId: string, epoch: string, first: number, last: number) => void
   open: (sessionId: string, epoch: string, first: number) => Cursor | undefined
@@ -237,13 +199,11 @@ export async function catchUp(deps: CatchUpDeps, point: string | undefined): Pro
     if (before.has(sessionId) || !deps.interested(sessionId)) continue
     if (cursors.tombstoned(sessionId, row.epoch)) continue
     const head = Number(row.seq)
-    const events = await queryEvents(client, sql.eventsSince, [
-      sessionId,
-      row.epoch,
-      point,
-      head,
-      deps.floor(sessionId, row.epoch),
-    ])
+    const found = await client.query<{ seq: unknown; type: string; payload: string }>(
+      sql.eventsSince,
+      [sessionId, row.epoch, point, head],
+    )
+    const events = found.rows.map(rowToEvent)
     const placed = cursors.get(sessionId)
     if (placed !== undefined) {
       // A write of this process placed a cursor meanwhile (live notices

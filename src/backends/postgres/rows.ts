@@ -30,15 +30,3 @@ export async function queryTasks(
   const { rows } = await client.query<{ record: string }>(text, params)
   return rows.map((row) => parseTask(row.record))
 }
-
-type EventRow = { seq: unknown; type: string; payload: string }
-
-/** Runs a query whose rows are events-table rows and parses them. */
-export async function queryEvents(
-  client: SqlTx,
-  text: string,
-  params: unknown[],
-): Promise<SequencedEvent[]> {
-  const { rows } = await client.query<EventRow>(text, params)
-  return rows.map(rowToEvent)
-}

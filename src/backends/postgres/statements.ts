@@ -35,13 +35,10 @@ export function statements(t: TableNames) {
     events: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e JOIN ${sessions} x ON x.session_id = e.session_id WHERE e.session_id = $1 AND ($2 = '' OR x.epoch = $2) AND e.seq >= $3 AND e.seq <= $4 ORDER BY e.seq`,
     // Rows written by transactions at or after a recovery point (an xid8).
     sessionsSince: `SELECT session_id, seq, epoch FROM ${sessions} WHERE tx >= $1::xid8`,
-    // From the first event written at or after the point ($3) and above $5
-    // on, every event up to $4: seqs follow commit order, so a later one
-    // belongs after the point even when its transaction id is older.
-    eventsSince: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e WHERE e.session_id = $1 AND e.seq <= $4 AND e.seq >= (SELECT min(f.seq) FROM ${events} f WHERE f.session_id = $1 AND f.tx >= $3::xid8 AND f.seq > $5 AND f.seq <= $4) AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.session_id = $1 AND x.epoch = $2) ORDER BY e.seq`,
-    // The poll: the oldest running transaction now, and the sessions written
-    // at or after the previous one ($1, none when null), all or those in $2.
-    changedSince: `SELECT p.x, s.session_id, s.seq, s.epoch FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x) p LEFT JOIN ${sessions} s ON $1::xid8 IS NOT NULL AND s.tx >= $1::xid8 AND ($2::json IS NULL OR s.session_id IN (SELECT json_array_elements_text($2::json)))`,
+    // From the first event written at or after the point ($3) on, every
+    // event up to $4: seqs follow commit order, so a later one belongs after
+    // the point even when its transaction id is older.
+    eventsSince: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e WHERE e.session_id = $1 AND e.seq <= $4 AND e.seq >= (SELECT min(f.seq) FROM ${events} f WHERE f.session_id = $1 AND f.tx >= $3::xid8 AND f.seq <= $4) AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.session_id = $1 AND x.epoch = $2) ORDER BY e.seq`,
     replay: `SELECT seq, type, payload::text AS payload FROM ${events} WHERE session_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
     // The isolation comes back too: the counts after it need fresh snapshots.
     claimLock: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}, hashtext('${tasks}'))::text AS l, current_setting('transaction_isolation') AS iso`,
@@ -57,7 +54,7 @@ export function statements(t: TableNames) {
     deleteSessionTasks: `WITH gone AS (DELETE FROM ${tasks} WHERE session_id = $1 RETURNING 1) SELECT count(*) AS n FROM gone`,
     // The counter row stays, one number further, under a new epoch: the next
     // life of the session continues after a gap, so an old cursor gets a snapshot.
-    deleteSessionRow: `UPDATE ${sessions} AS x SET seq = x.seq + 1, epoch = $2, tx = pg_current_xact_id() FROM (SELECT session_id, epoch FROM ${sessions} WHERE session_id = $1 FOR UPDATE) AS o WHERE x.session_id = o.session_id RETURNING o.epoch`,
+    deleteSessionRow: `UPDATE ${sessions} AS x SET seq = x.seq + 1, epoch = $2 FROM (SELECT session_id, epoch FROM ${sessions} WHERE session_id = $1 FOR UPDATE) AS o WHERE x.session_id = o.session_id RETURNING o.epoch`,
     deleteSessionEvents: `DELETE FROM ${events} WHERE session_id = $1`,
   }
 }

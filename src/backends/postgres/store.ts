@@ -39,8 +39,8 @@ const MIN_RETAINED_EVENTS = 1000
 /**
  * The PostgreSQL {@link SessionTaskStore}. A write reads the record, lets
  * the core decide, and stores the record, the message and the numbered
- * events in one statement under the session's counter row (the NOTIFY
- * follows the commit), applied only if the record is still the one read (else it
+ * events in one statement under the session's counter row (which also sends
+ * the NOTIFY), applied only if the record is still the one read (else it
  * decides again); a claim locks the row instead, under the claim lock. So
  * several processes can share one database.
  */
@@ -74,7 +74,7 @@ export class PostgresTaskStore implements SessionTaskStore {
       client: this.client,
       sql: this.sql,
       relay: this.relay,
-      target: { tables: this.t, origin: this.origin, retain: this.retain },
+      target: { tables: this.t, channel: this.channel, origin: this.origin, retain: this.retain },
     })
   }
 

@@ -5,10 +5,12 @@ import { toPublicTask } from '../../rules/projection.js'
 import type { TableNames } from './migrations.js'
 import { kindKey } from './statements.js'
 
-/** Where a write statement goes. */
+/** Where a write statement goes and what it tells other processes. */
 export type WriteTarget = {
   readonly tables: TableNames
-  /** This process's id (new epochs start with it). */
+  /** The NOTIFY channel. */
+  readonly channel: string
+  /** This process's id, so its own notices are recognised. */
   readonly origin: string
   /** How many events per session stay stored. */
   readonly retain: number
@@ -106,6 +108,6 @@ export function writeStatement(
     `d AS (DELETE FROM ${events} WHERE session_id = $1 AND seq > CASE WHEN ${head} / 256 <> (${head} - $2) / 256 THEN 0 ELSE ${head} - $2 - ${retain} END AND seq <= ${head} - ${retain})`,
   )
   const ord = insert === undefined ? '' : ', (SELECT ord::text FROM i) AS ord'
-  const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch${ord} FROM s`
+  const text = `WITH ${ctes.join(', ')} SELECT s.seq, s.epoch${ord}, pg_notify(${p(on.channel)}, json_build_object('o', ${p(on.origin)}::text, 's', $1::text, 'e', s.epoch, 'f', s.seq - $2 + 1, 'q', s.seq)::text) AS n FROM s`
   return { text, params, recordBytes }
 }
