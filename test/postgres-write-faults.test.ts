@@ -1,5 +1,6 @@
 // The PostgreSQL write path under terminated connections, a v2 database
-// migrated to v3, and creates racing deleteSession, on a real server.
+// migrated to v3, creates racing deleteSession, and prepared statements the
+// server dropped, on a real server.
 import { afterEach, describe, expect, test } from 'vitest'
 import { fromPgPool, MIGRATIONS } from '../src/backends/postgres/index.js'
 import type { SessionTask } from '../src/model/schemas.js'
@@ -210,4 +211,21 @@ describe.skipIf(noServer)('insert racing deleteSession', () => {
     }
     console.log({ survivors })
   }, 60000)
+})
+
+describe.skipIf(noServer)('prepared statements the server dropped', () => {
+  test('after DISCARD ALL on a pooled connection, writes and reads go on (that connection is replaced)', async () => {
+    const prefix = freshPrefix()
+    // One connection for LISTEN, one for everything else.
+    const p = pool(2)
+    const r = await registry(p, prefix)
+    const task = await r.create({ sessionId: 's', kind: 'k', displayName: 'd', state: 'running' })
+    await r.update('s', task.id, { summary: 'prepared' })
+    // pg does not know: it still thinks its named statements exist.
+    await p.query('DISCARD ALL')
+    await r.update('s', task.id, { summary: 'after' })
+    await r.update('s', task.id, { summary: 'again' })
+    expect((await r.get('s', task.id))?.summary).toBe('again')
+    expect((await r.list('s')).map((t) => t.id)).toEqual([task.id])
+  })
 })

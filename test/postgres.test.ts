@@ -101,13 +101,41 @@ describe('driver adapters', () => {
     })
     const [a, , b, c] = log
     const name = a?.split(':')[0]
-    expect(name).toMatch(/^session_tasks_\d+$/)
+    expect(name).toMatch(/^session_tasks_[a-z0-9]+_\d+$/)
     expect(b).toBe(a)
     expect(c?.split(':')[0]).not.toBe(name)
     expect(log.slice(-1)).toEqual(['COMMIT'])
     const plain = fakePool()
     await fromPgPool(plain.pool, { prepare: false }).query('SELECT $1::int AS a', [1])
     expect(plain.log).toEqual(['SELECT $1::int AS a'])
+  })
+
+  test('fromPgPool: a statement the server no longer has prepared runs unnamed once, and its connection is replaced', async () => {
+    const seen: string[] = []
+    let released: unknown = 'not yet'
+    const connection: PgClientLike = {
+      async query(statement: string | PgNamedQuery) {
+        if (typeof statement !== 'string') {
+          seen.push('named')
+          // As after DISCARD ALL: the driver thinks it is prepared, the server does not.
+          throw Object.assign(new Error('prepared statement "x" does not exist'), {
+            code: '26000',
+          })
+        }
+        seen.push(statement)
+        return { rows: [{ ok: 1 }] }
+      },
+      release(error) {
+        released = error
+      },
+      on: () => connection,
+      removeListener: () => connection,
+    }
+    const client = fromPgPool({ query: async () => ({ rows: [] }), connect: async () => connection })
+    const { rows } = await client.query('SELECT $1::int AS ok', [1])
+    expect(rows).toEqual([{ ok: 1 }])
+    expect(seen).toEqual(['named', 'SELECT $1::int AS ok'])
+    expect(released).toBeInstanceOf(Error)
   })
 
   test('fromPgPool rolls back on failure; a failed rollback destroys the connection', async () => {

@@ -110,11 +110,13 @@ type Notification = { channel?: unknown; payload?: unknown }
 // filling the server's per-connection plan memory.
 const MAX_NAMED_STATEMENTS = 500
 const statementNames = new Map<string, string>()
+// Two copies of the library in one process may share a pool: their names differ.
+const copy = Math.random().toString(36).slice(2, 8)
 
 function statementName(text: string): string | undefined {
   const known = statementNames.get(text)
   if (known !== undefined || statementNames.size >= MAX_NAMED_STATEMENTS) return known
-  const name = `session_tasks_${statementNames.size + 1}`
+  const name = `session_tasks_${copy}_${statementNames.size + 1}`
   statementNames.set(text, name)
   return name
 }
@@ -153,6 +155,15 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
       ? client.query(text, params)
       : client.query({ name, text, values: params ?? [] })
   }
+  // A connection whose prepared statements the server dropped (DISCARD ALL,
+  // DEALLOCATE, a pooler's reset) while the driver still counts on them.
+  const lostStatement = (error: unknown) => {
+    const e = error as { code?: unknown; message?: unknown } | null
+    return (
+      e?.code === '26000' ||
+      (e?.code === '0A000' && String(e.message).includes('cached plan must not change'))
+    )
+  }
   /**
    * Checks out one connection for `use` and returns it to the pool after,
    * destroyed when it failed. A statement's own error (a constraint, say)
@@ -180,9 +191,15 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
     async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
       // Not pool.query: it listens for a connection's 'error' only once, and a
       // terminated backend can emit two (the server's message, then the close).
-      return withConnection(async (client) => {
-        const result = await run(client, text, params)
-        return { rows: result.rows as T[] }
+      return withConnection(async (client, fail) => {
+        try {
+          return { rows: (await run(client, text, params)).rows as T[] }
+        } catch (error) {
+          if (!lostStatement(error)) throw error
+          // Unnamed on this connection once, which is then replaced.
+          fail(error)
+          return { rows: (await client.query(text, params)).rows as T[] }
+        }
       })
     },
 
@@ -192,8 +209,13 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
         try {
           const tx: SqlTx = {
             async query<T>(text: string, params?: unknown[]): Promise<SqlResult<T>> {
-              const result = await run(client, text, params)
-              return { rows: result.rows as T[] }
+              try {
+                return { rows: (await run(client, text, params)).rows as T[] }
+              } catch (error) {
+                // The transaction is lost; the connection is replaced after it.
+                if (lostStatement(error)) fail(error)
+                throw error
+              }
             },
           }
           const result = await fn(tx)
