@@ -131,7 +131,10 @@ describe('driver adapters', () => {
       on: () => connection,
       removeListener: () => connection,
     }
-    const client = fromPgPool({ query: async () => ({ rows: [] }), connect: async () => connection })
+    const client = fromPgPool({
+      query: async () => ({ rows: [] }),
+      connect: async () => connection,
+    })
     const { rows } = await client.query('SELECT $1::int AS ok', [1])
     expect(rows).toEqual([{ ok: 1 }])
     expect(seen).toEqual(['named', 'SELECT $1::int AS ok'])
