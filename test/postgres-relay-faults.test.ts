@@ -198,6 +198,28 @@ describe('events gone from the table', () => {
 })
 
 describe('a LISTEN outage', () => {
+  test('a session first written during it, past the retention: the lost start is a gap, the rest arrives in order', async () => {
+    const { writer, reader, faults, gaps } = await pair('rf_t_')
+    const seen: { sessionId: string; type: SessionTaskEventType }[] = []
+    reader.subscribeAll((sessionId, type) => seen.push({ sessionId, type }))
+    await writer.create({ sessionId: 'warm', kind: 'k', displayName: 'd' })
+    await vi.waitFor(() => expect(seen).toHaveLength(1))
+    faults.drop()
+    const task = await writer.create({ sessionId: 'busy', kind: 'k', displayName: 'd' })
+    // 1,010 events in all: the first 10 leave the table (1,000 are kept).
+    for (let i = 0; i < 1009; i++) {
+      await writer.update('busy', task.id, { progress: { current: i, total: 1009 } })
+    }
+    faults.restore()
+    await vi.waitFor(() => expect(seen).toHaveLength(1001), { timeout: 10000 })
+    expect(gaps).toEqual([{ sessionId: 'busy', after: 0, through: 10 }])
+    expect(seen.slice(1).every((e) => e.sessionId === 'busy' && e.type === 'task.updated')).toBe(
+      true,
+    )
+    await reader.close()
+    await writer.close()
+  }, 30000)
+
   test('sessions first written during it are caught up after the reconnect, once and in order', async () => {
     const { writer, reader, faults } = await pair('rf_e_')
     const seen: { sessionId: string; type: SessionTaskEventType }[] = []

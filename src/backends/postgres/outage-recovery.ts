@@ -199,11 +199,15 @@ export async function catchUp(deps: CatchUpDeps, point: string | undefined): Pro
     if (before.has(sessionId) || !deps.interested(sessionId)) continue
     if (cursors.tombstoned(sessionId, row.epoch)) continue
     const head = Number(row.seq)
-    const found = await client.query<{ seq: unknown; type: string; payload: string }>(
+    const found = await client.query<{ seq: unknown; type: string; payload: string; lo: unknown }>(
       sql.eventsSince,
       [sessionId, row.epoch, point, head],
     )
     const events = found.rows.map(rowToEvent)
+    // The events since the point begin at the oldest one stored: those before
+    // it may have been written since the point too, then trimmed or pruned.
+    const trimmed =
+      events[0] !== undefined && events[0].seq === Number(found.rows[0]?.lo) && events[0].seq > 1
     const placed = cursors.get(sessionId)
     if (placed !== undefined) {
       // A write of this process placed a cursor meanwhile (live notices
@@ -215,7 +219,9 @@ export async function catchUp(deps: CatchUpDeps, point: string | undefined): Pro
       continue
     }
     const cursor = deps.open(sessionId, row.epoch, events[0]?.seq ?? head + 1)
-    if (cursor !== undefined) deps.emitRead(sessionId, cursor, events, head)
+    if (cursor === undefined) continue
+    if (trimmed) deps.gap({ sessionId, after: 0, through: cursor.seq })
+    deps.emitRead(sessionId, cursor, events, head)
   }
 }
 

@@ -37,8 +37,9 @@ export function statements(t: TableNames) {
     sessionsSince: `SELECT session_id, seq, epoch FROM ${sessions} WHERE tx >= $1::xid8`,
     // From the first event written at or after the point ($3) on, every
     // event up to $4: seqs follow commit order, so a later one belongs after
-    // the point even when its transaction id is older.
-    eventsSince: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e WHERE e.session_id = $1 AND e.seq <= $4 AND e.seq >= (SELECT min(f.seq) FROM ${events} f WHERE f.session_id = $1 AND f.tx >= $3::xid8 AND f.seq <= $4) AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.session_id = $1 AND x.epoch = $2) ORDER BY e.seq`,
+    // the point even when its transaction id is older. `lo` is the lowest
+    // seq still stored: when that is where they start, older ones may be gone.
+    eventsSince: `SELECT e.seq, e.type, e.payload::text AS payload, (SELECT min(l.seq) FROM ${events} l WHERE l.session_id = $1) AS lo FROM ${events} e WHERE e.session_id = $1 AND e.seq <= $4 AND e.seq >= (SELECT min(f.seq) FROM ${events} f WHERE f.session_id = $1 AND f.tx >= $3::xid8 AND f.seq <= $4) AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.session_id = $1 AND x.epoch = $2) ORDER BY e.seq`,
     replay: `SELECT seq, type, payload::text AS payload FROM ${events} WHERE session_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
     // The isolation comes back too: the counts after it need fresh snapshots.
     claimLock: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}, hashtext('${tasks}'))::text AS l, current_setting('transaction_isolation') AS iso`,
