@@ -5,18 +5,14 @@ import type { SqlClient, SqlTx } from './sql-client.js'
  * the running tasks. The counts must see every claim committed while this
  * one waited, so they need READ COMMITTED: under a server default of
  * repeatable read the snapshot would be taken by the lock statement itself.
- * Such a server is detected on the first claim (its transaction is retried)
- * and gets the isolation set first from then on.
+ * Such a server is detected on the first claim, or the first serialization
+ * failure of any write (it is retried), and from then on every write runs
+ * with the isolation set first (see `run`).
  */
 export class ClaimLock {
   private strict = false
 
   constructor(private readonly statement: string) {}
-
-  /** Learnt that the server's default isolation is stricter than READ COMMITTED. */
-  markStrict(): void {
-    this.strict = true
-  }
 
   /** Notes a failed try: a serialization failure only happens on a strict server. */
   noteFailure(error: unknown): void {
@@ -24,12 +20,13 @@ export class ClaimLock {
   }
 
   /**
-   * Runs a write: as one statement, or on a strict server in a READ
-   * COMMITTED transaction, where concurrent writes of one session wait for
-   * each other on its counter row instead of failing.
+   * Runs a write: as one statement, or (on a strict server, or when asked
+   * for a transaction) in a READ COMMITTED transaction, where concurrent
+   * writes of one session wait for each other on its counter row instead of
+   * failing.
    */
-  run<R>(client: SqlClient, body: (db: SqlTx) => Promise<R>): Promise<R> {
-    if (!this.strict) return body(client)
+  run<R>(client: SqlClient, body: (db: SqlTx) => Promise<R>, inTransaction = false): Promise<R> {
+    if (!this.strict && !inTransaction) return body(client)
     return client.transaction(async (tx) => {
       await this.begin(tx)
       return body(tx)

@@ -116,16 +116,9 @@ export class TaskWriter {
     // A first cursor placed from this write must see writes in seq order:
     // then the allocation is noted under the counter row's lock (in a transaction).
     const ordered = this.relay.placesFromWrites(task.sessionId)
-    const lock = this.claimLock
     const outcome = await retrying(
-      () =>
-        ordered
-          ? this.client.transaction(async (tx) => {
-              await lock.begin(tx)
-              return attempt(tx)
-            })
-          : lock.run(this.client, attempt),
-      (error) => lock.noteFailure(error),
+      () => this.claimLock.run(this.client, attempt, ordered),
+      (error) => this.claimLock.noteFailure(error),
     )
     if (allocation !== undefined && outcome.inserted) {
       await this.relay.deliver(task.sessionId, allocation.epoch, allocation.first, events)
@@ -299,7 +292,7 @@ export class TaskWriter {
           }
           return { result }
         }),
-      () => this.claimLock.markStrict(),
+      (error) => this.claimLock.noteFailure(error),
     )
     if (allocation !== undefined) {
       written?.()
