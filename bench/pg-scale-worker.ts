@@ -1,12 +1,13 @@
 /**
  * One process of `bench/pg-scale.ts`: drives one library's operation in a
  * sequential loop (each call awaited before the next) for a fixed time and
- * reports how many it finished and how many SQL statements it sent (every
+ * reports how many it finished, how many SQL statements it sent (every
  * `pg` client query, BEGIN and COMMIT included, counted by wrapping
- * `pg.Client.prototype.query`, which all three libraries go through).
+ * `pg.Client.prototype.query`, which all three libraries go through) and
+ * the CPU time it used.
  *
  * Env: PS_URL, PS_LIB (session-tasks | pg-boss | graphile-worker), PS_OP
- * (create | update | lifecycle), PS_MS, PS_PREFIX (table prefix or schema).
+ * (create | update | lifecycle | ...), PS_MS, PS_PREFIX (table prefix or schema).
  * Waits for a 'go' message so that every process starts at once.
  */
 import pg from 'pg'
@@ -36,12 +37,20 @@ async function sessionTasks(): Promise<Loop> {
     client: fromPgPool(pool),
     prefix,
   })
-  if (env.PS_NO_LISTEN !== '1') await registry.start()
+  // The peers' workers hear nothing of each other; this row shows what hearing every write costs.
+  const listening = op !== 'lifecycle, not listening'
+  if (listening && env.PS_NO_LISTEN !== '1') await registry.start()
   const sessionId = `bench-${tag}`
   const base = { sessionId, kind: 'job', displayName: 'job' }
   const claim = registry.claim.bind(registry)
   const target = await registry.create({ ...base, state: 'running' })
   let i = 0
+  // Enqueue, claim (queued -> running, fenced), finish: what the peers do.
+  const lifecycle = async () => {
+    const task = await registry.create(base)
+    await claim(sessionId, task.id, { expectedAttempt: 1 })
+    await registry.update(sessionId, task.id, { state: 'succeeded' })
+  }
   const steps: Record<string, () => Promise<void>> = {
     create: async () => {
       await registry.create(base)
@@ -49,12 +58,8 @@ async function sessionTasks(): Promise<Loop> {
     update: async () => {
       await registry.update(sessionId, target.id, { progress: { current: ++i, total: 1_000_000 } })
     },
-    // Enqueue, claim (queued -> running, fenced), finish: what the peers do.
-    lifecycle: async () => {
-      const task = await registry.create(base)
-      await claim(sessionId, task.id, { expectedAttempt: 1 })
-      await registry.update(sessionId, task.id, { state: 'succeeded' })
-    },
+    lifecycle,
+    'lifecycle, not listening': lifecycle,
     // The same with a global limit, counted across every process at the claim.
     'lifecycle, limited': async () => {
       const task = await registry.create(base)
@@ -168,6 +173,7 @@ async function main(): Promise<void> {
   process.send?.({ kind: 'ready' })
   await new Promise<void>((resolve) => process.once('message', () => resolve()))
   const before = statements
+  const cpu = process.cpuUsage()
   const until = performance.now() + durationMs
   let count = 0
   while (performance.now() < until) {
@@ -175,7 +181,14 @@ async function main(): Promise<void> {
     count++
   }
   const elapsedMs = durationMs + (performance.now() - until)
-  process.send?.({ kind: 'done', count, elapsedMs, statements: statements - before })
+  const used = process.cpuUsage(cpu)
+  process.send?.({
+    kind: 'done',
+    count,
+    elapsedMs,
+    statements: statements - before,
+    cpuMs: (used.user + used.system) / 1000,
+  })
   await loop.close()
   process.exit(0)
 }

@@ -32,7 +32,13 @@ import {
 const LIBS = ['session-tasks', 'pg-boss', 'graphile-worker'] as const
 type Lib = (typeof LIBS)[number]
 const OPS: Record<Lib, readonly string[]> = {
-  'session-tasks': ['create', 'update', 'lifecycle', 'lifecycle, limited'],
+  'session-tasks': [
+    'create',
+    'update',
+    'lifecycle',
+    'lifecycle, limited',
+    'lifecycle, not listening',
+  ],
   'pg-boss': ['create', 'lifecycle'],
   'graphile-worker': ['create', 'lifecycle'],
 }
@@ -41,11 +47,42 @@ const PROCESSES = (process.env.BENCH_PG_PROCESSES ?? '1,4,8').split(',').map(Num
 const ONLY = process.env.BENCH_PG_LIBS?.split(',')
 const quick = process.env.BENCH_QUICK === '1'
 const DURATION_MS = quick ? 500 : 3000
+const ROUNDS = Number(process.env.BENCH_PG_ROUNDS ?? (quick ? 1 : 3))
 const worker = fileURLToPath(new URL('./pg-scale-worker.ts', import.meta.url))
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-type Case = { lib: Lib; op: string; processes: number; opsPerSec: number; statementsPerOp: number }
-type Done = { kind: 'done'; count: number; elapsedMs: number; statements: number }
+type Case = {
+  lib: Lib
+  op: string
+  processes: number
+  opsPerSec: number
+  statementsPerOp: number
+  /** CPU ms per operation: the library's processes, and the whole machine (server included) when /proc/stat is readable. */
+  cpuMsPerOp: { processes: number; machine: number | undefined }
+  /** Operations per second of every round, in run order. */
+  rounds: number[]
+}
+
+// The round with the median throughput, carrying every round's figure.
+function median(runs: Case[]): Case {
+  const sorted = [...runs].sort((a, b) => a.opsPerSec - b.opsPerSec)
+  const middle = sorted[Math.floor((sorted.length - 1) / 2)] as Case
+  return { ...middle, rounds: runs.map((r) => Math.round(r.opsPerSec)) }
+}
+type Done = { kind: 'done'; count: number; elapsedMs: number; statements: number; cpuMs: number }
+
+// Busy CPU time of the whole machine in ms (Linux), or undefined elsewhere.
+async function machineCpuMs(): Promise<number | undefined> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? ''
+  if (!line.startsWith('cpu ')) return undefined
+  const [user, nice, system, , , irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number)
+  const busy = [user, nice, system, irq, softirq, steal].reduce<number>((a, b) => a + (b ?? 0), 0)
+  return (busy * 1000) / 100 // USER_HZ is 100 on Linux
+}
 
 async function runCase(
   url: string,
@@ -80,13 +117,27 @@ async function runCase(
   const exits = children.map((c) => new Promise((resolve) => c.once('exit', resolve)))
   await Promise.all(children.map((c) => message(c, 'ready')))
   const done = children.map((c) => message(c, 'done') as Promise<Done>)
+  const busyBefore = await machineCpuMs()
   for (const c of children) c.send('go')
   const results = await Promise.all(done)
+  const busyAfter = await machineCpuMs()
   await Promise.all(exits)
-  const count = results.reduce((sum, r) => sum + r.count, 0)
+  const sum = (pick: (r: Done) => number) => results.reduce((total, r) => total + pick(r), 0)
+  const count = sum((r) => r.count)
   const seconds = Math.max(...results.map((r) => r.elapsedMs)) / 1000
-  const statements = results.reduce((sum, r) => sum + r.statements, 0)
-  return { lib, op, processes: n, opsPerSec: count / seconds, statementsPerOp: statements / count }
+  const machine =
+    busyBefore === undefined || busyAfter === undefined
+      ? undefined
+      : (busyAfter - busyBefore) / count
+  return {
+    lib,
+    op,
+    processes: n,
+    opsPerSec: count / seconds,
+    statementsPerOp: sum((r) => r.statements) / count,
+    cpuMsPerOp: { processes: sum((r) => r.cpuMs) / count, machine },
+    rounds: [],
+  }
 }
 
 async function main(): Promise<void> {
@@ -126,19 +177,27 @@ async function main(): Promise<void> {
   const { runMigrations } = await import('graphile-worker')
   await runMigrations({ connectionString: url, schema: prefixes['graphile-worker'] })
 
-  const cases: Case[] = []
-  for (const n of PROCESSES) {
-    for (const lib of LIBS) {
-      if (ONLY !== undefined && !ONLY.includes(lib)) continue
-      for (const op of OPS[lib]) {
-        const c = await runCase(url, lib, op, n, prefixes[lib])
-        console.log(
-          `${lib} ${op} x${n}: ${c.opsPerSec.toFixed(0)}/s, ${c.statementsPerOp.toFixed(2)} statements/op`,
-        )
-        cases.push(c)
+  // Every case runs ROUNDS times, the rounds one after another over all
+  // cases, so a slow spell of the shared host hits every library alike; the
+  // median round is reported, with every round's figure.
+  const rounds: Case[][] = []
+  for (let round = 1; round <= ROUNDS; round++) {
+    const cases: Case[] = []
+    for (const n of PROCESSES) {
+      for (const lib of LIBS) {
+        if (ONLY !== undefined && !ONLY.includes(lib)) continue
+        for (const op of OPS[lib]) {
+          const c = await runCase(url, lib, op, n, prefixes[lib])
+          console.log(
+            `round ${round}: ${lib} ${op} x${n}: ${c.opsPerSec.toFixed(0)}/s, ${c.statementsPerOp.toFixed(2)} statements/op, CPU ${c.cpuMsPerOp.processes.toFixed(2)} ms/op (machine ${c.cpuMsPerOp.machine?.toFixed(2) ?? '?'})`,
+          )
+          cases.push(c)
+        }
       }
     }
+    rounds.push(cases)
   }
+  const cases = (rounds[0] ?? []).map((first, i) => median(rounds.map((r) => r[i] ?? first)))
 
   // Event latency to another process: A updates, B (a child with its own pool) hears it.
   const prefix = prefixes['session-tasks']
@@ -175,6 +234,7 @@ async function main(): Promise<void> {
     node: process.versions.node,
     server,
     durationMs: DURATION_MS,
+    rounds: ROUNDS,
     cases,
     latency,
   }
@@ -194,6 +254,7 @@ type Results = {
   node: string
   server: { version: string; fsync: string; synchronousCommit: string }
   durationMs: number
+  rounds: number
   cases: Case[]
   latency: Percentiles
 }
@@ -211,19 +272,33 @@ function pgScaleMarkdown(r: Results): string {
       rows.push(`| ${lib} | ${op} | ${PROCESSES.map((n) => cell(lib, op, n)).join(' | ')} |`)
     }
   }
+  const most = Math.max(...PROCESSES)
+  const cpuRows = r.cases
+    .filter((c) => c.processes === most)
+    .map(
+      (c) =>
+        `| ${c.lib} | ${c.op} | ${c.cpuMsPerOp.processes.toFixed(2)} | ${c.cpuMsPerOp.machine === undefined ? '—' : c.cpuMsPerOp.machine.toFixed(2)} |`,
+    )
   return [
     '## PostgreSQL throughput',
     '',
-    `PostgreSQL ${r.server.version} on 127.0.0.1 with \`fsync=${r.server.fsync}\`, \`synchronous_commit=${r.server.synchronousCommit}\`; ${r.cpu}, ${r.cores} cores shared by the server and every process; Node ${r.node}; ${r.date.slice(0, 10)} (\`bench/pg-scale.ts\`). Each process runs one loop, every call awaited before the next, for ${r.durationMs / 1000} s after 20 warm-up calls; the figure is all processes' operations per second, and in brackets the SQL statements per operation (every query a \`pg\` client sent, BEGIN and COMMIT included, background work of the library included).`,
+    `PostgreSQL ${r.server.version} on 127.0.0.1 with \`fsync=${r.server.fsync}\`, \`synchronous_commit=${r.server.synchronousCommit}\`; ${r.cpu}, ${r.cores} cores shared by the server and every process; Node ${r.node}; ${r.date.slice(0, 10)} (\`bench/pg-scale.ts\`). Each process runs one loop, every call awaited before the next, for ${r.durationMs / 1000} s after 20 warm-up calls; the figure is all processes' operations per second (the median of ${r.rounds} rounds, each round running every case once in turn), and in brackets the SQL statements per operation (every query a \`pg\` client sent, BEGIN and COMMIT included, background work of the library included).`,
     '',
     '- session-tasks: `create` (a queued task), `update` (progress of one running task), `lifecycle` = create, `claim` (queued → running, fenced on state and attempt, as a peer takes a job) and `update` to `succeeded`; `lifecycle, limited` claims under `{ global: 1000 }`, counted across every process in the claim (the peers have no such limit); one session per process, registry started (LISTEN).',
     '- pg-boss 10: `create` = `send`, `lifecycle` = `send`, `fetch`, `complete`; one queue per process.',
     "- graphile-worker 0.16: `create` = `addJob`, `lifecycle` = `addJob` and this process's worker (concurrency 1) running it, woken by its NOTIFY, until its `job:complete` (emitted after the completing statement; `job:success` comes before it); one task identifier per process.",
+    "- `lifecycle, not listening`: the same lifecycle on a registry that was not started, so it hears nothing of the other processes, as the peers' processes hear nothing of each other's jobs. A started registry is told of every write of every process (one NOTIFY per write, which PostgreSQL delivers to every listening connection), which is what costs the difference.",
     '- The host is shared: the same case can vary by up to 2x between runs, so compare the rows of one run.',
     '',
     `| library | operation | ${PROCESSES.map((n) => (n === 1 ? '1 process' : `${n} processes`)).join(' | ')} |`,
     `|---|---|${PROCESSES.map(() => '---:').join('|')}|`,
     ...rows,
+    '',
+    `CPU time per operation at ${most} processes, in ms: the library's processes (their \`process.cpuUsage()\`), and the whole machine (busy time in \`/proc/stat\`: the server, the processes and anything else running), which bounds throughput on ${r.cores} cores.`,
+    '',
+    '| library | operation | processes | machine |',
+    '|---|---|---:|---:|',
+    ...cpuRows,
     '',
     `Event latency to another process (A updates, B in a child process with its own pool hears it), ${r.latency.samples} samples while idle: p50 ${r.latency.p50Ms.toFixed(2)} ms, p95 ${r.latency.p95Ms.toFixed(2)} ms, p99 ${r.latency.p99Ms.toFixed(2)} ms.`,
   ].join('\n')
