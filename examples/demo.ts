@@ -101,6 +101,10 @@ function describe(
       const wake = payload as SessionTaskEvents['task.wake']
       return `${name(wake.taskId)} ${bold(yellow('WAKE'))} ${wake.text.split('\n').join(dim(' / '))}`
     }
+    case 'task.deleted': {
+      const { taskId } = payload as SessionTaskEvents['task.deleted']
+      return `${name(taskId)} deleted`
+    }
   }
 }
 

@@ -79,15 +79,26 @@ export { MAX_JSON_DEPTH, MAX_JSON_NODES } from './model/json.js'
 export { taskMessageText } from './model/message-text.js'
 export { taskResultPath, taskVfsDir } from './model/paths.js'
 export type {
-  AnyFunction,
-  CreateSessionTask,
-  DeepReadonly,
   ListMessagesOptions,
   ListOverdueOptions,
   ListQueuedOptions,
   ListStaleOptions,
-  NewTaskMessage,
   PruneOptions,
+  QueryTasksOptions,
+} from './model/scan-schemas.js'
+export {
+  ListMessagesOptionsSchema,
+  ListOverdueOptionsSchema,
+  ListQueuedOptionsSchema,
+  ListStaleOptionsSchema,
+  PruneOptionsSchema,
+  QueryTasksOptionsSchema,
+} from './model/scan-schemas.js'
+export type {
+  AnyFunction,
+  CreateSessionTask,
+  DeepReadonly,
+  NewTaskMessage,
   SessionTask,
   SessionTaskFilter,
   SessionTaskUpdate,
@@ -108,13 +119,9 @@ export {
   CallerTaskIdSchema,
   CreateSessionTaskSchema,
   InputRequestIdSchema,
+  JsonObjectSchema,
   JsonValueSchema,
-  ListMessagesOptionsSchema,
-  ListOverdueOptionsSchema,
-  ListQueuedOptionsSchema,
-  ListStaleOptionsSchema,
   NewTaskMessageSchema,
-  PruneOptionsSchema,
   SessionIdSchema,
   SessionTaskFilterSchema,
   SessionTaskSchema,
@@ -167,6 +174,7 @@ export type { InMemorySessionTaskRegistryOptions } from './registry/in-memory-re
 export { InMemorySessionTaskRegistry } from './registry/in-memory-registry.js'
 export type { InMemoryTaskStoreOptions } from './registry/memory-store.js'
 export { InMemoryTaskStore } from './registry/memory-store.js'
+export type { QueryTasksResult } from './registry/queries.js'
 export type { ClaimResult, SessionTaskRegistry, TaskUpdateResult } from './registry/registry.js'
 export type {
   RunningCounts,
@@ -174,10 +182,14 @@ export type {
   StoreEventSink,
   StoreInsert,
   StoreMessageQuery,
+  StoreModified,
+  StoreQueryRow,
   StoreSnapshot,
+  StoreTaskQuery,
   TaskDecision,
   TaskWrite,
 } from './registry/store.js'
+export { GENERATED_MESSAGE_PREFIX } from './registry/store.js'
 export type { ClaimRefusal } from './rules/claim.js'
 export { newSessionTask } from './rules/create.js'
 export { applyTaskUpdate } from './rules/lifecycle.js'

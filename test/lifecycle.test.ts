@@ -52,6 +52,7 @@ function taskIn(state: SessionTaskState, extra: Partial<SessionTask> = {}): Sess
     displayName: 'Fixture',
     spec: { cmd: 'ls' },
     state,
+    stateChangedAt: T0,
     stateDetail: 'old detail',
     summary: 'old summary',
     artifacts: [{ name: 'log', type: 'file', path: '/logs/a.txt' }],
@@ -80,6 +81,7 @@ function expectedStateChange(before: SessionTask, to: SessionTaskState): Session
   if (before.state === to) return touched(before)
   const after = touched(before)
   after.state = to
+  after.stateChangedAt = NOW_ISO
   if (before.state === 'queued') after.startedAt = NOW_ISO
   if (isTerminalState(to)) after.finishedAt = NOW_ISO
   if (to !== 'awaiting_input') delete after.inputRequest
@@ -139,6 +141,7 @@ const UPDATE_KINDS: UpdateKind[] = [
       if (isTerminalState(before.state)) return touched(before)
       const after = touched(before)
       after.state = 'awaiting_input'
+      if (before.state !== 'awaiting_input') after.stateChangedAt = NOW_ISO
       after.inputRequest = { id: 'req_2', prompt: 'Continue?', expected: { choices: [1, 2] } }
       if (before.state === 'queued') after.startedAt = NOW_ISO
       return after
@@ -666,6 +669,7 @@ const taskArb: fc.Arbitrary<SessionTask> = fc.record(
     displayName: nonEmptyArb,
     spec: fc.constantFrom(null, { a: 1 }, [1, 'x']),
     state: stateArb,
+    stateChangedAt: isoArb,
     stateDetail: textArb,
     progress: progressArb,
     inputRequest: inputRequestArb,
@@ -700,6 +704,7 @@ const taskArb: fc.Arbitrary<SessionTask> = fc.record(
       'displayName',
       'spec',
       'state',
+      'stateChangedAt',
       'artifacts',
       'attempt',
       'links',

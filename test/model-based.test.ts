@@ -189,6 +189,7 @@ function applyModel(task: SessionTask, u: SessionTaskUpdate, now: string): Appli
     if (task.state === 'queued' && n.startedAt === undefined) n.startedAt = now
     if (isTerminal(target) && n.finishedAt === undefined) n.finishedAt = now
     n.state = target
+    n.stateChangedAt = now
     if (target !== 'awaiting_input') delete n.inputRequest
   }
   if (u.stateDetail !== undefined) n.stateDetail = u.stateDetail
@@ -266,6 +267,7 @@ class Model {
       displayName: input.displayName,
       spec: input.spec === undefined ? null : clone(input.spec),
       state,
+      stateChangedAt: this.now,
       artifacts: [],
       attempt: 1,
       links: mergeLinksModel({ resourceIds: [] }, input.links ?? {}),

@@ -53,6 +53,7 @@ describe('newSessionTask defaults', () => {
         'sessionId',
         'spec',
         'state',
+        'stateChangedAt',
         'updatedAt',
         'wakePolicy',
       ].sort(),
@@ -64,6 +65,7 @@ describe('newSessionTask defaults', () => {
       displayName: 'Research',
       spec: null,
       state: 'queued',
+      stateChangedAt: NOW_ISO,
       artifacts: [],
       attempt: 1,
       links: { resourceIds: [] },
@@ -77,6 +79,9 @@ describe('newSessionTask defaults', () => {
     const task = newSessionTask(BASE, NOW)
     for (const key of [
       'rootSessionId',
+      'result',
+      'metadata',
+      'expiresAt',
       'stateDetail',
       'progress',
       'inputRequest',

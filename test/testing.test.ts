@@ -238,6 +238,8 @@ describe('the conformance suites on any test runner', () => {
       'listStale',
       'claims',
       'prune',
+      'record fields (0.2)',
+      'find, query and delete',
       'deleteSession',
       'stream',
       'validation',

@@ -73,6 +73,9 @@ describe('records and inputs', () => {
       | 'cancelRequestedAt'
       | 'summary'
       | 'resultPath'
+      | 'result'
+      | 'metadata'
+      | 'expiresAt'
       | 'deadlineAt'
       | 'error'
       | 'workerId'
@@ -226,6 +229,7 @@ describe('events and listeners', () => {
       | 'task.message.received'
       | 'task.output'
       | 'task.wake'
+      | 'task.deleted'
     >()
     type Created = SessionTaskEvents['task.created']
     type Updated = SessionTaskEvents['task.updated']
@@ -254,6 +258,8 @@ describe('events and listeners', () => {
         expectTypeOf(event.payload.message).toEqualTypeOf<TaskMessage>()
       } else if (event.type === 'task.output') {
         expectTypeOf(event.payload.delta).toEqualTypeOf<string>()
+      } else if (event.type === 'task.deleted') {
+        expectTypeOf(event.payload).toEqualTypeOf<{ readonly taskId: string }>()
       } else {
         expectTypeOf(event.type).toEqualTypeOf<'task.wake'>()
         expectTypeOf(event.payload).toEqualTypeOf<TaskWake>()
@@ -312,7 +318,7 @@ describe('events and listeners', () => {
         expectTypeOf(payload).toEqualTypeOf<EventPayload>()
       })
       // @ts-expect-error not an event type
-      emitter.on('task.deleted', () => {})
+      emitter.on('task.removed', () => {})
       // @ts-expect-error a task.wake payload has no task
       emitter.on('task.wake', (payload) => payload.task)
     })

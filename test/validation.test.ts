@@ -965,7 +965,7 @@ describe('recordMessage(sessionId, taskId, message)', () => {
       field: 'text',
       path: ['text'],
     },
-    { name: 'a record-only key (id)', call: record({ ...M, id: 'tmsg_x' }), field: 'id' },
+    { name: 'an empty caller id', call: record({ ...M, id: '' }), field: 'id' },
     {
       name: 'a record-only key (createdAt)',
       call: record({ ...M, createdAt: '2024-01-01T00:00:00.000Z' }),

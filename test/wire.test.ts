@@ -62,6 +62,7 @@ const FULL: SessionTask = {
   displayName: 'Remote review',
   spec: { agentUrl: 'https://agent.test', nested: { camelCase: [1, { deepKey: true }] } },
   state: 'awaiting_input',
+  stateChangedAt: '2026-01-01T00:00:02.000Z',
   stateDetail: 'waiting for approval',
   progress: {
     current: 2,
@@ -79,16 +80,29 @@ const FULL: SessionTask = {
   cancelRequestedAt: '2026-01-01T00:00:04.000Z',
   summary: 'half way',
   resultPath: '/.tasks/task_full/result.json',
+  result: { verdict: 'ok', camelCase: [1] },
+  metadata: { contextKey: 'c-1' },
   artifacts: [
     { name: 'log', type: 'file', path: '/log.txt' },
     { name: 'pr', type: 'pr', url: 'https://example.test/pr/1' },
     { name: 'both', type: 'url', path: '/p', url: 'https://u' },
     { name: 'bare', type: 'session' },
+    {
+      id: 'a-1',
+      name: 'notes',
+      type: 'a2a',
+      description: 'review notes',
+      mediaType: 'text/plain',
+      text: 'fine',
+      data: { lineCount: 1 },
+      metadata: { sourceKey: 'x' },
+    },
   ],
   error: { kind: 'timeout', message: 'took too long' },
   attempt: 3,
   workerId: 'worker-7',
   heartbeatAt: '2026-01-01T00:00:03.000Z',
+  expiresAt: '2026-01-02T00:00:00.000Z',
   links: { childSessionId: 'sess_child', remoteTaskId: 'remote-42', resourceIds: ['r1', 'r2'] },
   wakePolicy: 'on_activity',
   createdAt: '2026-01-01T00:00:00.000Z',
@@ -105,6 +119,7 @@ const FULL_WIRE: WireSessionTask = {
   display_name: 'Remote review',
   spec: { agentUrl: 'https://agent.test', nested: { camelCase: [1, { deepKey: true }] } },
   state: 'awaiting_input',
+  state_changed_at: '2026-01-01T00:00:02.000Z',
   state_detail: 'waiting for approval',
   progress: {
     current: 2,
@@ -122,16 +137,29 @@ const FULL_WIRE: WireSessionTask = {
   cancel_requested_at: '2026-01-01T00:00:04.000Z',
   summary: 'half way',
   result_path: '/.tasks/task_full/result.json',
+  result: { verdict: 'ok', camelCase: [1] },
+  metadata: { contextKey: 'c-1' },
   artifacts: [
     { name: 'log', type: 'file', path: '/log.txt' },
     { name: 'pr', type: 'pr', url: 'https://example.test/pr/1' },
     { name: 'both', type: 'url', path: '/p', url: 'https://u' },
     { name: 'bare', type: 'session' },
+    {
+      id: 'a-1',
+      name: 'notes',
+      type: 'a2a',
+      description: 'review notes',
+      media_type: 'text/plain',
+      text: 'fine',
+      data: { lineCount: 1 },
+      metadata: { sourceKey: 'x' },
+    },
   ],
   error: { kind: 'timeout', message: 'took too long' },
   attempt: 3,
   worker_id: 'worker-7',
   heartbeat_at: '2026-01-01T00:00:03.000Z',
+  expires_at: '2026-01-02T00:00:00.000Z',
   links: {
     child_session_id: 'sess_child',
     remote_task_id: 'remote-42',
@@ -156,6 +184,7 @@ const MINIMAL_WIRE: WireSessionTask = {
   display_name: 'Min',
   spec: null,
   state: 'queued',
+  state_changed_at: '2026-01-01T00:00:00.000Z',
   artifacts: [],
   attempt: 1,
   links: { resource_ids: [] },
@@ -255,8 +284,14 @@ const artifact = fc.record(
   {
     name: nonEmpty,
     type: fc.oneof(fc.constantFrom('file', 'url', 'session', 'pr'), nonEmpty),
+    // mediaType is left out: its wire key differs (media_type), see the FULL fixture.
+    id: nonEmpty,
+    description: text,
     path: text,
     url: text,
+    text,
+    data: json,
+    metadata: fc.dictionary(text, json, { maxKeys: 3 }),
   },
   { requiredKeys: ['name', 'type'] },
 )
@@ -271,12 +306,16 @@ const FIELDS = [
   ['displayName', 'display_name', nonEmpty, true],
   ['spec', 'spec', json, true],
   ['state', 'state', fc.constantFrom(...SESSION_TASK_STATES), true],
+  ['stateChangedAt', 'state_changed_at', timestamp, true],
   ['stateDetail', 'state_detail', text, false],
   ['progress', 'progress', progress, false],
   ['inputRequest', 'input_request', inputRequest, false],
   ['cancelRequestedAt', 'cancel_requested_at', timestamp, false],
   ['summary', 'summary', text, false],
   ['resultPath', 'result_path', text, false],
+  ['result', 'result', json, false],
+  ['metadata', 'metadata', fc.dictionary(text, json, { maxKeys: 3 }), false],
+  ['expiresAt', 'expires_at', timestamp, false],
   ['artifacts', 'artifacts', fc.array(artifact, { maxLength: 3 }), true],
   ['error', 'error', taskError, false],
   ['attempt', 'attempt', fc.integer({ min: 1, max: 1000 }), true],
@@ -480,8 +519,28 @@ describe('toWireTask / fromWireTask: every field', () => {
     expect(wire.kind).toBe(FULL.kind)
     expect(wire.spec).toStrictEqual(FULL.spec)
     expect(wire.state).toBe(FULL.state)
-    expect(wire.artifacts).toStrictEqual(FULL.artifacts)
+    expect(wire.artifacts.slice(0, 4)).toStrictEqual(FULL.artifacts.slice(0, 4))
     expect(wire.attempt).toBe(3)
+  })
+
+  test('an artifact carries media_type on the wire, and its other keys as they are', () => {
+    const wire = toWireTask(FULL)
+    expect(wire.artifacts[4]).toStrictEqual(FULL_WIRE.artifacts[4])
+    expect(Object.keys(wire.artifacts[4] ?? {})).toContain('media_type')
+    expect(fromWireTask(wire).artifacts[4]).toStrictEqual(FULL.artifacts[4])
+  })
+
+  test('a wire record without state_changed_at is dated by its last transition', () => {
+    const { state_changed_at: _at, ...old } = FULL_WIRE
+    expect(fromWireTask(old).stateChangedAt).toBe(FULL.finishedAt)
+    const { state_changed_at: _at2, ...queued } = MINIMAL_WIRE
+    expect(fromWireTask(queued).stateChangedAt).toBe(MINIMAL.createdAt)
+  })
+
+  test('metadata that is not a JSON object is rejected, naming the field', () => {
+    expect(() => fromWireTask({ ...FULL_WIRE, metadata: [1] })).toThrow(
+      /wire task: metadata: must be a JSON object/,
+    )
   })
 
   test('JSON text of the wire record has only snake_case keys (spec content excepted)', () => {

@@ -19,6 +19,8 @@ export type SessionTaskEvents = {
   'task.output': { readonly taskId: string; readonly stream: string; readonly delta: string }
   /** The wake policy says the session's agent should wake. */
   'task.wake': TaskWake
+  /** `registry.delete` removed the task (and its messages). */
+  'task.deleted': { readonly taskId: string }
 }
 
 /** The name of a session event. */

@@ -14,6 +14,7 @@ export type StoredEvent =
       readonly data: { readonly taskId: string; readonly stream: string; readonly delta: string }
     }
   | { readonly type: 'task.wake'; readonly data: TaskWake }
+  | { readonly type: 'task.deleted'; readonly data: { readonly taskId: string } }
 
 /** A stored event with its per-session sequence number (1, 2, 3, ... in commit order). */
 export type SequencedEvent = StoredEvent & { readonly seq: number }

@@ -1,4 +1,4 @@
-import type { PruneOptions } from '../model/schemas.js'
+import type { PruneOptions } from '../model/scan-schemas.js'
 import { HousekeepingOptionsSchema } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { ReapOptions } from './reaper.js'

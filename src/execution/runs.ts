@@ -49,16 +49,20 @@ export async function settleSoon(promise: Promise<unknown>): Promise<void> {
 
 /**
  * Calls `onTerminal` with the key of every task the registry reports
- * terminal (created or updated so), whoever wrote it; returns the unsubscribe.
+ * terminal (created or updated so) or deleted, whoever wrote it; returns the unsubscribe.
  */
 export function watchTerminal(
   registry: SessionTaskRegistry,
-  onTerminal: (key: string) => void,
+  onTerminal: (key: string, deleted: boolean) => void,
 ): () => void {
   return registry.subscribeAll((sessionId, type, payload) => {
+    if (type === 'task.deleted') {
+      onTerminal(taskKey(sessionId, (payload as { taskId: string }).taskId), true)
+      return
+    }
     if (type !== 'task.updated' && type !== 'task.created') return
     const { task } = payload as { task: SessionTask }
-    if (isTerminalState(task.state)) onTerminal(taskKey(sessionId, task.id))
+    if (isTerminalState(task.state)) onTerminal(taskKey(sessionId, task.id), false)
   })
 }
 

@@ -1,10 +1,10 @@
 import { checkedClock } from '../model/clock.js'
 import { NoExecutorError, UnsupportedOperationError } from '../model/errors.js'
 import { generateProcessId } from '../model/ids.js'
+import { PruneOptionsSchema } from '../model/scan-schemas.js'
 import {
   type CreateSessionTask,
   CreateSessionTaskSchema,
-  PruneOptionsSchema,
   SessionIdSchema,
   type SessionTask,
   TaskIdSchema,
@@ -198,7 +198,9 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     admission.schedule()
   }
 
-  const unsubscribe = watchTerminal(registry, (key) => {
+  const unsubscribe = watchTerminal(registry, (key, deleted) => {
+    // A deleted task's executor is told to stop: nothing it writes lands any more.
+    if (deleted && runs.has(key)) runs.abort(key, new TaskAbortReason('deleted', 'task deleted'))
     if (runs.has(key) || deadlines.pending(key) || admission.tracks(key)) forget(key)
   })
   const unhook = registry.onSessionDeleted?.((sessionId) => {

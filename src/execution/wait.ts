@@ -55,6 +55,8 @@ export function waitForTask(
     }
     // Listen first, then read: no transition can fall in between.
     const off = registry.subscribe(sid, (type, payload) => {
+      // Deleted: the read that follows finds nothing and rejects.
+      if (type === 'task.deleted' && (payload as { taskId: string }).taskId === tid) finish(false)
       if (type !== 'task.updated') return
       const { task } = payload as { task: SessionTask }
       if (task.id === tid && matches(task)) finish(false)

@@ -46,9 +46,17 @@ export function copyProgress(p: TaskProgress): Mutable<typeof TaskProgressSchema
 
 /** A mutable copy of an artifact, keys in one order. */
 export function copyArtifact(a: TaskArtifact): Mutable<typeof TaskArtifactSchema> {
-  const out: Mutable<typeof TaskArtifactSchema> = { name: a.name, type: a.type }
+  const out: Mutable<typeof TaskArtifactSchema> = {} as Mutable<typeof TaskArtifactSchema>
+  if (a.id !== undefined) out.id = a.id
+  out.name = a.name
+  out.type = a.type
+  if (a.description !== undefined) out.description = a.description
+  if (a.mediaType !== undefined) out.mediaType = a.mediaType
   if (a.path !== undefined) out.path = a.path
   if (a.url !== undefined) out.url = a.url
+  if (a.text !== undefined) out.text = a.text
+  if (a.data !== undefined) out.data = copyJson(a.data)
+  if (a.metadata !== undefined) out.metadata = copyJson(a.metadata) as typeof out.metadata
   return out
 }
 

@@ -4,6 +4,8 @@ import {
   type Draft,
   type SessionTask,
   SessionTaskSchema,
+  type TaskArtifact,
+  TaskArtifactSchema,
   TaskLinksSchema,
   type TaskMessage,
   TaskMessageSchema,
@@ -22,6 +24,21 @@ import { copyArtifact, copyJson, copyPart, copyProgress } from './copy.js'
 const task = SessionTaskSchema.shape
 const links = TaskLinksSchema.shape
 const message = TaskMessageSchema.shape
+const artifact = TaskArtifactSchema.shape
+
+/** The everruns JSON shape of a `TaskArtifact`: `media_type`; the other keys are single words. */
+export const WireTaskArtifactSchema = z.strictObject({
+  id: artifact.id,
+  name: artifact.name,
+  type: artifact.type,
+  description: artifact.description,
+  media_type: artifact.mediaType,
+  path: artifact.path,
+  url: artifact.url,
+  text: artifact.text,
+  data: artifact.data,
+  metadata: artifact.metadata,
+})
 
 /** The everruns JSON shape of `TaskLinks`: `child_session_id`, `remote_task_id`, `resource_ids`. */
 export const WireTaskLinksSchema = z.strictObject({
@@ -39,18 +56,23 @@ export const WireSessionTaskSchema = z.strictObject({
   display_name: task.displayName,
   spec: task.spec,
   state: task.state,
+  // Optional on input: records written before it existed are dated by their last transition.
+  state_changed_at: task.stateChangedAt.optional(),
   state_detail: task.stateDetail,
   progress: task.progress,
   input_request: task.inputRequest,
   cancel_requested_at: task.cancelRequestedAt,
   summary: task.summary,
   result_path: task.resultPath,
-  artifacts: task.artifacts,
+  result: task.result,
+  metadata: task.metadata,
+  artifacts: z.array(WireTaskArtifactSchema),
   error: task.error,
   attempt: task.attempt,
   worker_id: task.workerId,
   heartbeat_at: task.heartbeatAt,
   deadline_at: task.deadlineAt,
+  expires_at: task.expiresAt,
   links: WireTaskLinksSchema,
   wake_policy: task.wakePolicy,
   created_at: task.createdAt,
@@ -69,6 +91,8 @@ export const WireTaskMessageSchema = z.strictObject({
   created_at: message.createdAt,
 })
 
+/** An artifact as everruns serialises it. */
+export type WireTaskArtifact = z.infer<typeof WireTaskArtifactSchema>
 /** Task links as everruns serialises them. */
 export type WireTaskLinks = z.infer<typeof WireTaskLinksSchema>
 /** A task record as everruns serialises it. */
@@ -93,6 +117,7 @@ export function toWireTask(task: SessionTask): WireSessionTask {
   w.display_name = task.displayName
   w.spec = copyJson(task.spec)
   w.state = task.state
+  w.state_changed_at = task.stateChangedAt
   if (task.stateDetail !== undefined) w.state_detail = task.stateDetail
   if (task.progress !== undefined) w.progress = copyProgress(task.progress)
   if (task.inputRequest !== undefined) {
@@ -105,12 +130,16 @@ export function toWireTask(task: SessionTask): WireSessionTask {
   if (task.cancelRequestedAt !== undefined) w.cancel_requested_at = task.cancelRequestedAt
   if (task.summary !== undefined) w.summary = task.summary
   if (task.resultPath !== undefined) w.result_path = task.resultPath
-  w.artifacts = task.artifacts.map(copyArtifact)
+  if (task.result !== undefined) w.result = copyJson(task.result)
+  if (task.metadata !== undefined)
+    w.metadata = copyJson(task.metadata) as WireSessionTask['metadata']
+  w.artifacts = task.artifacts.map(toWireArtifact)
   if (task.error !== undefined) w.error = { kind: task.error.kind, message: task.error.message }
   w.attempt = task.attempt
   if (task.workerId !== undefined) w.worker_id = task.workerId
   if (task.heartbeatAt !== undefined) w.heartbeat_at = task.heartbeatAt
   if (task.deadlineAt !== undefined) w.deadline_at = task.deadlineAt
+  if (task.expiresAt !== undefined) w.expires_at = task.expiresAt
   const l = {} as WireTaskLinks
   if (task.links.childSessionId !== undefined) l.child_session_id = task.links.childSessionId
   if (task.links.remoteTaskId !== undefined) l.remote_task_id = task.links.remoteTaskId
@@ -150,18 +179,22 @@ export function fromWireTask(wire: unknown): SessionTask {
       displayName: w.display_name,
       spec: w.spec,
       state: w.state,
+      stateChangedAt: w.state_changed_at ?? w.finished_at ?? w.started_at ?? w.created_at,
       stateDetail: w.state_detail,
       progress: w.progress,
       inputRequest: w.input_request,
       cancelRequestedAt: w.cancel_requested_at,
       summary: w.summary,
       resultPath: w.result_path,
-      artifacts: w.artifacts,
+      result: w.result,
+      metadata: w.metadata,
+      artifacts: w.artifacts.map(fromWireArtifact),
       error: w.error,
       attempt: w.attempt,
       workerId: w.worker_id,
       heartbeatAt: w.heartbeat_at,
       deadlineAt: w.deadline_at,
+      expiresAt: w.expires_at,
       links: l,
       wakePolicy: w.wake_policy,
       createdAt: w.created_at,
@@ -170,6 +203,16 @@ export function fromWireTask(wire: unknown): SessionTask {
       updatedAt: w.updated_at,
     }),
   )
+}
+
+function toWireArtifact(a: TaskArtifact): WireTaskArtifact {
+  const { mediaType, ...rest } = copyArtifact(a)
+  return mediaType === undefined ? rest : { ...rest, media_type: mediaType }
+}
+
+function fromWireArtifact(w: WireTaskArtifact): TaskArtifact {
+  const { media_type, ...rest } = w
+  return media_type === undefined ? rest : { ...rest, mediaType: media_type }
 }
 
 /**

@@ -60,7 +60,16 @@ function artifact(v: unknown): TaskArtifact | undefined {
     if (key === 'name' || key === 'type') {
       if (x !== undefined && !isNonEmpty(x)) return undefined
       if (x !== undefined) out[key] = x
-    } else if (key === 'path' || key === 'url') {
+    } else if (key === 'id') {
+      if (x !== undefined && !isNonEmpty(x)) return undefined
+      if (x !== undefined) out.id = x
+    } else if (
+      key === 'path' ||
+      key === 'url' ||
+      key === 'description' ||
+      key === 'mediaType' ||
+      key === 'text'
+    ) {
       if (x !== undefined && !isText(x)) return undefined
       if (x !== undefined) out[key] = x
     } else {
@@ -85,6 +94,10 @@ const UPDATE_KEYS: ReadonlySet<string> = new Set([
   'workerId',
   'heartbeatAt',
   'deadlineAt',
+  'expiresAt',
+  'stateChangedAt',
+  'result',
+  'metadata',
   'expectedAttempt',
   'expectedState',
   'incrementAttempt',
@@ -120,6 +133,8 @@ function read(value: unknown): SessionTaskUpdate | undefined {
         break
       case 'heartbeatAt':
       case 'deadlineAt':
+      case 'expiresAt':
+      case 'stateChangedAt':
         if (!isText(x) || !isIsoUtc(x)) return undefined
         out[key] = normalizeIso(x)
         break

@@ -13,7 +13,8 @@ import { isIsoUtc, normalizeIso } from './time.js'
 // Every string a caller gives must be well-formed UTF-16 (SPEC 4.1).
 /** A well-formed string. @internal */
 export const str = () => z.string().refine(isWellFormed, ILL_FORMED)
-const nonEmpty = z.string().min(1, 'must not be empty').refine(isWellFormed, ILL_FORMED)
+/** A non-empty well-formed string. @internal */
+export const nonEmpty = z.string().min(1, 'must not be empty').refine(isWellFormed, ILL_FORMED)
 const boundedId = (max: number) =>
   z
     .string()
@@ -25,7 +26,8 @@ const boundedId = (max: number) =>
 export const count = z.int('must be an integer').min(0, 'must not be negative')
 /** A positive integer. @internal */
 export const positive = z.int('must be an integer').min(1, 'must be a positive integer')
-const isoInstant = z.string().refine(isIsoUtc, 'must be an ISO-8601 UTC timestamp')
+/** An ISO-8601 UTC timestamp string. @internal */
+export const isoInstant = z.string().refine(isIsoUtc, 'must be an ISO-8601 UTC timestamp')
 
 /** A JSON value (see {@link JsonValue}); the parsed output is a detached deep copy. */
 export const JsonValueSchema: z.ZodType<JsonValue, unknown> = z
@@ -39,6 +41,12 @@ export const JsonValueSchema: z.ZodType<JsonValue, unknown> = z
       return z.NEVER
     }
   })
+
+/** A JSON object (task and artifact `metadata`): a {@link JsonValueSchema} that is neither an array nor null. */
+export const JsonObjectSchema = JsonValueSchema.refine(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  'must be a JSON object',
+) as z.ZodType<{ readonly [key: string]: JsonValue }, unknown>
 
 /** A session id: 1-256 characters, no control characters. */
 export const SessionIdSchema = boundedId(256)
@@ -82,12 +90,22 @@ export const TaskInputRequestSchema = z.strictObject({
 /** Why a task failed; `kind` is the machine reason (`timeout`, `orphaned`, ...). */
 export const TaskErrorSchema = z.strictObject({ kind: nonEmpty, message: str() })
 
-/** A typed link to something a task produced. */
+/**
+ * Something a task produced: a typed link (`path`, `url`), or content
+ * (`text`, JSON `data`), with an optional `id` that later appends with the
+ * same id replace in place (SPEC 12.2).
+ */
 export const TaskArtifactSchema = z.strictObject({
+  id: nonEmpty.optional(),
   name: nonEmpty,
   type: nonEmpty,
+  description: str().optional(),
+  mediaType: str().optional(),
   path: str().optional(),
   url: str().optional(),
+  text: str().optional(),
+  data: JsonValueSchema.optional(),
+  metadata: JsonObjectSchema.optional(),
 })
 
 /** Cross-references owned by a task, as stored on the record. */
@@ -113,18 +131,22 @@ export const SessionTaskSchema = z.strictObject({
   displayName: nonEmpty,
   spec: JsonValueSchema,
   state: SessionTaskStateSchema,
+  stateChangedAt: isoInstant,
   stateDetail: str().optional(),
   progress: TaskProgressSchema.optional(),
   inputRequest: TaskInputRequestSchema.optional(),
   cancelRequestedAt: isoInstant.optional(),
   summary: str().optional(),
   resultPath: str().optional(),
+  result: JsonValueSchema.optional(),
+  metadata: JsonObjectSchema.optional(),
   artifacts: z.array(TaskArtifactSchema),
   error: TaskErrorSchema.optional(),
   attempt: positive,
   workerId: nonEmpty.optional(),
   heartbeatAt: isoInstant.optional(),
   deadlineAt: isoInstant.optional(),
+  expiresAt: isoInstant.optional(),
   links: TaskLinksSchema,
   wakePolicy: TaskWakePolicySchema,
   createdAt: isoInstant,
@@ -145,6 +167,10 @@ export const CreateSessionTaskSchema = z.strictObject({
   wakePolicy: TaskWakePolicySchema.optional(),
   rootSessionId: SessionIdSchema.optional(),
   deadlineAt: isoInstant.transform(normalizeIso).optional(),
+  expiresAt: isoInstant.transform(normalizeIso).optional(),
+  stateChangedAt: isoInstant.transform(normalizeIso).optional(),
+  metadata: JsonObjectSchema.optional(),
+  result: JsonValueSchema.optional(),
 })
 
 /** A partial update; absent fields stay unchanged. */
@@ -155,6 +181,9 @@ export const SessionTaskUpdateSchema = z.strictObject({
   inputRequest: TaskInputRequestSchema.optional(),
   summary: str().optional(),
   resultPath: str().optional(),
+  result: JsonValueSchema.optional(),
+  metadata: JsonObjectSchema.optional(),
+  stateChangedAt: isoInstant.transform(normalizeIso).optional(),
   artifacts: z.array(TaskArtifactSchema).optional(),
   appendArtifact: TaskArtifactSchema.optional(),
   error: TaskErrorSchema.optional(),
@@ -163,6 +192,7 @@ export const SessionTaskUpdateSchema = z.strictObject({
   // Normalised so that stored heartbeats compare correctly as strings.
   heartbeatAt: isoInstant.transform(normalizeIso).optional(),
   deadlineAt: isoInstant.transform(normalizeIso).optional(),
+  expiresAt: isoInstant.transform(normalizeIso).optional(),
   expectedAttempt: positive.optional(),
   expectedState: SessionTaskStateSchema.optional(),
   incrementAttempt: z.boolean().optional(),
@@ -195,43 +225,15 @@ export const TaskMessageSchema = z.strictObject({
 
 /** Input of `registry.recordMessage`. */
 export const NewTaskMessageSchema = z.strictObject({
+  // Caller-chosen (idempotent); the generated ids' prefix stays theirs.
+  id: TaskIdSchema.refine(
+    (id) => !id.startsWith('tmsg_'),
+    "must not start with 'tmsg_'",
+  ).optional(),
   direction: TaskMessageDirectionSchema,
   content: messageContent,
   inReplyTo: InputRequestIdSchema.optional(),
   expectedAttempt: positive.optional(),
-})
-
-/** Options of `registry.listMessages`. */
-export const ListMessagesOptionsSchema = z.strictObject({
-  limit: positive.optional(),
-  afterId: TaskIdSchema.optional(),
-})
-
-const instant = z.date().refine((d) => !Number.isNaN(d.getTime()), 'must be a valid Date')
-
-/** Options of `registry.listStale`. */
-export const ListStaleOptionsSchema = z.strictObject({
-  heartbeatBefore: instant,
-  limit: positive.optional(),
-})
-
-/** Options of `registry.prune`. */
-export const PruneOptionsSchema = z.strictObject({
-  finishedBefore: instant,
-  limit: positive.optional(),
-})
-
-/** Options of `registry.listOverdue`. */
-export const ListOverdueOptionsSchema = z.strictObject({
-  deadlineBefore: instant,
-  limit: positive.optional(),
-})
-
-/** Options of `registry.listQueued`. */
-export const ListQueuedOptionsSchema = z.strictObject({
-  kinds: z.array(nonEmpty).readonly().optional(),
-  limit: positive.optional(),
-  afterId: TaskIdSchema.optional(),
 })
 
 /** Why a wake was raised. */
@@ -286,16 +288,6 @@ export type TaskMessagePart = DeepReadonly<z.infer<typeof TaskMessagePartSchema>
 export type TaskMessage = DeepReadonly<z.infer<typeof TaskMessageSchema>>
 /** Input of `registry.recordMessage`. */
 export type NewTaskMessage = DeepReadonly<z.infer<typeof NewTaskMessageSchema>>
-/** Options of `registry.listMessages`. */
-export type ListMessagesOptions = DeepReadonly<z.infer<typeof ListMessagesOptionsSchema>>
-/** Options of `registry.listStale`. */
-export type ListStaleOptions = z.infer<typeof ListStaleOptionsSchema>
-/** Options of `registry.listOverdue`. */
-export type ListOverdueOptions = z.infer<typeof ListOverdueOptionsSchema>
-/** Options of `registry.listQueued`. */
-export type ListQueuedOptions = DeepReadonly<z.infer<typeof ListQueuedOptionsSchema>>
-/** Options of `registry.prune`. */
-export type PruneOptions = z.infer<typeof PruneOptionsSchema>
 /** Why a wake was raised. */
 export type TaskWakeTransition = z.infer<typeof TaskWakeTransitionSchema>
 /** A nudge for the session's agent. */

@@ -1,39 +1,34 @@
-import type {
-  AllSessionsListener,
-  ListenerErrorHandler,
-  SessionTaskEmitter,
-  SessionTaskListener,
-} from '../events/emitter.js'
-import type { EventGap, StoredEvent } from '../events/event.js'
-import { SessionEventHub } from '../events/hub.js'
-import { checkedClock } from '../model/clock.js'
+import type { StoredEvent } from '../events/event.js'
 import { TaskConflictError, TaskNotFoundError } from '../model/errors.js'
 import { deepFreeze, freezeTask } from '../model/freeze.js'
 import {
-  type CreateSessionTask,
-  CreateSessionTaskSchema,
-  FunctionSchema,
   type ListMessagesOptions,
   ListMessagesOptionsSchema,
   type ListOverdueOptions,
   type ListQueuedOptions,
   type ListStaleOptions,
-  type NewTaskMessage,
   type PruneOptions,
+  type QueryTasksOptions,
+} from '../model/scan-schemas.js'
+import {
+  type CreateSessionTask,
+  CreateSessionTaskSchema,
+  type NewTaskMessage,
   SessionIdSchema,
   type SessionTask,
   type SessionTaskFilter,
   SessionTaskFilterSchema,
   type SessionTaskUpdate,
-  StreamOptionsSchema,
   type TaskMessage,
   type TaskOutput,
   TaskOutputSchema,
 } from '../model/schemas.js'
 import { type ClaimOptions, ClaimOptionsSchema } from '../model/supervisor-schemas.js'
+import { isoString } from '../model/time.js'
 import { parseInput } from '../model/validate.js'
 import { claimDecision, hasLimit, NO_COUNTS, type RunningCounts } from '../rules/claim.js'
 import { newSessionTask } from '../rules/create.js'
+import { isExpired } from '../rules/expiry.js'
 import { applyTaskUpdateResult } from '../rules/lifecycle.js'
 import {
   answersInputRequest,
@@ -44,33 +39,17 @@ import {
   withCancelRequested,
 } from '../rules/operations.js'
 import { wakeForMessage, wakeForUpdate } from '../rules/wake.js'
-import { createSessionStream, type StreamItem, type StreamOptions } from '../stream/stream.js'
+import { ListeningRegistry } from './listening.js'
+import { findTask, type QueryTasksResult, queryTasks } from './queries.js'
 import type { ClaimResult, SessionTaskRegistry, TaskUpdateResult } from './registry.js'
 import * as scans from './scans.js'
-import type { SessionTaskStore, TaskDecision } from './store.js'
-import { storeStreamSource } from './stream-source.js'
+import type { TaskDecision } from './store.js'
 
-/** Options of {@link SessionTaskRegistryCore}. */
-export type SessionTaskRegistryCoreOptions = {
-  /**
-   * The clock that stamps records, messages and wakes.
-   * @default () => new Date()
-   */
-  now?: (() => Date) | undefined
-  /**
-   * Receives errors thrown by event listeners; the operation never fails.
-   * @default logs with console.error
-   */
-  onListenerError?: ListenerErrorHandler | undefined
-  /**
-   * Told when committed events could not be delivered to this process
-   * (SPEC 12.5), after streams and `onEventGap` hooks were.
-   * @default logs with console.warn
-   */
-  onEventGap?: ((gap: EventGap) => void) | undefined
-}
+export type { SessionTaskRegistryCoreOptions } from './listening.js'
 
-const _DEFAULT_SCAN_LIMIT = 100
+// What a decision on an expired task resolves: the task is absent (SPEC 12.2).
+const EXPIRED = Symbol('expired')
+type Live<R> = R | typeof EXPIRED
 
 /**
  * The one registry: validation, the lifecycle rules, wakes, event dispatch,
@@ -79,30 +58,13 @@ const _DEFAULT_SCAN_LIMIT = 100
  * the store, then notifies. Records, messages and payloads are deeply frozen
  * and shared: the object stored is the one returned and delivered.
  */
-export class SessionTaskRegistryCore implements SessionTaskRegistry {
-  /** The storage port this registry runs over. */
-  protected readonly store: SessionTaskStore
-  /** Per-session emitters and the dispatch queue. @internal */
-  protected readonly hub: SessionEventHub
-  private readonly clock: () => Date
-
-  constructor(store: SessionTaskStore, options: SessionTaskRegistryCoreOptions = {}) {
-    this.store = store
-    this.clock = options.now === undefined ? () => new Date() : checkedClock(options.now)
-    this.hub = new SessionEventHub({
-      onListenerError: options.onListenerError,
-      onEventGap: options.onEventGap,
-    })
-    store.attach({
-      deliver: (sessionId, events) => this.hub.deliver(sessionId, events),
-      deleted: (sessionId) => this.hub.deleteSession(sessionId),
-      gap: (gap) => this.hub.gap(gap),
-    })
-  }
-
-  /** The registry's clock. */
-  now(): Date {
-    return this.clock()
+export class SessionTaskRegistryCore extends ListeningRegistry implements SessionTaskRegistry {
+  // Expired tasks decide nothing and resolve as absent.
+  private unlessExpired<A extends unknown[], R>(
+    decide: (task: SessionTask, ...rest: A) => TaskDecision<R>,
+  ) {
+    return (task: SessionTask, ...rest: A): TaskDecision<Live<R>> =>
+      isExpired(task, this.clock) ? { result: EXPIRED } : decide(task, ...rest)
   }
 
   // Ids of a task the store holds in memory are known good: skip the regex.
@@ -124,6 +86,11 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
       // vanished meanwhile (deleted) is tried again.
       const existing = outcome.existing
       if (parsed.id === undefined || existing === undefined) continue
+      if (isExpired(existing, this.clock)) {
+        throw new TaskConflictError(
+          `task id '${parsed.id}' belongs to an expired task that prune has not removed yet`,
+        )
+      }
       if (existing.sessionId === parsed.sessionId) return freezeTask(existing)
       throw new TaskConflictError(`task id '${parsed.id}' is already used by another session`)
     }
@@ -139,8 +106,13 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     // costs a microtask on the hottest path.
     const [sid, tid] = this.ids(sessionId, taskId)
     const parsed = parseTaskUpdate(update)
-    const done = await this.store.modify(sid, tid, (before) => this.decideUpdate(before, parsed))
-    return done?.result.task
+    const done = await this.store.modify(
+      sid,
+      tid,
+      this.unlessExpired((before) => this.decideUpdate(before, parsed)),
+    )
+    const result = done?.result
+    return result === undefined || result === EXPIRED ? undefined : result.task
   }
 
   /** Like `update`, and also reports whether the update was applied and changed the record. */
@@ -151,15 +123,19 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   ): Promise<TaskUpdateResult | undefined> {
     const [sid, tid] = this.ids(sessionId, taskId)
     const parsed = parseTaskUpdate(update)
-    const done = await this.store.modify(sid, tid, (before) => this.decideUpdate(before, parsed))
-    return done?.result
+    const done = await this.store.modify(
+      sid,
+      tid,
+      this.unlessExpired((before) => this.decideUpdate(before, parsed)),
+    )
+    return done === undefined || done.result === EXPIRED ? undefined : done.result
   }
 
   /** Starts a queued task in one fenced compare-and-set, within `limits` counted across the registry. */
   async claim(sessionId: string, taskId: string, options: ClaimOptions) {
     const [sid, tid] = this.ids(sessionId, taskId)
     const o = parseInput(ClaimOptionsSchema, options, 'ClaimOptions')
-    const decide = (record: SessionTask, running: RunningCounts): TaskDecision<ClaimResult> => {
+    const decide = this.unlessExpired((record: SessionTask, running: RunningCounts) => {
       const task = freezeTask(record)
       const { update, refusal } = claimDecision(task, running, o, this.clock())
       const decided = update === undefined ? undefined : this.decideUpdate(task, update)
@@ -169,22 +145,22 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
           ? { claimed: true, task: after }
           : { claimed: false, reason: refusal, task: after }
       return { write: decided?.write, result }
-    }
+    })
     // Without a limit nothing needs counting: a plain compare-and-set will do.
     const done = hasLimit(o.limits)
       ? await this.store.claim(sid, tid, decide)
       : await this.store.modify(sid, tid, (record) => decide(record, NO_COUNTS))
-    return done?.result
+    return done === undefined || done.result === EXPIRED ? undefined : done.result
   }
 
   /** Queued tasks of every session (of `kinds` when given), oldest first. */
   listQueued(options?: ListQueuedOptions): Promise<SessionTask[]> {
-    return scans.listQueued(this.store, options)
+    return scans.listQueued(this.store, options, this.clock)
   }
 
   /** Unfinished tasks of every session whose `deadlineAt` is before the cutoff, earliest first. */
   listOverdue(options: ListOverdueOptions): Promise<SessionTask[]> {
-    return scans.listOverdue(this.store, options)
+    return scans.listOverdue(this.store, options, this.clock)
   }
 
   // The record event first, then any wake.
@@ -213,10 +189,22 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   async get(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
     // A store that holds the task in memory answers without a round trip.
     const known = this.store.peek?.(taskId)
-    if (known !== undefined && known.sessionId === sessionId) return known
+    if (known !== undefined && known.sessionId === sessionId) {
+      return isExpired(known, this.clock) ? undefined : known
+    }
     const [sid, tid] = this.ids(sessionId, taskId)
     const task = await this.store.read(sid, tid)
-    return task === undefined ? undefined : freezeTask(task)
+    return task === undefined || isExpired(task, this.clock) ? undefined : freezeTask(task)
+  }
+
+  /** A task by id in any session (for trusted server code: protocol adapters, admin tools). */
+  find(taskId: string): Promise<SessionTask | undefined> {
+    return findTask(this.store, taskId, this.clock)
+  }
+
+  /** Tasks across sessions, oldest first, a page at a time (`nextCursor` continues). */
+  query(options?: QueryTasksOptions): Promise<QueryTasksResult> {
+    return queryTasks(this.store, options, this.clock)
   }
 
   /** Lists a session's tasks, oldest first (createdAt, then insertion order). */
@@ -228,7 +216,9 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
     const out: SessionTask[] = []
     for (const task of tasks) {
       // Kinds may hold any character, so they are compared here, not in a store.
-      if (f.kind === undefined || task.kind === f.kind) out.push(freezeTask(task))
+      if ((f.kind === undefined || task.kind === f.kind) && !isExpired(task, this.clock)) {
+        out.push(freezeTask(task))
+      }
     }
     return out
   }
@@ -236,7 +226,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   /** Stamps `cancelRequestedAt` once; never changes the state. */
   async requestCancel(sessionId: string, taskId: string): Promise<SessionTask | undefined> {
     const [sid, tid] = this.ids(sessionId, taskId)
-    const done = await this.store.modify(sid, tid, (task): TaskDecision<SessionTask> => {
+    const decide = this.unlessExpired((task): TaskDecision<SessionTask> => {
       const before = freezeTask(task)
       const after = withCancelRequested(before, this.clock())
       if (after === undefined) return { result: before }
@@ -246,7 +236,8 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
         result: frozen,
       }
     })
-    return done?.result
+    const done = await this.store.modify(sid, tid, decide)
+    return done === undefined || done.result === EXPIRED ? undefined : done.result
   }
 
   /** Stores a message; an inbound answer to the pending input request resumes the task. */
@@ -257,7 +248,7 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   ): Promise<TaskMessage> {
     const [sid, tid] = this.ids(sessionId, taskId)
     const parsed = parseNewTaskMessage(message)
-    const done = await this.store.modify(sid, tid, (record): TaskDecision<TaskMessage> => {
+    const decide = this.unlessExpired((record): TaskDecision<TaskMessage> => {
       const task = freezeTask(record)
       const now = this.clock()
       const stored = deepFreeze(newTaskMessage(task, parsed, now))
@@ -274,9 +265,16 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
       }
       return { write: { task: next, message: stored, events }, result: stored }
     })
-    if (done === undefined)
+    const done = await this.store.modify(sid, tid, decide)
+    if (done === undefined || done.result === EXPIRED)
       throw new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`)
-    return done.result
+    // A caller-chosen id seen before: the stored message, nothing new.
+    const duplicate = done.duplicate
+    if (duplicate === undefined) return done.result
+    if (duplicate.taskId !== tid) {
+      throw new TaskConflictError(`message id '${duplicate.id}' is already used by another task`)
+    }
+    return deepFreeze(duplicate)
   }
 
   /** Reads messages oldest first: the newest `limit`, or the first `limit` after `afterId`. */
@@ -290,7 +288,11 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
       options === undefined
         ? {}
         : parseInput(ListMessagesOptionsSchema, options, 'ListMessagesOptions')
-    const messages = await this.store.listMessages(sid, tid, o)
+    const messages = await this.store.listMessages(sid, tid, {
+      limit: o.limit,
+      afterId: o.afterId,
+      liveAt: isoString(this.clock()),
+    })
     return messages.map(deepFreeze)
   }
 
@@ -298,64 +300,36 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
   async publishOutput(sessionId: string, taskId: string, output: TaskOutput): Promise<boolean> {
     const [sid, tid] = this.ids(sessionId, taskId)
     const o = parseInput(TaskOutputSchema, output, 'TaskOutput')
-    const done = await this.store.modify(sid, tid, (task): TaskDecision<boolean> => {
+    const decide = this.unlessExpired((task): TaskDecision<boolean> => {
       if (o.expectedAttempt !== undefined && o.expectedAttempt !== task.attempt) {
         return { result: false }
       }
       const data = Object.freeze({ taskId: tid, stream: o.stream, delta: o.delta })
       return { write: { events: [{ type: 'task.output', data }] }, result: true }
     })
-    return done?.result ?? false
+    const done = await this.store.modify(sid, tid, decide)
+    return done?.result === true
   }
 
-  /** The session's mitt emitter (created on first use). */
-  events(sessionId: string): SessionTaskEmitter {
-    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
-    // An emitter can be listened to at any time: the session stays watched.
-    this.store.watch?.(sid)
-    return this.hub.emitter(sid)
-  }
-
-  /** Listens to all of one session's events; returns the unsubscribe function. */
-  subscribe(sessionId: string, listener: SessionTaskListener): () => void {
-    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
-    parseInput(FunctionSchema, listener, 'listener')
-    return both(this.hub.subscribe(sid, listener), this.store.watch?.(sid))
-  }
-
-  /** Listens to every session's events; returns the unsubscribe function. */
-  subscribeAll(listener: AllSessionsListener): () => void {
-    parseInput(FunctionSchema, listener, 'listener')
-    return both(this.hub.subscribeAll(listener), this.store.watch?.(undefined))
-  }
-
-  /** Runs `hook` after a session is deleted. */
-  onSessionDeleted(hook: (sessionId: string) => void): () => void {
-    parseInput(FunctionSchema, hook, 'hook')
-    return this.hub.onSessionDeleted(hook)
-  }
-
-  /** Runs `hook` whenever this process learns that committed events were lost (SPEC 12.5). */
-  onEventGap(hook: (gap: EventGap) => void): () => void {
-    parseInput(FunctionSchema, hook, 'hook')
-    return this.hub.onGap(hook)
-  }
-
-  /** A replayable stream of one session's events: a snapshot (or a replay from `since`), then live events. */
-  stream(sessionId: string, options?: StreamOptions): AsyncIterable<StreamItem> {
-    const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
-    const o = options === undefined ? {} : parseInput(StreamOptionsSchema, options, 'StreamOptions')
-    return createSessionStream(this.hub, sid, storeStreamSource(this.store, sid), o)
+  /** Removes one task with its messages and emits `task.deleted`; false when there is no such task. */
+  async delete(sessionId: string, taskId: string): Promise<boolean> {
+    const [sid, tid] = this.ids(sessionId, taskId)
+    const gone: StoredEvent = { type: 'task.deleted', data: Object.freeze({ taskId: tid }) }
+    const decide = this.unlessExpired(
+      (): TaskDecision<boolean> => ({ write: { deleted: true, events: [gone] }, result: true }),
+    )
+    const done = await this.store.modify(sid, tid, decide)
+    return done?.result === true
   }
 
   /** Queued or running tasks of every session whose heartbeat is older than the cutoff, oldest heartbeat first. */
   listStale(options: ListStaleOptions): Promise<SessionTask[]> {
-    return scans.listStale(this.store, options)
+    return scans.listStale(this.store, options, this.clock)
   }
 
   /** Deletes terminal tasks finished before the cutoff (oldest first) with their messages; returns them. */
   prune(options: PruneOptions): Promise<SessionTask[]> {
-    return scans.prune(this.store, options)
+    return scans.prune(this.store, options, this.clock())
   }
 
   /** Drops a session's tasks, messages, emitter, listeners and buffers; emits nothing. */
@@ -370,14 +344,4 @@ export class SessionTaskRegistryCore implements SessionTaskRegistry {
 // A dropped update still commits the events an enclosing operation staged.
 function decided(events: StoredEvent[]) {
   return events.length === 0 ? undefined : { events }
-}
-
-function both(first: () => void, second: (() => void) | undefined): () => void {
-  let active = true
-  return () => {
-    if (!active) return
-    active = false
-    first()
-    second?.()
-  }
 }

@@ -6,13 +6,17 @@ import type { RunningCounts } from '../rules/claim.js'
 import { MessageLog } from './message-log.js'
 import { newSessionLog, ReplayLog, type SessionLog, SessionTombstones } from './replay-log.js'
 import { TaskStateIndex } from './state-index.js'
-import type {
-  SessionTaskStore,
-  StoreEventSink,
-  StoreInsert,
-  StoreMessageQuery,
-  StoreSnapshot,
-  TaskDecision,
+import {
+  GENERATED_MESSAGE_PREFIX,
+  type SessionTaskStore,
+  type StoreEventSink,
+  type StoreInsert,
+  type StoreMessageQuery,
+  type StoreModified,
+  type StoreQueryRow,
+  type StoreSnapshot,
+  type StoreTaskQuery,
+  type TaskDecision,
 } from './store.js'
 
 /** Options of {@link InMemoryTaskStore}. */
@@ -34,6 +38,8 @@ type Entry = {
   readonly order: number
   readonly session: SessionData
   messages: MessageLog | undefined
+  // Caller-chosen message ids of this task (rare), released with it.
+  chosen: string[] | undefined
 }
 type SessionData = {
   readonly id: string
@@ -60,6 +66,8 @@ export class InMemoryTaskStore implements SessionTaskStore {
   private readonly index = new TaskStateIndex<Entry>()
   private sink: StoreEventSink | undefined
   private insertions = 0
+  // Caller-chosen message ids, registry-wide: generated ids never collide.
+  private readonly chosenMessages = new Map<string, TaskMessage>()
 
   constructor(options: InMemoryTaskStoreOptions = {}) {
     this.replay = new ReplayLog(options.replayBuffer ?? 1000, options.replayBudget ?? 50_000)
@@ -97,7 +105,13 @@ export class InMemoryTaskStore implements SessionTaskStore {
     }
     if (task.createdAt < session.lastCreatedAt) session.ordered = false
     else session.lastCreatedAt = task.createdAt
-    const entry: Entry = { task, order: this.insertions++, session, messages: undefined }
+    const entry: Entry = {
+      task,
+      order: this.insertions++,
+      session,
+      messages: undefined,
+      chosen: undefined,
+    }
     this.tasks.set(task.id, entry)
     session.tasks.set(task.id, entry)
     this.index.add(entry)
@@ -115,12 +129,45 @@ export class InMemoryTaskStore implements SessionTaskStore {
     return this.entry(sessionId, taskId)?.task
   }
 
+  /** A task by id in any session. */
+  async find(taskId: string): Promise<SessionTask | undefined> {
+    return this.tasks.get(taskId)?.task
+  }
+
+  /** Tasks matching `filter`, oldest first, with their insertion order. */
+  async query(filter: StoreTaskQuery, limit: number): Promise<StoreQueryRow[]> {
+    const { kind, state, updatedAfter, after, liveAt } = filter
+    const afterOrder = after === undefined ? 0 : Number(after.order)
+    const from =
+      filter.sessionIds === undefined
+        ? this.tasks.values()
+        : filter.sessionIds.flatMap((id) => [...(this.sessions.get(id)?.tasks.values() ?? [])])
+    return this.scan(
+      (task) =>
+        (kind === undefined || task.kind === kind) &&
+        (state === undefined || task.state === state) &&
+        (updatedAfter === undefined || task.updatedAt > updatedAfter) &&
+        (task.expiresAt === undefined || task.expiresAt > liveAt),
+      () => undefined,
+      Number.POSITIVE_INFINITY,
+      from,
+    )
+      .filter(
+        (e) =>
+          after === undefined ||
+          e.task.createdAt > after.createdAt ||
+          (e.task.createdAt === after.createdAt && e.order > afterOrder),
+      )
+      .slice(0, limit)
+      .map((e) => ({ task: e.task, order: String(e.order) }))
+  }
+
   /** Reads, decides and commits one task's change, then delivers its events. */
   async modify<R>(
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
-  ): Promise<{ readonly result: R } | undefined> {
+  ): Promise<StoreModified<R> | undefined> {
     const entry = this.entry(sessionId, taskId)
     if (entry === undefined) return undefined
     return this.commit(entry, decide(entry.task))
@@ -137,7 +184,21 @@ export class InMemoryTaskStore implements SessionTaskStore {
     return this.commit(entry, decide(entry.task, this.index.counts(entry.task)))
   }
 
-  private commit<R>(entry: Entry, { write, result }: TaskDecision<R>): { readonly result: R } {
+  private commit<R>(entry: Entry, { write, result }: TaskDecision<R>): StoreModified<R> {
+    if (write?.deleted === true) {
+      this.remove([entry])
+      this.deliver(entry.task.sessionId, entry.session.log, write.events)
+      if (entry.session.tasks.size === 0) this.dropSession(entry.session)
+      return { result }
+    }
+    const message = write?.message
+    if (message !== undefined && !message.id.startsWith(GENERATED_MESSAGE_PREFIX)) {
+      const duplicate = this.chosenMessages.get(message.id)
+      if (duplicate !== undefined) return { result, duplicate }
+      this.chosenMessages.set(message.id, message)
+      entry.chosen ??= []
+      entry.chosen.push(message.id)
+    }
     if (write !== undefined) {
       if (write.task !== undefined) {
         const before = entry.task
@@ -177,8 +238,12 @@ export class InMemoryTaskStore implements SessionTaskStore {
     taskId: string,
     query: StoreMessageQuery,
   ): Promise<readonly TaskMessage[]> {
-    const messages = this.entry(sessionId, taskId)?.messages
-    return messages === undefined ? [] : messages.list(query.limit, query.afterId)
+    const entry = this.entry(sessionId, taskId)
+    const expiresAt = entry?.task.expiresAt
+    if (entry?.messages === undefined || (expiresAt !== undefined && expiresAt <= query.liveAt)) {
+      return []
+    }
+    return entry.messages.list(query.limit, query.afterId)
   }
 
   /** Buffered events after `after`, or undefined when evicted. */
@@ -262,28 +327,34 @@ export class InMemoryTaskStore implements SessionTaskStore {
     ).map((e) => e.task)
   }
 
-  /** Deletes terminal tasks finished before `before` with their messages and events. */
-  async prune(before: string, limit: number): Promise<SessionTask[]> {
+  /** Deletes terminal tasks finished before `before`, and expired ones, with their messages and events. */
+  async prune(before: string, limit: number, expiredBefore: string): Promise<SessionTask[]> {
     const removed = this.scan(
-      ({ state, finishedAt }) =>
-        isTerminalState(state) && finishedAt !== undefined && finishedAt < before,
+      ({ state, finishedAt, expiresAt }) =>
+        (isTerminalState(state) && finishedAt !== undefined && finishedAt < before) ||
+        (expiresAt !== undefined && expiresAt <= expiredBefore),
       (task) => task.finishedAt,
       limit,
     )
+    const sessions = this.remove(removed)
+    for (const session of sessions) if (session.tasks.size === 0) this.dropSession(session)
+    return removed.map((e) => e.task)
+  }
+
+  // Unlinks tasks and what hangs off them; returns their sessions (their replay logs forgot them).
+  private remove(entries: readonly Entry[]): Set<SessionData> {
     const bySession = new Map<SessionData, Set<string>>()
-    for (const entry of removed) {
+    for (const entry of entries) {
       this.index.remove(entry)
       this.tasks.delete(entry.task.id)
       entry.session.tasks.delete(entry.task.id)
+      for (const id of entry.chosen ?? []) this.chosenMessages.delete(id)
       const ids = bySession.get(entry.session)
       if (ids === undefined) bySession.set(entry.session, new Set([entry.task.id]))
       else ids.add(entry.task.id)
     }
-    for (const [session, ids] of bySession) {
-      if (session.tasks.size === 0) this.dropSession(session)
-      else this.replay.forget(session.log, ids)
-    }
-    return removed.map((e) => e.task)
+    for (const [session, ids] of bySession) this.replay.forget(session.log, ids)
+    return new Set(bySession.keys())
   }
 
   // A session without tasks keeps nothing: memory follows live data.
@@ -301,6 +372,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
     for (const [id, entry] of session.tasks) {
       this.tasks.delete(id)
       this.index.remove(entry)
+      for (const chosen of entry.chosen ?? []) this.chosenMessages.delete(chosen)
     }
     this.dropSession(session)
     return count

@@ -5,13 +5,16 @@ import type {
 } from '../events/emitter.js'
 import type { EventGap } from '../events/event.js'
 import type {
-  CreateSessionTask,
   ListMessagesOptions,
   ListOverdueOptions,
   ListQueuedOptions,
   ListStaleOptions,
-  NewTaskMessage,
   PruneOptions,
+  QueryTasksOptions,
+} from '../model/scan-schemas.js'
+import type {
+  CreateSessionTask,
+  NewTaskMessage,
   SessionTask,
   SessionTaskFilter,
   SessionTaskUpdate,
@@ -21,6 +24,7 @@ import type {
 import type { ClaimOptions } from '../model/supervisor-schemas.js'
 import type { ClaimRefusal } from '../rules/claim.js'
 import type { StreamItem, StreamOptions } from '../stream/stream.js'
+import type { QueryTasksResult } from './queries.js'
 
 /** What `updateWithOutcome` reports. */
 export type TaskUpdateResult = {
@@ -63,6 +67,12 @@ export interface SessionTaskRegistry {
   ): Promise<TaskUpdateResult | undefined>
   /** Reads one task of a session. */
   get(sessionId: string, taskId: string): Promise<SessionTask | undefined>
+  /** A task by id in any session, or `undefined` (for trusted server code: protocol adapters, admin tools). */
+  find(taskId: string): Promise<SessionTask | undefined>
+  /** Tasks across sessions (or of `sessionIds`), oldest first, a page at a time; `nextCursor` continues. */
+  query(options?: QueryTasksOptions): Promise<QueryTasksResult>
+  /** Removes one task with its messages and emits `task.deleted`; false when there is no such task. */
+  delete(sessionId: string, taskId: string): Promise<boolean>
   /** Lists a session's tasks, oldest first, filtered by kind and state. */
   list(sessionId: string, filter?: SessionTaskFilter): Promise<SessionTask[]>
   /** Records the wish to cancel (cooperative); never changes the state. */

@@ -8,9 +8,10 @@ import {
   ListStaleOptionsSchema,
   type PruneOptions,
   PruneOptionsSchema,
-  type SessionTask,
-} from '../model/schemas.js'
+} from '../model/scan-schemas.js'
+import type { SessionTask } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
+import { isExpired } from '../rules/expiry.js'
 import type { SessionTaskStore } from './store.js'
 
 // The registry's reads and deletes across sessions: validated here, run by
@@ -28,33 +29,50 @@ export function cutoffIso(date: Date): string {
 }
 
 /** `registry.listStale`. */
-export async function listStale(store: SessionTaskStore, options: ListStaleOptions) {
+export async function listStale(
+  store: SessionTaskStore,
+  options: ListStaleOptions,
+  now: () => Date,
+) {
   const o = parseInput(ListStaleOptionsSchema, options, 'ListStaleOptions')
   const found = await store.listStale(cutoffIso(o.heartbeatBefore), o.limit ?? DEFAULT_SCAN_LIMIT)
-  return found.map(freezeTask)
+  return live(found, now)
+}
+
+// Expired tasks are absent to every read (a page may come back short).
+function live(tasks: readonly SessionTask[], now: () => Date): SessionTask[] {
+  const out: SessionTask[] = []
+  for (const task of tasks) if (!isExpired(task, now)) out.push(freezeTask(task))
+  return out
 }
 
 /** `registry.listQueued`. */
 export async function listQueued(
   store: SessionTaskStore,
   options: ListQueuedOptions | undefined,
+  now: () => Date,
 ): Promise<SessionTask[]> {
   const o =
     options === undefined ? {} : parseInput(ListQueuedOptionsSchema, options, 'ListQueuedOptions')
   const found = await store.listQueued(o.kinds, o.limit ?? DEFAULT_SCAN_LIMIT, o.afterId)
-  return found.map(freezeTask)
+  return live(found, now)
 }
 
 /** `registry.listOverdue`. */
-export async function listOverdue(store: SessionTaskStore, options: ListOverdueOptions) {
+export async function listOverdue(
+  store: SessionTaskStore,
+  options: ListOverdueOptions,
+  now: () => Date,
+) {
   const o = parseInput(ListOverdueOptionsSchema, options, 'ListOverdueOptions')
   const found = await store.listOverdue(cutoffIso(o.deadlineBefore), o.limit ?? DEFAULT_SCAN_LIMIT)
-  return found.map(freezeTask)
+  return live(found, now)
 }
 
-/** `registry.prune`. */
-export async function prune(store: SessionTaskStore, options: PruneOptions) {
+/** `registry.prune`: finished before the cutoff, or expired at `now`. */
+export async function prune(store: SessionTaskStore, options: PruneOptions, now: Date) {
   const o = parseInput(PruneOptionsSchema, options, 'PruneOptions')
-  const removed = await store.prune(cutoffIso(o.finishedBefore), o.limit ?? DEFAULT_SCAN_LIMIT)
+  const limit = o.limit ?? DEFAULT_SCAN_LIMIT
+  const removed = await store.prune(cutoffIso(o.finishedBefore), limit, cutoffIso(now))
   return removed.map(freezeTask)
 }

@@ -13,7 +13,44 @@ export type TaskWrite = {
   readonly message?: TaskMessage | undefined
   /** The events to number and store with the write, in order. */
   readonly events: readonly StoredEvent[]
+  /**
+   * Removes the task instead (`registry.delete`): its record, messages and
+   * stored events go, and `events` (its `task.deleted`) are stored after them.
+   */
+  readonly deleted?: true | undefined
 }
+
+/**
+ * A message id that does not start with this prefix was chosen by the
+ * caller: a write carrying one that is already stored (for any task)
+ * commits nothing, and the store answers with the stored message
+ * (see {@link SessionTaskStore.modify}). Generated ids start with it.
+ */
+export const GENERATED_MESSAGE_PREFIX = 'tmsg_'
+
+/** What {@link SessionTaskStore.modify} resolves for a task that exists. */
+export type StoreModified<R> = {
+  readonly result: R
+  /** The write carried a caller-chosen message id already stored: that message, and nothing was written. */
+  readonly duplicate?: TaskMessage | undefined
+}
+
+/** What {@link SessionTaskStore.query} filters on, already validated. */
+export type StoreTaskQuery = {
+  readonly sessionIds?: readonly string[] | undefined
+  /** A kind (compared exactly). */
+  readonly kind?: string | undefined
+  readonly state?: SessionTaskState | undefined
+  /** Only tasks whose `updatedAt` is later. */
+  readonly updatedAfter?: string | undefined
+  /** Only tasks after this position (see {@link StoreQueryRow}). */
+  readonly after?: { readonly createdAt: string; readonly order: string } | undefined
+  /** Leaves out tasks whose `expiresAt` is at or before this instant. */
+  readonly liveAt: string
+}
+
+/** A task found by {@link SessionTaskStore.query}, with its insertion order (a decimal integer string, increasing). */
+export type StoreQueryRow = { readonly task: SessionTask; readonly order: string }
 
 /**
  * What the core's pure `decide` function returns for the record it was
@@ -31,6 +68,8 @@ export type StoreInsert =
 export type StoreMessageQuery = {
   readonly limit?: number | undefined
   readonly afterId?: string | undefined
+  /** A task whose `expiresAt` is at or before this instant has no messages to list. */
+  readonly liveAt: string
 }
 
 /** A session's tasks and the seq of its last event, read in one consistent view. */
@@ -75,18 +114,29 @@ export interface SessionTaskStore {
   insert(task: SessionTask, events: readonly StoredEvent[]): Promise<StoreInsert>
   /** One task of a session, or undefined. */
   read(sessionId: string, taskId: string): Promise<SessionTask | undefined>
+  /** A task by id in any session, or undefined. */
+  find(taskId: string): Promise<SessionTask | undefined>
+  /**
+   * Tasks of every session (or of `sessionIds`) matching the filter, oldest
+   * first (createdAt, then insertion order), at most `limit`, each with its
+   * insertion order so the caller can continue after it.
+   */
+  query(filter: StoreTaskQuery, limit: number): Promise<readonly StoreQueryRow[]>
   /**
    * Locks one task of a session, calls `decide` with its record and commits
    * the returned write atomically (record, message and numbered events), then
    * delivers the events. `decide` is pure and may be called again when the
    * store retries; an error it throws aborts the write and is rethrown.
-   * Resolves `undefined` (without calling `decide`) when there is no such task.
+   * Resolves `undefined` (without calling `decide`) when there is no such
+   * task. A write whose message has a caller-chosen id (see
+   * {@link GENERATED_MESSAGE_PREFIX}) that is already stored commits nothing
+   * and resolves with that message as `duplicate`.
    */
   modify<R>(
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
-  ): Promise<{ readonly result: R } | undefined>
+  ): Promise<StoreModified<R> | undefined>
   /**
    * Like `modify`, for a claim: `decide` also gets the {@link RunningCounts}
    * (tasks running or awaiting input) read in the same atomic step, and
@@ -136,8 +186,12 @@ export interface SessionTaskStore {
   snapshot(sessionId: string): Promise<StoreSnapshot>
   /** Queued or running tasks of every session with `heartbeatAt` < `before`, oldest heartbeat first (then createdAt). */
   listStale(before: string, limit: number): Promise<readonly SessionTask[]>
-  /** Deletes terminal tasks finished before `before` (oldest first) with their messages and events; returns them. */
-  prune(before: string, limit: number): Promise<readonly SessionTask[]>
+  /**
+   * Deletes terminal tasks finished before `before` (oldest first) and
+   * tasks of any state whose `expiresAt` is at or before `expiredBefore`, with
+   * their messages and events; returns them (at most `limit`).
+   */
+  prune(before: string, limit: number, expiredBefore: string): Promise<readonly SessionTask[]>
   /** Deletes a session's tasks, messages and events; resolves the number of tasks removed. */
   deleteSession(sessionId: string): Promise<number>
   /**

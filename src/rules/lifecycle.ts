@@ -73,6 +73,7 @@ export function applyTaskUpdateResult(
   // 5. Transition.
   if (nextState !== undefined && !wasTerminal && nextState !== task.state) {
     next.state = nextState
+    next.stateChangedAt = at
     changed = true
     if (task.state === 'queued' && next.startedAt === undefined) next.startedAt = at
     if (isTerminalState(nextState) && next.finishedAt === undefined) next.finishedAt = at
@@ -96,6 +97,14 @@ export function applyTaskUpdateResult(
     next.resultPath = update.resultPath
     changed = true
   }
+  if (update.result !== undefined && !same(update.result, task.result)) {
+    next.result = update.result
+    changed = true
+  }
+  if (update.metadata !== undefined && !same(update.metadata, task.metadata)) {
+    next.metadata = update.metadata
+    changed = true
+  }
   if (update.error !== undefined && !same(update.error, task.error)) {
     next.error = update.error
     changed = true
@@ -112,12 +121,26 @@ export function applyTaskUpdateResult(
     next.deadlineAt = update.deadlineAt
     changed = true
   }
+  if (update.expiresAt !== undefined && update.expiresAt !== task.expiresAt) {
+    next.expiresAt = update.expiresAt
+    changed = true
+  }
+  // An explicit stamp wins over the transition's `now` (a bridge replaying a remote status).
+  if (update.stateChangedAt !== undefined && update.stateChangedAt !== next.stateChangedAt) {
+    next.stateChangedAt = update.stateChangedAt
+    changed = true
+  }
 
-  // 7. Artifacts: replace, then append.
+  // 7. Artifacts: replace, then append (in place over an artifact with the same id).
   if (update.artifacts !== undefined || update.appendArtifact !== undefined) {
     const artifacts =
       update.artifacts !== undefined ? update.artifacts.slice() : task.artifacts.slice()
-    if (update.appendArtifact !== undefined) artifacts.push(update.appendArtifact)
+    const added = update.appendArtifact
+    if (added !== undefined) {
+      const at = added.id === undefined ? -1 : artifacts.findIndex((a) => a.id === added.id)
+      if (at === -1) artifacts.push(added)
+      else artifacts[at] = added
+    }
     if (!same(artifacts, task.artifacts)) {
       next.artifacts = artifacts
       changed = true

@@ -49,7 +49,7 @@ export function newTaskMessage(task: SessionTask, input: NewTaskMessage, now: Da
     )
   }
   const message: Draft<TaskMessage> = {
-    id: generateTaskMessageId(),
+    id: input.id ?? generateTaskMessageId(),
     taskId: task.id,
     direction: input.direction,
     content: input.content,

@@ -8,6 +8,7 @@ export type TaskFields = { -readonly [K in keyof SessionTask]-?: SessionTask[K] 
   displayName: string
   spec: SessionTask['spec']
   state: SessionTask['state']
+  stateChangedAt: string
   artifacts: SessionTask['artifacts']
   attempt: number
   links: SessionTask['links']
@@ -30,18 +31,22 @@ export function buildTask(f: TaskFields): SessionTask {
   t.displayName = f.displayName
   t.spec = f.spec
   t.state = f.state
+  t.stateChangedAt = f.stateChangedAt
   if (f.stateDetail !== undefined) t.stateDetail = f.stateDetail
   if (f.progress !== undefined) t.progress = f.progress
   if (f.inputRequest !== undefined) t.inputRequest = f.inputRequest
   if (f.cancelRequestedAt !== undefined) t.cancelRequestedAt = f.cancelRequestedAt
   if (f.summary !== undefined) t.summary = f.summary
   if (f.resultPath !== undefined) t.resultPath = f.resultPath
+  if (f.result !== undefined) t.result = f.result
+  if (f.metadata !== undefined) t.metadata = f.metadata
   t.artifacts = f.artifacts
   if (f.error !== undefined) t.error = f.error
   t.attempt = f.attempt
   if (f.workerId !== undefined) t.workerId = f.workerId
   if (f.heartbeatAt !== undefined) t.heartbeatAt = f.heartbeatAt
   if (f.deadlineAt !== undefined) t.deadlineAt = f.deadlineAt
+  if (f.expiresAt !== undefined) t.expiresAt = f.expiresAt
   t.links = f.links
   t.wakePolicy = f.wakePolicy
   t.createdAt = f.createdAt
@@ -61,18 +66,22 @@ export function fieldsOf(t: SessionTask): TaskFields {
     displayName: t.displayName,
     spec: t.spec,
     state: t.state,
+    stateChangedAt: t.stateChangedAt,
     stateDetail: t.stateDetail,
     progress: t.progress,
     inputRequest: t.inputRequest,
     cancelRequestedAt: t.cancelRequestedAt,
     summary: t.summary,
     resultPath: t.resultPath,
+    result: t.result,
+    metadata: t.metadata,
     artifacts: t.artifacts,
     error: t.error,
     attempt: t.attempt,
     workerId: t.workerId,
     heartbeatAt: t.heartbeatAt,
     deadlineAt: t.deadlineAt,
+    expiresAt: t.expiresAt,
     links: t.links,
     wakePolicy: t.wakePolicy,
     createdAt: t.createdAt,

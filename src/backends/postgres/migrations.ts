@@ -153,6 +153,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ]
     },
   },
+  {
+    version: 4,
+    name: 'expiry as a column, for reads and prune (0.2)',
+    statements: (t) => [
+      `ALTER TABLE ${t.tasks} ADD COLUMN IF NOT EXISTS expires_at text COLLATE "C"`,
+      `UPDATE ${t.tasks} SET expires_at = record->>'expiresAt' WHERE expires_at IS NULL AND record->>'expiresAt' IS NOT NULL`,
+      `CREATE INDEX IF NOT EXISTS ${t.prefix}tasks_expiring ON ${t.tasks} (expires_at) WHERE expires_at IS NOT NULL`,
+    ],
+  },
 ]
 
 /** The schema version this library writes and reads. */

@@ -26,11 +26,14 @@ export function statements(t: TableNames) {
     get: `SELECT record::text AS record FROM ${tasks} WHERE id = $1 AND session_id = $2`,
     // The version, and the row's insertion number: an id deleted and created again is another row.
     getVersioned: `SELECT record::text AS record, version::text AS version, ord::text AS ord FROM ${tasks} WHERE id = $1 AND session_id = $2`,
+    // $1 session ids (JSON) or null, $2 kind key, $3 state, $4 updated after, $5/$6 the position after, $7 live at, $8 limit.
+    query: `SELECT record::text AS record, ord::text AS ord FROM ${tasks} WHERE ($1::json IS NULL OR session_id IN (SELECT json_array_elements_text($1::json))) AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR (record->>'updatedAt') COLLATE "C" > $4) AND ($5::text IS NULL OR (created_at, ord) > ($5, $6::bigint)) AND (expires_at IS NULL OR expires_at > $7) ORDER BY ${order} LIMIT $8`,
+    messageById: `SELECT record::text AS record FROM ${messages} WHERE id = $1`,
     getAnySession: `SELECT session_id, record::text AS record FROM ${tasks} WHERE id = $1`,
     list: `SELECT record::text AS record FROM ${tasks} WHERE session_id = $1 ORDER BY ${order}`,
     listByState: `SELECT record::text AS record FROM ${tasks} WHERE session_id = $1 AND state = $2 ORDER BY ${order}`,
-    messagesNewest: `SELECT m.record::text AS record FROM ${messages} m WHERE m.task_id = $1 AND EXISTS (SELECT 1 FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2) ORDER BY m.created_at DESC, m.ord DESC LIMIT $3`,
-    messagesAfter: `SELECT m.record::text AS record FROM ${messages} m, ${messages} c WHERE c.id = $3 AND c.task_id = $1 AND m.task_id = $1 AND (m.created_at, m.ord) > (c.created_at, c.ord) AND EXISTS (SELECT 1 FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2) ORDER BY m.created_at, m.ord LIMIT $4`,
+    messagesNewest: `SELECT m.record::text AS record FROM ${messages} m WHERE m.task_id = $1 AND EXISTS (SELECT 1 FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 AND (t.expires_at IS NULL OR t.expires_at > $4)) ORDER BY m.created_at DESC, m.ord DESC LIMIT $3`,
+    messagesAfter: `SELECT m.record::text AS record FROM ${messages} m, ${messages} c WHERE c.id = $3 AND c.task_id = $1 AND m.task_id = $1 AND (m.created_at, m.ord) > (c.created_at, c.ord) AND EXISTS (SELECT 1 FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 AND (t.expires_at IS NULL OR t.expires_at > $5)) ORDER BY m.created_at, m.ord LIMIT $4`,
     sessionHead: `SELECT seq, epoch FROM ${sessions} WHERE session_id = $1`,
     events: `SELECT e.seq, e.type, e.payload::text AS payload FROM ${events} e JOIN ${sessions} x ON x.session_id = e.session_id WHERE e.session_id = $1 AND ($2 = '' OR x.epoch = $2) AND e.seq >= $3 AND e.seq <= $4 ORDER BY e.seq`,
     // Rows written by transactions at or after a recovery point (an xid8).
@@ -49,7 +52,8 @@ export function statements(t: TableNames) {
     queued: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' AND ($2::json IS NULL OR kind IN (SELECT json_array_elements_text($2::json))) AND ($3::text IS NULL OR (created_at, ord) > (SELECT created_at, ord FROM ${tasks} WHERE id = $3)) ORDER BY ${order} LIMIT $1`,
     overdue: `SELECT record::text AS record FROM ${tasks} WHERE state IN ${unfinishedStates} AND deadline_at IS NOT NULL AND deadline_at < $1 ORDER BY deadline_at, ${order} LIMIT $2`,
     stale: `SELECT record::text AS record FROM ${tasks} WHERE state IN ('queued', 'running') AND heartbeat_at IS NOT NULL AND heartbeat_at < $1 ORDER BY heartbeat_at, created_at, ord LIMIT $2`,
-    prune: `WITH doomed AS (SELECT id FROM ${tasks} WHERE state IN ${terminalStates} AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, created_at, ord LIMIT $2 FOR UPDATE SKIP LOCKED), gone AS (DELETE FROM ${tasks} t USING doomed WHERE t.id = doomed.id RETURNING t.session_id, t.id, t.record, t.finished_at, t.created_at, t.ord) SELECT session_id, id, record::text AS record FROM gone ORDER BY finished_at, created_at, ord`,
+    // Finished before $1, or expired before $3: each side walks its own index.
+    prune: `WITH doomed AS (SELECT id FROM ${tasks} WHERE id IN (SELECT id FROM (SELECT id FROM ${tasks} WHERE state IN ${terminalStates} AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, created_at, ord LIMIT $2) f UNION SELECT id FROM (SELECT id FROM ${tasks} WHERE expires_at IS NOT NULL AND expires_at <= $3 ORDER BY expires_at LIMIT $2) x) ORDER BY finished_at, created_at, ord LIMIT $2 FOR UPDATE SKIP LOCKED), gone AS (DELETE FROM ${tasks} t USING doomed WHERE t.id = doomed.id RETURNING t.session_id, t.id, t.record, t.finished_at, t.created_at, t.ord) SELECT session_id, id, record::text AS record FROM gone ORDER BY finished_at, created_at, ord`,
     lockSessions: `SELECT 1 FROM ${sessions} WHERE session_id IN (SELECT json_array_elements_text($1::json)) ORDER BY session_id FOR UPDATE`,
     deleteTaskEvents: `DELETE FROM ${events} WHERE task_id IN (SELECT json_array_elements_text($1::json))`,
     deleteSessionTasks: `WITH gone AS (DELETE FROM ${tasks} WHERE session_id = $1 RETURNING 1) SELECT count(*) AS n FROM gone`,

@@ -8,7 +8,10 @@ import type {
   StoreEventSink,
   StoreInsert,
   StoreMessageQuery,
+  StoreModified,
+  StoreQueryRow,
   StoreSnapshot,
+  StoreTaskQuery,
   TaskDecision,
 } from '../../registry/store.js'
 import { EventRelay } from './event-relay.js'
@@ -100,12 +103,34 @@ export class PostgresTaskStore implements SessionTaskStore {
     return row === undefined ? undefined : parseTask(row.record)
   }
 
+  /** A task by id in any session. */
+  async find(taskId: string): Promise<SessionTask | undefined> {
+    const { rows } = await this.client.query<{ record: string }>(this.sql.getAnySession, [taskId])
+    const row = rows[0]
+    return row === undefined ? undefined : parseTask(row.record)
+  }
+
+  /** Tasks matching `filter` across sessions, oldest first, with their insertion order. */
+  async query(filter: StoreTaskQuery, limit: number): Promise<StoreQueryRow[]> {
+    const { rows } = await this.client.query<{ record: string; ord: string }>(this.sql.query, [
+      filter.sessionIds === undefined ? null : JSON.stringify(filter.sessionIds),
+      filter.kind === undefined ? null : kindKey(filter.kind),
+      filter.state ?? null,
+      filter.updatedAfter ?? null,
+      filter.after?.createdAt ?? null,
+      filter.after?.order ?? null,
+      filter.liveAt,
+      limit,
+    ])
+    return rows.map((row) => ({ task: parseTask(row.record), order: row.ord }))
+  }
+
   /** Reads, decides and commits one task's change (see TaskWriter). */
   modify<R>(
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
-  ): Promise<{ readonly result: R } | undefined> {
+  ): Promise<StoreModified<R> | undefined> {
     return this.writer.modify(sessionId, taskId, decide)
   }
 
@@ -133,6 +158,7 @@ export class PostgresTaskStore implements SessionTaskStore {
         sessionId,
         query.afterId,
         limit,
+        query.liveAt,
       ])
       return rows.map((row) => parseMessage(row.record))
     }
@@ -140,6 +166,7 @@ export class PostgresTaskStore implements SessionTaskStore {
       taskId,
       sessionId,
       limit,
+      query.liveAt,
     ])
     return rows.map((row) => parseMessage(row.record)).reverse()
   }
@@ -204,13 +231,13 @@ export class PostgresTaskStore implements SessionTaskStore {
     return queryTasks(this.client, this.sql.overdue, [before, limit])
   }
 
-  /** Deletes terminal tasks finished before `before` with their messages and events. */
-  async prune(before: string, limit: number): Promise<SessionTask[]> {
+  /** Deletes terminal tasks finished before `before`, and expired ones, with their messages and events. */
+  async prune(before: string, limit: number, expiredBefore: string): Promise<SessionTask[]> {
     return retrying(() =>
       this.client.transaction(async (tx) => {
         const { rows } = await tx.query<{ session_id: string; id: string; record: string }>(
           this.sql.prune,
-          [before, limit],
+          [before, limit, expiredBefore],
         )
         if (rows.length === 0) return []
         // Their events go too (a replay from before them falls back to a

@@ -1,11 +1,18 @@
 import type { StoredEvent } from '../../events/event.js'
 import type { SessionTask } from '../../model/schemas.js'
-import type { RunningCounts, StoreInsert, TaskDecision, TaskWrite } from '../../registry/store.js'
+import {
+  GENERATED_MESSAGE_PREFIX,
+  type RunningCounts,
+  type StoreInsert,
+  type StoreModified,
+  type TaskDecision,
+  type TaskWrite,
+} from '../../registry/store.js'
 import { ClaimLock } from './claim-lock.js'
 import type { EventRelay } from './event-relay.js'
 import { type CachedRecord, nextVersion, RecordCache } from './record-cache.js'
 import { retrying } from './retry.js'
-import { parseTask } from './rows.js'
+import { parseMessage, parseTask } from './rows.js'
 import type { SqlClient, SqlTx } from './sql-client.js'
 import type { Statements } from './statements.js'
 import { type WriteGuard, type WriteTarget, writeStatement } from './write-statement.js'
@@ -75,6 +82,7 @@ export class TaskWriter {
     write: TaskWrite,
     insert: SessionTask | undefined,
     guard?: WriteGuard,
+    removing?: string,
   ): Promise<Allocation | undefined> {
     const { text, params, recordBytes } = writeStatement(
       this.target,
@@ -83,6 +91,7 @@ export class TaskWriter {
       write,
       insert,
       guard,
+      removing,
     )
     const { rows: result } = await tx.query<{ seq: unknown; epoch: string; ord?: string }>(
       text,
@@ -126,13 +135,41 @@ export class TaskWriter {
     return outcome
   }
 
-  /** Reads, decides and commits one task's change, then delivers. */
-  modify<R>(
+  /**
+   * Reads, decides and commits one task's change, then delivers. A
+   * caller-chosen message id that is already stored makes the insert hit
+   * the messages' key: nothing was written, and the stored message is the answer.
+   */
+  async modify<R>(
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask) => TaskDecision<R>,
-  ): Promise<{ readonly result: R } | undefined> {
-    return this.decideOptimistic(sessionId, taskId, decide)
+  ): Promise<StoreModified<R> | undefined> {
+    let last: TaskDecision<R> | undefined
+    const noted = (task: SessionTask) => {
+      last = decide(task)
+      return last
+    }
+    try {
+      return await this.decideOptimistic(sessionId, taskId, noted)
+    } catch (error) {
+      const id = (last as TaskDecision<R> | undefined)?.write?.message?.id
+      if (id === undefined || id.startsWith(GENERATED_MESSAGE_PREFIX) || !this.isKeyHit(error)) {
+        throw error
+      }
+      const { rows } = await this.client.query<{ record: string }>(this.sql.messageById, [id])
+      const row = rows[0]
+      if (row === undefined || last === undefined) throw error
+      return { result: last.result, duplicate: parseMessage(row.record) }
+    }
+  }
+
+  // A unique violation of the messages' primary key.
+  private isKeyHit(error: unknown): boolean {
+    const e = error as { code?: unknown; constraint?: unknown; message?: unknown } | null
+    if (e?.code !== '23505') return false
+    const key = `${this.target.tables.messages}_pkey`
+    return e.constraint === key || String(e.message).includes(key)
   }
 
   /**
@@ -183,7 +220,8 @@ export class TaskWriter {
         this.cache.forget(taskId)
         continue
       }
-      this.remember(current, write, allocation.recordBytes)
+      if (write.deleted === true) this.cache.forget(taskId)
+      else this.remember(current, write, allocation.recordBytes)
       await this.relay.deliver(sessionId, allocation.epoch, allocation.first, write.events)
       return { result }
     }
@@ -285,10 +323,13 @@ export class TaskWriter {
           }
           const { write, result } = decide(current.task, running)
           if (write !== undefined && !eventless(write)) {
-            allocation = await this.flush(tx, sessionId, write, undefined)
+            allocation = await this.flush(tx, sessionId, write, undefined, undefined, taskId)
             events = write.events
             const bytes = allocation?.recordBytes ?? 0
-            written = () => this.remember(current, write, bytes)
+            written = () =>
+              write.deleted === true
+                ? this.cache.forget(taskId)
+                : this.remember(current, write, bytes)
           }
           return { result }
         }),

@@ -30,7 +30,8 @@ export type WriteGuard = {
  * new, the numbered events, the trim of old events and the NOTIFY. It
  * returns the counter row (`seq`, `epoch`, and for an insert the new row's
  * `ord`), or no row when the insert found
- * the id taken or the `guard` failed (then nothing was stored).
+ * the id taken or the `guard` failed (then nothing was stored). A deletion
+ * (`write.deleted`) removes the task `removing` (or the guard's) instead.
  */
 export function writeStatement(
   on: WriteTarget,
@@ -39,6 +40,7 @@ export function writeStatement(
   write: TaskWrite,
   insert: SessionTask | undefined,
   guard?: WriteGuard,
+  removing?: string,
 ): { text: string; params: unknown[]; recordBytes: number } {
   const params: unknown[] = [sessionId, write.events.length]
   let recordBytes = 0
@@ -56,7 +58,7 @@ export function writeStatement(
   let from = ''
   if (insert !== undefined) {
     ctes.push(
-      `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at, kind, deadline_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(recordJson(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}, ${p(kindKey(insert.kind))}, ${p(insert.deadlineAt ?? null)}) ON CONFLICT (id) DO NOTHING RETURNING ord)`,
+      `i AS (INSERT INTO ${tasks} (id, session_id, state, record, finished_at, created_at, kind, deadline_at, expires_at) VALUES (${p(insert.id)}, $1, ${p(insert.state)}, ${p(recordJson(insert))}::json, ${p(insert.finishedAt ?? null)}, ${p(insert.createdAt)}, ${p(kindKey(insert.kind))}, ${p(insert.deadlineAt ?? null)}, ${p(insert.expiresAt ?? null)}) ON CONFLICT (id) DO NOTHING RETURNING ord)`,
     )
     from = ' FROM i'
   }
@@ -67,9 +69,20 @@ export function writeStatement(
     guard === undefined
       ? `id = ${p(id)}`
       : `id = ${p(id)} AND session_id = $1 AND ord = ${p(guard.ord)} AND version = ${p(guard.version)}`
-  if (task !== undefined) {
+  if (write.deleted === true) {
+    const id = guard?.taskId ?? removing
+    if (id === undefined) throw new Error('session-tasks: a deletion without its task id')
+    // The task's messages go with it (ON DELETE CASCADE), its stored events
+    // here; the deletion's own event is inserted below, which this DELETE
+    // (one snapshot for the whole statement) does not see.
+    ctes.push(`r AS (DELETE FROM ${tasks} WHERE ${at(id)} AND session_id = $1 RETURNING 1)`)
     ctes.push(
-      `u AS (UPDATE ${tasks} SET record = ${p(recordJson(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)}, deadline_at = ${p(task.deadlineAt ?? null)}, version = version + 1 WHERE ${at(task.id)} RETURNING 1)`,
+      `x AS (DELETE FROM ${events} WHERE session_id = $1 AND task_id = ${p(id)} AND EXISTS (SELECT 1 FROM r))`,
+    )
+    from = ' FROM r'
+  } else if (task !== undefined) {
+    ctes.push(
+      `u AS (UPDATE ${tasks} SET record = ${p(recordJson(task))}::json, state = ${p(task.state)}, heartbeat_at = ${p(task.heartbeatAt ?? null)}, finished_at = ${p(task.finishedAt ?? null)}, deadline_at = ${p(task.deadlineAt ?? null)}, expires_at = ${p(task.expiresAt ?? null)}, version = version + 1 WHERE ${at(task.id)} RETURNING 1)`,
     )
     if (guard !== undefined) from = ' FROM u'
   } else if (guard !== undefined) {

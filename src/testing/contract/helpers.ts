@@ -83,6 +83,12 @@ export const wakesOf = (seen: Seen[]): TaskWake[] =>
 /** How wake texts name a task. */
 export const label = (t: SessionTask) => `Task "${t.displayName}" (${t.id})`
 
+/** The message of the error `run` rejects with, or '' when it resolves. */
+export async function failure(run: () => unknown): Promise<string> {
+  const error = await caught(run)
+  return error instanceof Error ? error.message : ''
+}
+
 /** Settles a promise into its value or the error it rejected with (never throws). */
 export async function caught(run: () => unknown): Promise<unknown> {
   try {

@@ -104,7 +104,7 @@ export function recordMessageTests({ it, expect, setup, expectNoEmptyKeys }: Gro
     const msg = await h.registry.recordMessage('s1', task.id, inbound('main', { inReplyTo: 'q1' }))
     const after = await h.registry.get('s1', task.id)
     const { inputRequest: _dropped, ...rest } = waiting
-    expect(after).toStrictEqual({ ...rest, state: 'running', updatedAt: at })
+    expect(after).toStrictEqual({ ...rest, state: 'running', stateChangedAt: at, updatedAt: at })
     expect(all).toEqual([
       {
         sessionId: 's1',

@@ -34,6 +34,28 @@ export function secretsTests({ it, expect, setup }: GroupContext): void {
     expect(pruned[0]?.spec).toEqual(SECRET_SPEC)
   })
 
+  it('redacts A2A push-config tokens and authentication credentials too', async () => {
+    const h = await setup()
+    const seen = h.record('s1')
+    const spec = {
+      push_configs: [
+        { url: 'https://a', token: 'tok-1' },
+        { url: 'https://b', authentication: { schemes: ['Bearer'], credentials: 'cred-1' } },
+        { url: 'https://c', authentication: { schemes: ['Basic'] } },
+      ],
+    }
+    const task = await h.registry.create(base('s1', { spec }))
+    expect(task.spec).toStrictEqual(spec)
+    expect(taskOf(seen[0] as Seen).spec).toStrictEqual({
+      push_configs: [
+        { url: 'https://a', has_token: true },
+        { url: 'https://b', authentication: { schemes: ['Bearer'], has_credentials: true } },
+        { url: 'https://c', authentication: { schemes: ['Basic'] } },
+      ],
+    })
+    expect(JSON.stringify(seen)).not.toMatch(/tok-1|cred-1/)
+  })
+
   it('redacts only top-level push_configs object elements with an own secret key', async () => {
     const h = await setup()
     const seen = h.record('s1')

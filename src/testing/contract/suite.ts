@@ -11,6 +11,8 @@ import { listMessagesTests } from './list-messages.js'
 import { listStaleTests } from './list-stale.js'
 import { pruneTests } from './prune.js'
 import { publishOutputTests } from './publish-output.js'
+import { queriesTests } from './queries.js'
+import { recordFieldsTests } from './record-fields.js'
 import { recordMessageTests } from './record-message.js'
 import { requestCancelTests } from './request-cancel.js'
 import { resolveRunner } from './runner.js'
@@ -42,6 +44,8 @@ const GROUPS: [title: string, define: (context: GroupContext) => void][] = [
   ['listStale', listStaleTests],
   ['claims', claimsTests],
   ['prune', pruneTests],
+  ['record fields (0.2)', recordFieldsTests],
+  ['find, query and delete', queriesTests],
   ['deleteSession', deleteSessionTests],
   ['stream', streamTests],
   ['validation', validationTests],

@@ -19,7 +19,7 @@ export function updateWithOutcomeTests({ it, expect, setup }: GroupContext): voi
     const at = h.tick()
     const result = await h.registry.updateWithOutcome('s1', task.id, { state: 'running' })
     expect(result).toStrictEqual({
-      task: { ...task, state: 'running', startedAt: at, updatedAt: at },
+      task: { ...task, state: 'running', stateChangedAt: at, startedAt: at, updatedAt: at },
       applied: true,
       changed: true,
     })

@@ -37,6 +37,7 @@ export function updateTests({ it, expect, setup }: GroupContext): void {
     expect(updated).toStrictEqual({
       ...task,
       state: 'running',
+      stateChangedAt: at,
       startedAt: at,
       progress: { current: 1, total: 3, steps: [{ title: 'a', status: 'done' }] },
       workerId: 'w1',
