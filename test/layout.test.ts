@@ -40,6 +40,7 @@ const RANK: Record<string, number> = {
   execution: 5,
   interop: 5,
   backends: 6,
+  bridges: 6,
   testing: 7,
 }
 const layerOf = (file: string): string => relative(SRC, file).split('/')[0] ?? ''

@@ -285,6 +285,11 @@ describe('public surface', { timeout: SLOW }, () => {
     `)
   })
 
+  test('the sorted list of runtime exports of session-tasks/a2a', async () => {
+    const names = Object.keys(await import('../src/bridges/a2a/index.js')).sort()
+    expect(names).toEqual(['SessionTasksA2ATaskStore'])
+  })
+
   test('the sorted list of runtime exports of session-tasks/postgres/testing', async () => {
     const names = Object.keys(await import('../src/backends/postgres/testing.js')).sort()
     expect(names).toMatchInlineSnapshot(`
@@ -333,6 +338,23 @@ describe('bundle size', { timeout: SLOW }, () => {
     )
     expect(library.gzip).toBeLessThan(BUDGET_LIBRARY_GZIP)
     expect(full.gzip).toBeLessThan(BUDGET_FULL_GZIP)
+  })
+
+  test('the root entry never loads an optional integration', async () => {
+    const result = await build({
+      stdin: { contents: "export * from './dist/index.js'", resolveDir: ROOT, sourcefile: 'e.js' },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      metafile: true,
+      write: false,
+      logLevel: 'silent',
+    })
+    const inputs = Object.keys(result.metafile.inputs)
+    expect(inputs.some((file) => file.includes('dist/index.js'))).toBe(true)
+    for (const optional of ['@a2a-js', '@modelcontextprotocol', 'node_modules/pg/', 'pglite']) {
+      expect(inputs.filter((file) => file.includes(optional))).toEqual([])
+    }
   })
 
   test('one small import tree-shakes to almost nothing (sideEffects: false)', async () => {

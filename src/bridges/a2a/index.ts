@@ -1,0 +1,2 @@
+export type { SessionTasksA2ATaskStoreOptions } from './task-store.js'
+export { SessionTasksA2ATaskStore } from './task-store.js'
