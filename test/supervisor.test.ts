@@ -1491,3 +1491,28 @@ describe('ctx.signal.reason says why a run was aborted (SPEC 12.4)', () => {
     expect(TASK_ABORT_KINDS).toEqual(['canceled', 'timeout', 'superseded', 'closed', 'deleted'])
   })
 })
+
+describe('expired tasks', () => {
+  beforeEach(() => {
+    vi.setSystemTime(Date.parse('2030-01-01T00:00:00.000Z'))
+  })
+
+  it('pruning an expired running task ends its run here and frees its slot', async () => {
+    const { supervisor, use } = setup({ concurrency: { global: 1 } })
+    const job = use('job', { start: never })
+    const a = await supervisor.spawn(input('s1', 'job', { expiresAt: '2030-01-01T00:00:01.000Z' }))
+    await flush()
+    expect(job.starts).toHaveLength(1)
+    const b = await supervisor.spawn(input('s1', 'job'))
+    await flush()
+    expect(job.starts).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(2000)
+    const pruned = await supervisor.prune({ finishedBefore: new Date(0) })
+    expect(pruned.map((t) => t.id)).toEqual([a.id])
+    const signal = job.starts[0]?.ctx.signal
+    expect(signal?.aborted).toBe(true)
+    expect((signal?.reason as TaskAbortReason | undefined)?.kind).toBe('deleted')
+    await flush()
+    expect(job.starts.map((s) => s.task.id)).toEqual([a.id, b.id])
+  })
+})

@@ -363,7 +363,15 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
 
     async prune(pruneOptions) {
       const opts = parseInput(PruneOptionsSchema, pruneOptions, 'PruneOptions')
-      return registry.prune(opts)
+      const pruned = await registry.prune(opts)
+      // An expired task is pruned whatever its state: a run of it here ends.
+      for (const task of pruned) {
+        const key = taskKey(task.sessionId, task.id)
+        if (!runs.has(key)) continue
+        runs.abort(key, new TaskAbortReason('deleted', 'task expired and pruned'))
+        forget(key)
+      }
+      return pruned
     },
 
     startHousekeeping: (housekeepingOptions) => housekeeping.start(housekeepingOptions),

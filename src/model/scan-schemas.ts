@@ -40,7 +40,8 @@ export const ListOverdueOptionsSchema = z.strictObject({
 })
 
 /** The cursor `registry.query` hands out: `<insertion order>~<createdAt>`. @internal */
-export const QUERY_CURSOR = /^(\d{1,20})~(.+)$/
+// At most 15 digits: a safe integer, and a PostgreSQL bigint.
+export const QUERY_CURSOR = /^(\d{1,15})~(.+)$/
 
 /** Options of `registry.query`; filters combine with AND. */
 export const QueryTasksOptionsSchema = z.strictObject({

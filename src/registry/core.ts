@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../events/event.js'
-import { TaskConflictError, TaskNotFoundError } from '../model/errors.js'
+import { StaleAttemptError, TaskConflictError, TaskNotFoundError } from '../model/errors.js'
 import { deepFreeze, freezeTask } from '../model/freeze.js'
 import {
   type ListMessagesOptions,
@@ -148,7 +148,7 @@ export class SessionTaskRegistryCore extends ListeningRegistry implements Sessio
     })
     // Without a limit nothing needs counting: a plain compare-and-set will do.
     const done = hasLimit(o.limits)
-      ? await this.store.claim(sid, tid, decide)
+      ? await this.store.claim(sid, tid, decide, scans.cutoffIso(this.clock()))
       : await this.store.modify(sid, tid, (record) => decide(record, NO_COUNTS))
     return done === undefined || done.result === EXPIRED ? undefined : done.result
   }
@@ -265,7 +265,17 @@ export class SessionTaskRegistryCore extends ListeningRegistry implements Sessio
       }
       return { write: { task: next, message: stored, events }, result: stored }
     })
-    const done = await this.store.modify(sid, tid, decide)
+    const done = await this.store.modify(sid, tid, decide).catch(async (error: unknown) => {
+      // A retry of a message stored before its attempt moved on: the stored one.
+      const id = parsed.id
+      if (id === undefined || !(error instanceof StaleAttemptError)) throw error
+      const stored = await this.store.listMessages(sid, tid, {
+        liveAt: scans.cutoffIso(this.clock()),
+      })
+      const duplicate = stored.find((m) => m.id === id)
+      if (duplicate === undefined) throw error
+      return { result: duplicate, duplicate }
+    })
     if (done === undefined || done.result === EXPIRED)
       throw new TaskNotFoundError(`task '${tid}' not found in session '${sid}'`)
     // A caller-chosen id seen before: the stored message, nothing new.

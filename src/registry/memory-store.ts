@@ -49,6 +49,8 @@ type SessionData = {
   readonly log: SessionLog
 }
 
+const live = (task: SessionTask, at: string) => task.expiresAt === undefined || task.expiresAt > at
+
 const byKey = (a: string | undefined, b: string | undefined) =>
   (a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0
 
@@ -141,13 +143,15 @@ export class InMemoryTaskStore implements SessionTaskStore {
     const from =
       filter.sessionIds === undefined
         ? this.tasks.values()
-        : filter.sessionIds.flatMap((id) => [...(this.sessions.get(id)?.tasks.values() ?? [])])
+        : [...new Set(filter.sessionIds)].flatMap((id) => [
+            ...(this.sessions.get(id)?.tasks.values() ?? []),
+          ])
     return this.scan(
       (task) =>
         (kind === undefined || task.kind === kind) &&
         (state === undefined || task.state === state) &&
         (updatedAfter === undefined || task.updatedAt > updatedAfter) &&
-        (task.expiresAt === undefined || task.expiresAt > liveAt),
+        live(task, liveAt),
       () => undefined,
       Number.POSITIVE_INFINITY,
       from,
@@ -178,17 +182,19 @@ export class InMemoryTaskStore implements SessionTaskStore {
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
+    liveAt: string,
   ): Promise<{ readonly result: R } | undefined> {
     const entry = this.entry(sessionId, taskId)
     if (entry === undefined) return undefined
-    return this.commit(entry, decide(entry.task, this.index.counts(entry.task)))
+    return this.commit(entry, decide(entry.task, this.index.counts(entry.task, liveAt)))
   }
 
   private commit<R>(entry: Entry, { write, result }: TaskDecision<R>): StoreModified<R> {
     if (write?.deleted === true) {
       this.remove([entry])
       this.deliver(entry.task.sessionId, entry.session.log, write.events)
-      if (entry.session.tasks.size === 0) this.dropSession(entry.session)
+      // Its task.deleted says what went: the next life goes on right after it.
+      if (entry.session.tasks.size === 0) this.dropSession(entry.session, true)
       return { result }
     }
     const message = write?.message
@@ -284,12 +290,13 @@ export class InMemoryTaskStore implements SessionTaskStore {
   }
 
   /** Queued or running tasks whose heartbeat is older than `before`. */
-  async listStale(before: string, limit: number): Promise<SessionTask[]> {
+  async listStale(before: string, limit: number, liveAt: string): Promise<SessionTask[]> {
     return this.scan(
-      ({ state, heartbeatAt }) =>
-        (state === 'queued' || state === 'running') &&
-        heartbeatAt !== undefined &&
-        heartbeatAt < before,
+      (task) =>
+        (task.state === 'queued' || task.state === 'running') &&
+        task.heartbeatAt !== undefined &&
+        task.heartbeatAt < before &&
+        live(task, liveAt),
       (task) => task.heartbeatAt,
       limit,
     ).map((e) => e.task)
@@ -299,6 +306,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
   async listQueued(
     kinds: readonly string[] | undefined,
     limit: number,
+    liveAt: string,
     afterId?: string,
   ): Promise<SessionTask[]> {
     const wanted = kinds === undefined ? undefined : new Set(kinds)
@@ -310,7 +318,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
       (e.task.createdAt === after.task.createdAt && e.order > after.order)
     const from = after === undefined ? this.index.queued : [...this.index.queued].filter(later)
     return this.scan(
-      (task) => wanted === undefined || wanted.has(task.kind),
+      (task) => (wanted === undefined || wanted.has(task.kind)) && live(task, liveAt),
       () => undefined,
       limit,
       from,
@@ -318,9 +326,9 @@ export class InMemoryTaskStore implements SessionTaskStore {
   }
 
   /** Unfinished tasks whose `deadlineAt` is before `before`, earliest deadline first. */
-  async listOverdue(before: string, limit: number): Promise<SessionTask[]> {
+  async listOverdue(before: string, limit: number, liveAt: string): Promise<SessionTask[]> {
     return this.scan(
-      ({ deadlineAt }) => deadlineAt !== undefined && deadlineAt < before,
+      (task) => task.deadlineAt !== undefined && task.deadlineAt < before && live(task, liveAt),
       (task) => task.deadlineAt,
       limit,
       this.index.timed,
@@ -358,9 +366,10 @@ export class InMemoryTaskStore implements SessionTaskStore {
   }
 
   // A session without tasks keeps nothing: memory follows live data.
-  private dropSession(session: SessionData): void {
+  // `announced`: the last event said what went, so no number is left out.
+  private dropSession(session: SessionData, announced = false): void {
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id)
-    this.tombstones.bury(session.id, session.log.seq)
+    this.tombstones.bury(session.id, announced ? session.log.seq - 1 : session.log.seq)
     this.replay.close(session.log)
   }
 

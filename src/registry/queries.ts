@@ -5,9 +5,9 @@ import {
   QueryTasksOptionsSchema,
 } from '../model/scan-schemas.js'
 import { type SessionTask, TaskIdSchema } from '../model/schemas.js'
-import { isoString } from '../model/time.js'
 import { parseInput } from '../model/validate.js'
 import { isExpired } from '../rules/expiry.js'
+import { cutoffIso } from './scans.js'
 import type { SessionTaskStore } from './store.js'
 
 // The registry's reads by id and across sessions, for trusted server code:
@@ -51,7 +51,7 @@ export async function queryTasks(
     match === undefined || match === null
       ? undefined
       : { order: match[1] as string, createdAt: match[2] as string }
-  const updatedAfter = o.updatedAfter instanceof Date ? isoString(o.updatedAfter) : o.updatedAfter
+  const updatedAfter = o.updatedAfter instanceof Date ? cutoffIso(o.updatedAfter) : o.updatedAfter
   // One more than asked, to know whether another page follows.
   const rows = await store.query(
     {
@@ -60,7 +60,7 @@ export async function queryTasks(
       state: o.state,
       updatedAfter,
       after,
-      liveAt: isoString(now()),
+      liveAt: cutoffIso(now()),
     },
     limit + 1,
   )

@@ -11,7 +11,6 @@ import {
 } from '../model/scan-schemas.js'
 import type { SessionTask } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
-import { isExpired } from '../rules/expiry.js'
 import type { SessionTaskStore } from './store.js'
 
 // The registry's reads and deletes across sessions: validated here, run by
@@ -35,15 +34,9 @@ export async function listStale(
   now: () => Date,
 ) {
   const o = parseInput(ListStaleOptionsSchema, options, 'ListStaleOptions')
-  const found = await store.listStale(cutoffIso(o.heartbeatBefore), o.limit ?? DEFAULT_SCAN_LIMIT)
-  return live(found, now)
-}
-
-// Expired tasks are absent to every read (a page may come back short).
-function live(tasks: readonly SessionTask[], now: () => Date): SessionTask[] {
-  const out: SessionTask[] = []
-  for (const task of tasks) if (!isExpired(task, now)) out.push(freezeTask(task))
-  return out
+  const limit = o.limit ?? DEFAULT_SCAN_LIMIT
+  const found = await store.listStale(cutoffIso(o.heartbeatBefore), limit, cutoffIso(now()))
+  return found.map(freezeTask)
 }
 
 /** `registry.listQueued`. */
@@ -54,8 +47,9 @@ export async function listQueued(
 ): Promise<SessionTask[]> {
   const o =
     options === undefined ? {} : parseInput(ListQueuedOptionsSchema, options, 'ListQueuedOptions')
-  const found = await store.listQueued(o.kinds, o.limit ?? DEFAULT_SCAN_LIMIT, o.afterId)
-  return live(found, now)
+  const limit = o.limit ?? DEFAULT_SCAN_LIMIT
+  const found = await store.listQueued(o.kinds, limit, cutoffIso(now()), o.afterId)
+  return found.map(freezeTask)
 }
 
 /** `registry.listOverdue`. */
@@ -65,8 +59,9 @@ export async function listOverdue(
   now: () => Date,
 ) {
   const o = parseInput(ListOverdueOptionsSchema, options, 'ListOverdueOptions')
-  const found = await store.listOverdue(cutoffIso(o.deadlineBefore), o.limit ?? DEFAULT_SCAN_LIMIT)
-  return live(found, now)
+  const limit = o.limit ?? DEFAULT_SCAN_LIMIT
+  const found = await store.listOverdue(cutoffIso(o.deadlineBefore), limit, cutoffIso(now()))
+  return found.map(freezeTask)
 }
 
 /** `registry.prune`: finished before the cutoff, or expired at `now`. */

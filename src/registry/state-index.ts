@@ -25,6 +25,8 @@ export class TaskStateIndex<E extends IndexedTask> {
   readonly queued = new Set<E>()
   /** Unfinished entries with a `deadlineAt`. */
   readonly timed = new Set<E>()
+  // Slot holders with an `expiresAt`: once expired they are absent, and hold no slot.
+  private readonly expiring = new Set<E>()
 
   /** Counts `entry` (holding `task`) in, or out with `sign` -1. */
   private apply(entry: E, task: SessionTask, sign: 1 | -1): void {
@@ -32,6 +34,10 @@ export class TaskStateIndex<E extends IndexedTask> {
       this.running += sign
       bump(this.runningBySession, task.sessionId, sign)
       bump(this.runningByKind, task.kind, sign)
+      if (task.expiresAt !== undefined) {
+        if (sign === 1) this.expiring.add(entry)
+        else this.expiring.delete(entry)
+      }
     }
     const queued = task.state === 'queued'
     const timed = task.deadlineAt !== undefined && !isTerminalState(task.state)
@@ -61,12 +67,19 @@ export class TaskStateIndex<E extends IndexedTask> {
     this.apply(entry, entry.task, -1)
   }
 
-  /** The tasks holding a slot, overall and for `task`'s session and kind. */
-  counts(task: SessionTask): RunningCounts {
-    return {
+  /** The live tasks holding a slot at `liveAt`, overall and for `task`'s session and kind. */
+  counts(task: SessionTask, liveAt: string): RunningCounts {
+    const counts = {
       global: this.running,
       session: this.runningBySession.get(task.sessionId) ?? 0,
       kind: this.runningByKind.get(task.kind) ?? 0,
     }
+    for (const { task: held } of this.expiring) {
+      if ((held.expiresAt as string) > liveAt) continue
+      counts.global--
+      if (held.sessionId === task.sessionId) counts.session--
+      if (held.kind === task.kind) counts.kind--
+    }
+    return counts
   }
 }

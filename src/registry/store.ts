@@ -141,12 +141,13 @@ export interface SessionTaskStore {
    * Like `modify`, for a claim: `decide` also gets the {@link RunningCounts}
    * (tasks running or awaiting input) read in the same atomic step, and
    * claims are serialised with each other, so two claims never both see the
-   * last free slot. Resolves `undefined` when there is no such task.
+   * last free slot. Tasks expired at `liveAt` hold no slot. Resolves `undefined` when there is no such task.
    */
   claim<R>(
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
+    liveAt: string,
   ): Promise<{ readonly result: R } | undefined>
   /**
    * Queued tasks of every session, of one of `kinds` when given, oldest
@@ -156,10 +157,11 @@ export interface SessionTaskStore {
   listQueued(
     kinds: readonly string[] | undefined,
     limit: number,
+    liveAt: string,
     afterId?: string,
   ): Promise<readonly SessionTask[]>
-  /** Unfinished tasks of every session whose `deadlineAt` is before `before`, earliest deadline first (then createdAt). */
-  listOverdue(before: string, limit: number): Promise<readonly SessionTask[]>
+  /** Unfinished tasks of every session whose `deadlineAt` is before `before`, earliest deadline first (then createdAt); none expired at `liveAt` (as for every scan). */
+  listOverdue(before: string, limit: number, liveAt: string): Promise<readonly SessionTask[]>
   /** A session's tasks, oldest first (createdAt, then insertion order), optionally of one state. */
   list(sessionId: string, state?: SessionTaskState): Promise<readonly SessionTask[]>
   /**
@@ -185,7 +187,7 @@ export interface SessionTaskStore {
   /** The session's tasks with the seq of its last event (0 when none), consistent with each other. */
   snapshot(sessionId: string): Promise<StoreSnapshot>
   /** Queued or running tasks of every session with `heartbeatAt` < `before`, oldest heartbeat first (then createdAt). */
-  listStale(before: string, limit: number): Promise<readonly SessionTask[]>
+  listStale(before: string, limit: number, liveAt: string): Promise<readonly SessionTask[]>
   /**
    * Deletes terminal tasks finished before `before` (oldest first) and
    * tasks of any state whose `expiresAt` is at or before `expiredBefore`, with

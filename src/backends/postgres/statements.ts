@@ -21,6 +21,8 @@ export type Statements = ReturnType<typeof statements>
 export function statements(t: TableNames) {
   const { tasks, messages, sessions, events } = t
   const order = 'created_at, ord'
+  // Expired at $3 (the claim's `liveAt`): absent, and holding no slot.
+  const liveR = '(r.expires_at IS NULL OR r.expires_at > $3)'
   return {
     lock: `SELECT record::text AS record, version::text AS version, ord::text AS ord FROM ${tasks} WHERE id = $1 AND session_id = $2 FOR UPDATE`,
     get: `SELECT record::text AS record FROM ${tasks} WHERE id = $1 AND session_id = $2`,
@@ -47,11 +49,11 @@ export function statements(t: TableNames) {
     // The isolation comes back too: the counts after it need fresh snapshots.
     claimLock: `SELECT pg_advisory_xact_lock(${CLAIM_LOCK}, hashtext('${tasks}'))::text AS l, current_setting('transaction_isolation') AS iso`,
     // The row locked, with what holds a slot, read after the claim lock was taken.
-    lockCounted: `SELECT t.record::text AS record, t.version::text AS version, t.ord::text AS ord, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates}) AS g, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.session_id = t.session_id) AS s, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.kind = t.kind) AS k FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 FOR UPDATE OF t`,
+    lockCounted: `SELECT t.record::text AS record, t.version::text AS version, t.ord::text AS ord, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND ${liveR}) AS g, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.session_id = t.session_id AND ${liveR}) AS s, (SELECT count(*) FROM ${tasks} r WHERE r.state IN ${slotStates} AND r.kind = t.kind AND ${liveR}) AS k FROM ${tasks} t WHERE t.id = $1 AND t.session_id = $2 FOR UPDATE OF t`,
     // $1 limit, $2 the kinds (JSON of kind keys) or null, $3 the cursor's id or null.
-    queued: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' AND ($2::json IS NULL OR kind IN (SELECT json_array_elements_text($2::json))) AND ($3::text IS NULL OR (created_at, ord) > (SELECT created_at, ord FROM ${tasks} WHERE id = $3)) ORDER BY ${order} LIMIT $1`,
-    overdue: `SELECT record::text AS record FROM ${tasks} WHERE state IN ${unfinishedStates} AND deadline_at IS NOT NULL AND deadline_at < $1 ORDER BY deadline_at, ${order} LIMIT $2`,
-    stale: `SELECT record::text AS record FROM ${tasks} WHERE state IN ('queued', 'running') AND heartbeat_at IS NOT NULL AND heartbeat_at < $1 ORDER BY heartbeat_at, created_at, ord LIMIT $2`,
+    queued: `SELECT record::text AS record FROM ${tasks} WHERE state = 'queued' AND ($2::json IS NULL OR kind IN (SELECT json_array_elements_text($2::json))) AND ($3::text IS NULL OR (created_at, ord) > (SELECT created_at, ord FROM ${tasks} WHERE id = $3)) AND (expires_at IS NULL OR expires_at > $4) ORDER BY ${order} LIMIT $1`,
+    overdue: `SELECT record::text AS record FROM ${tasks} WHERE state IN ${unfinishedStates} AND deadline_at IS NOT NULL AND deadline_at < $1 AND (expires_at IS NULL OR expires_at > $3) ORDER BY deadline_at, ${order} LIMIT $2`,
+    stale: `SELECT record::text AS record FROM ${tasks} WHERE state IN ('queued', 'running') AND heartbeat_at IS NOT NULL AND heartbeat_at < $1 AND (expires_at IS NULL OR expires_at > $3) ORDER BY heartbeat_at, created_at, ord LIMIT $2`,
     // Finished before $1, or expired before $3: each side walks its own index.
     prune: `WITH doomed AS (SELECT id FROM ${tasks} WHERE id IN (SELECT id FROM (SELECT id FROM ${tasks} WHERE state IN ${terminalStates} AND finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at, created_at, ord LIMIT $2) f UNION SELECT id FROM (SELECT id FROM ${tasks} WHERE expires_at IS NOT NULL AND expires_at <= $3 ORDER BY expires_at LIMIT $2) x) ORDER BY finished_at, created_at, ord LIMIT $2 FOR UPDATE SKIP LOCKED), gone AS (DELETE FROM ${tasks} t USING doomed WHERE t.id = doomed.id RETURNING t.session_id, t.id, t.record, t.finished_at, t.created_at, t.ord) SELECT session_id, id, record::text AS record FROM gone ORDER BY finished_at, created_at, ord`,
     lockSessions: `SELECT 1 FROM ${sessions} WHERE session_id IN (SELECT json_array_elements_text($1::json)) ORDER BY session_id FOR UPDATE`,

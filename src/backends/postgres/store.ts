@@ -139,8 +139,9 @@ export class PostgresTaskStore implements SessionTaskStore {
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
+    liveAt: string,
   ): Promise<{ readonly result: R } | undefined> {
-    return this.writer.claim(sessionId, taskId, decide)
+    return this.writer.claim(sessionId, taskId, decide, liveAt)
   }
 
   /** A session's tasks, oldest first. */
@@ -216,19 +217,24 @@ export class PostgresTaskStore implements SessionTaskStore {
   }
 
   /** Queued or running tasks whose heartbeat is older than `before`. */
-  listStale(before: string, limit: number): Promise<SessionTask[]> {
-    return queryTasks(this.client, this.sql.stale, [before, limit])
+  listStale(before: string, limit: number, liveAt: string): Promise<SessionTask[]> {
+    return queryTasks(this.client, this.sql.stale, [before, limit, liveAt])
   }
 
   /** Queued tasks of every session (of `kinds` when given), oldest first. */
-  listQueued(kinds: readonly string[] | undefined, limit: number, afterId?: string) {
+  listQueued(
+    kinds: readonly string[] | undefined,
+    limit: number,
+    liveAt: string,
+    afterId?: string,
+  ) {
     const keys = kinds === undefined ? null : JSON.stringify(kinds.map(kindKey))
-    return queryTasks(this.client, this.sql.queued, [limit, keys, afterId ?? null])
+    return queryTasks(this.client, this.sql.queued, [limit, keys, afterId ?? null, liveAt])
   }
 
   /** Unfinished tasks whose `deadlineAt` is before `before`, earliest deadline first. */
-  listOverdue(before: string, limit: number): Promise<SessionTask[]> {
-    return queryTasks(this.client, this.sql.overdue, [before, limit])
+  listOverdue(before: string, limit: number, liveAt: string): Promise<SessionTask[]> {
+    return queryTasks(this.client, this.sql.overdue, [before, limit, liveAt])
   }
 
   /** Deletes terminal tasks finished before `before`, and expired ones, with their messages and events. */

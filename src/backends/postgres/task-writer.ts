@@ -186,7 +186,7 @@ export class TaskWriter {
   ): Promise<{ readonly result: R } | undefined> {
     // See insert: a first cursor placed from writes needs them in seq order.
     if (this.relay.placesFromWrites(sessionId))
-      return this.decideLocked(sessionId, taskId, false, decide)
+      return this.decideLocked(sessionId, taskId, undefined, decide)
     let cached = this.cache.get(sessionId, taskId)
     for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
       const current = cached ?? (await this.readVersioned(sessionId, taskId))
@@ -225,7 +225,7 @@ export class TaskWriter {
       await this.relay.deliver(sessionId, allocation.epoch, allocation.first, write.events)
       return { result }
     }
-    return this.decideLocked(sessionId, taskId, false, decide)
+    return this.decideLocked(sessionId, taskId, undefined, decide)
   }
 
   private async readVersioned(
@@ -279,14 +279,16 @@ export class TaskWriter {
     sessionId: string,
     taskId: string,
     decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
+    liveAt: string,
   ): Promise<{ readonly result: R } | undefined> {
-    return this.decideLocked(sessionId, taskId, true, decide)
+    return this.decideLocked(sessionId, taskId, liveAt, decide)
   }
 
   private async decideLocked<R>(
     sessionId: string,
     taskId: string,
-    claim: boolean,
+    // A claim's `liveAt`: it takes the claim lock and counts the live slot holders.
+    claimAt: string | undefined,
     decide: (task: SessionTask, running: RunningCounts) => TaskDecision<R>,
   ): Promise<{ readonly result: R } | undefined> {
     let allocation: Allocation | undefined
@@ -298,7 +300,7 @@ export class TaskWriter {
         this.client.transaction(async (tx) => {
           allocation = undefined
           written = undefined
-          if (claim) await this.claimLock.take(tx)
+          if (claimAt !== undefined) await this.claimLock.take(tx)
           else await this.claimLock.begin(tx)
           const { rows } = await tx.query<{
             record: string
@@ -307,7 +309,10 @@ export class TaskWriter {
             g?: unknown
             s?: unknown
             k?: unknown
-          }>(claim ? this.sql.lockCounted : this.sql.lock, [taskId, sessionId])
+          }>(
+            claimAt === undefined ? this.sql.lock : this.sql.lockCounted,
+            claimAt === undefined ? [taskId, sessionId] : [taskId, sessionId, claimAt],
+          )
           const row = rows[0]
           if (row === undefined) return undefined
           const running = {

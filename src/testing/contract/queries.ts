@@ -120,4 +120,29 @@ export function queriesTests({ it, expect, setup }: GroupContext): void {
     expect((await fromSnapshot.next()).value).toMatchObject({ type: 'task.deleted' })
     await fromSnapshot.return?.()
   })
+
+  it('query takes a repeated session id once, and an updatedAfter past year 9999 matches nothing', async () => {
+    const h = await setup()
+    const t = await h.registry.create(base('s1'))
+    expect((await h.registry.query({ sessionIds: ['s1', 's1'] })).tasks).toStrictEqual([t])
+    expect((await h.registry.query({ updatedAfter: new Date(8.64e15) })).tasks).toEqual([])
+    const huge = `${'9'.repeat(20)}~2030-01-01T00:00:00.000Z`
+    expect(await failure(() => h.registry.query({ cursor: huge }))).toMatch(/cursor/)
+  })
+
+  it('deleting the last task of a session keeps its numbering: the next event follows in order', async () => {
+    const h = await setup()
+    const seen = h.record('s1')
+    const t = await h.registry.create(base('s1'))
+    await h.registry.delete('s1', t.id)
+    const next = await h.registry.create(base('s1'))
+    expect(seen.map((e) => e.type)).toEqual(['task.created', 'task.deleted', 'task.created'])
+    const replay = h.registry.stream('s1', { since: 2 })[Symbol.asyncIterator]()
+    expect((await replay.next()).value).toMatchObject({
+      seq: 3,
+      type: 'task.created',
+      payload: { task: next },
+    })
+    await replay.return?.()
+  })
 }

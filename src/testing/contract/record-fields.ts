@@ -1,6 +1,6 @@
 import type { SessionTask } from '../../model/schemas.js'
 import type { GroupContext } from './harness.js'
-import { base, failure, inbound, T0 } from './helpers.js'
+import { base, failure, inbound, outbound, T0 } from './helpers.js'
 
 const ISO = (ms: number) => new Date(T0 + ms).toISOString()
 
@@ -188,5 +188,58 @@ export function recordFieldsTests({ it, expect, setup }: GroupContext): void {
         h.registry.recordMessage('s1', task.id, inbound('x', { id: 'tmsg_mine' })),
       ),
     ).toMatch(/id: must not start with 'tmsg_'/)
+  })
+
+  it('scans skip expired tasks before their limit, so live ones behind them are found', async () => {
+    const h = await setup()
+    for (let i = 0; i < 3; i++) {
+      const t = await h.registry.create(
+        base('s1', {
+          state: i === 0 ? 'queued' : 'running',
+          expiresAt: ISO(1000),
+          deadlineAt: ISO(10),
+        }),
+      )
+      await h.registry.update('s1', t.id, { heartbeatAt: ISO(0) })
+    }
+    await h.registry.create(base('s1', { expiresAt: ISO(1000) }))
+    h.tick(1)
+    const queued = await h.registry.create(base('s1'))
+    const running = await h.registry.create(base('s1', { state: 'running', deadlineAt: ISO(20) }))
+    await h.registry.update('s1', running.id, { heartbeatAt: ISO(1) })
+    h.at(5000)
+    const ids = (tasks: readonly SessionTask[]) => tasks.map((t) => t.id)
+    expect(ids((await h.registry.listQueued?.({ limit: 1 })) ?? [])).toEqual([queued.id])
+    const stale = await h.registry.listStale({ heartbeatBefore: new Date(T0 + 100), limit: 1 })
+    expect(ids(stale)).toEqual([running.id])
+    const overdue = await h.registry.listOverdue?.({ deadlineBefore: new Date(T0 + 100), limit: 1 })
+    expect(ids(overdue ?? [])).toEqual([running.id])
+  })
+
+  it('an expired task holds no concurrency slot in a claim', async () => {
+    const h = await setup()
+    await h.registry.create(base('s1', { state: 'running', expiresAt: ISO(1000) }))
+    const next = await h.registry.create(base('s1'))
+    expect(
+      (await h.registry.claim?.('s1', next.id, { expectedAttempt: 1, limits: { global: 1 } }))
+        ?.claimed,
+    ).toBe(false)
+    h.at(1000)
+    const claimed = await h.registry.claim?.('s1', next.id, {
+      expectedAttempt: 1,
+      limits: { global: 1, perSession: 1, perKind: 1 },
+    })
+    expect(claimed?.claimed).toBe(true)
+  })
+
+  it('a message retried with its id after the attempt moved on returns the stored message', async () => {
+    const h = await setup()
+    const task = await h.registry.create(base('s1', { state: 'running' }))
+    const m = outbound('hi', { id: 'ext-1', expectedAttempt: 1 })
+    const first = await h.registry.recordMessage('s1', task.id, m)
+    await h.registry.update('s1', task.id, { incrementAttempt: true })
+    expect(await h.registry.recordMessage('s1', task.id, m)).toStrictEqual(first)
+    const fresh = outbound('new', { id: 'ext-2', expectedAttempt: 1 })
+    expect(await failure(() => h.registry.recordMessage('s1', task.id, fresh))).toMatch(/attempt/)
   })
 }
