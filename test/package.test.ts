@@ -290,6 +290,16 @@ describe('public surface', { timeout: SLOW }, () => {
     expect(names).toEqual(['SessionTasksA2ATaskStore'])
   })
 
+  test('the sorted list of runtime exports of session-tasks/mcp', async () => {
+    const names = Object.keys(await import('../src/bridges/mcp/index.js')).sort()
+    expect(names).toEqual([
+      'MCP_QUEUE_SESSION',
+      'SessionTasksMcpMessageQueue',
+      'SessionTasksMcpTaskStore',
+      'mcpSession',
+    ])
+  })
+
   test('the sorted list of runtime exports of session-tasks/postgres/testing', async () => {
     const names = Object.keys(await import('../src/backends/postgres/testing.js')).sort()
     expect(names).toMatchInlineSnapshot(`
