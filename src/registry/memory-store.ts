@@ -140,12 +140,21 @@ export class InMemoryTaskStore implements SessionTaskStore {
   async query(filter: StoreTaskQuery, limit: number): Promise<StoreQueryRow[]> {
     const { kind, state, updatedAfter, after, liveAt } = filter
     const afterOrder = after === undefined ? 0 : Number(after.order)
-    const from =
+    const all =
       filter.sessionIds === undefined
-        ? this.tasks.values()
+        ? [...this.tasks.values()]
         : [...new Set(filter.sessionIds)].flatMap((id) => [
             ...(this.sessions.get(id)?.tasks.values() ?? []),
           ])
+    // Positions before the cursor are dropped first: later pages sort less.
+    const from =
+      after === undefined
+        ? all
+        : all.filter(
+            (e) =>
+              e.task.createdAt > after.createdAt ||
+              (e.task.createdAt === after.createdAt && e.order > afterOrder),
+          )
     return this.scan(
       (task) =>
         (kind === undefined || task.kind === kind) &&
@@ -153,17 +162,9 @@ export class InMemoryTaskStore implements SessionTaskStore {
         (updatedAfter === undefined || task.updatedAt > updatedAfter) &&
         live(task, liveAt),
       () => undefined,
-      Number.POSITIVE_INFINITY,
+      limit,
       from,
-    )
-      .filter(
-        (e) =>
-          after === undefined ||
-          e.task.createdAt > after.createdAt ||
-          (e.task.createdAt === after.createdAt && e.order > afterOrder),
-      )
-      .slice(0, limit)
-      .map((e) => ({ task: e.task, order: String(e.order) }))
+    ).map((e) => ({ task: e.task, order: String(e.order) }))
   }
 
   /** Reads, decides and commits one task's change, then delivers its events. */
