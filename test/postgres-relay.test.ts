@@ -54,6 +54,36 @@ describe('PostgreSQL event relay memory', () => {
 })
 
 describe('node-postgres adapter: connection errors', () => {
+  test('a connection that fails as it joins the pool, before its checkout resolves, is handled', async () => {
+    // pg.Pool hands a new connection over from inside the driver's read of
+    // the server's messages; an error message in the same read (a backend
+    // terminated right after it connected) is emitted before the checkout resolves.
+    const { EventEmitter } = await import('node:events')
+    const client = Object.assign(new EventEmitter(), {
+      query: async () => ({ rows: [] }),
+      release: () => {},
+    }) as unknown as PgClientLike & InstanceType<typeof EventEmitter>
+    const poolEvents = new EventEmitter()
+    const errors: Error[] = []
+    const adapter = fromPgPool(
+      {
+        query: async () => ({ rows: [] }),
+        connect: async () => {
+          poolEvents.emit('connect', client)
+          client.emit('error', new Error('terminating connection due to administrator command'))
+          return client
+        },
+        on: (event: string, listener: (arg: never) => void) =>
+          poolEvents.on(event, listener as (...args: unknown[]) => void),
+      },
+      { onError: (e) => errors.push(e) },
+    )
+    await adapter.query('SELECT 1')
+    expect(errors.map((e) => e.message)).toEqual([
+      'terminating connection due to administrator command',
+    ])
+  })
+
   test('an error event on a checked-out connection is handled, and that connection is destroyed', async () => {
     const handlers = new Map<string, ((...args: unknown[]) => void)[]>()
     let released: unknown = 'not yet'
@@ -86,7 +116,9 @@ describe('node-postgres adapter: connection errors', () => {
       {
         query: async () => ({ rows: [] }),
         connect: async () => connection,
-        on: (_event, listener) => poolHandlers.push(listener),
+        on: (event: string, listener: (arg: never) => void) => {
+          if (event === 'error') poolHandlers.push(listener as (e: Error) => void)
+        },
       },
       { onError: (e) => poolErrors.push(e) },
     )

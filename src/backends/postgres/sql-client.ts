@@ -54,8 +54,13 @@ export interface PgPoolLike {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>
   /** Checks out one connection (for a transaction or for LISTEN). */
   connect(): Promise<PgClientLike>
-  /** Attaches an event handler (`error` for idle connections); a `pg.Pool` has it. */
+  /**
+   * Attaches an event handler: `error` for idle connections, and `connect`,
+   * which a `pg.Pool` emits with each new connection as it joins the pool.
+   */
   on?(event: 'error', listener: (error: Error) => void): unknown
+  /** See the `error` overload. */
+  on?(event: 'connect', listener: (client: PgClientLike) => void): unknown
 }
 
 /** Options of {@link fromPgPool}. */
@@ -133,7 +138,7 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
   const onPoolError =
     options.onError ??
     ((error: Error) => console.error('session-tasks: an idle PostgreSQL connection failed', error))
-  pool.on?.('error', onPoolError)
+  pool.on?.('error', (error: Error) => onPoolError(error))
   // A connection this adapter checked out keeps one error listener for good:
   // a terminated backend can still emit 'error' after our per-use handler is
   // gone (while it is being released or destroyed), and an 'error' with no
@@ -145,6 +150,11 @@ export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {})
     c.on('error', (error) => onPoolError(asError(error)))
   }
   const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))
+  // Guarded as it joins the pool: the pool hands a new connection over from
+  // inside the driver's read of the server's messages, and an error message
+  // in the same read (a backend terminated right after it connected) would
+  // otherwise be emitted before anyone here listens.
+  pool.on?.('connect', (c: PgClientLike) => guard(c))
   const prepare = options.prepare !== false
   // Statements without parameters (BEGIN, SET, LISTEN) are cheap to parse and
   // some cannot be prepared at all.
