@@ -183,6 +183,15 @@ describe.skipIf(noServer)('insert racing deleteSession', () => {
         if (type === 'task.created') seenB.add((p as { task: SessionTask }).task.id)
       })
       await a.create({ sessionId: s, kind: 'k', displayName: 'seed' })
+      // B learns of A's deletion by a notice; a stream it opens before then
+      // is ended by that late notice, so the snapshot check waits for it.
+      const deletedAtB = new Promise<void>((resolve) => {
+        const off = b.onSessionDeleted((sid) => {
+          if (sid !== s) return
+          off()
+          resolve()
+        })
+      })
       const creates = Array.from({ length: 10 }, async (_, i) => {
         await sleep(Math.random() * 6)
         return (i % 2 ? a : b).create({ sessionId: s, kind: 'k', displayName: `c${i}` })
@@ -192,6 +201,7 @@ describe.skipIf(noServer)('insert racing deleteSession', () => {
         return (round % 2 ? a : b).deleteSession(s)
       })()
       await Promise.all([...creates, del])
+      await Promise.race([deletedAtB, sleep(2000)])
       const left = await a.list(s)
       survivors += left.length
       const { rows } = await pa.query(
