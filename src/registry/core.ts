@@ -24,11 +24,10 @@ import {
   TaskOutputSchema,
 } from '../model/schemas.js'
 import { type ClaimOptions, ClaimOptionsSchema } from '../model/supervisor-schemas.js'
-import { isoString } from '../model/time.js'
 import { parseInput } from '../model/validate.js'
 import { claimDecision, hasLimit, NO_COUNTS, type RunningCounts } from '../rules/claim.js'
 import { newSessionTask } from '../rules/create.js'
-import { isExpired } from '../rules/expiry.js'
+import { cutoffIso, isExpired } from '../rules/expiry.js'
 import { applyTaskUpdateResult } from '../rules/lifecycle.js'
 import {
   answersInputRequest,
@@ -148,7 +147,7 @@ export class SessionTaskRegistryCore extends ListeningRegistry implements Sessio
     })
     // Without a limit nothing needs counting: a plain compare-and-set will do.
     const done = hasLimit(o.limits)
-      ? await this.store.claim(sid, tid, decide, scans.cutoffIso(this.clock()))
+      ? await this.store.claim(sid, tid, decide, cutoffIso(this.clock()))
       : await this.store.modify(sid, tid, (record) => decide(record, NO_COUNTS))
     return done === undefined || done.result === EXPIRED ? undefined : done.result
   }
@@ -270,7 +269,7 @@ export class SessionTaskRegistryCore extends ListeningRegistry implements Sessio
       const id = parsed.id
       if (id === undefined || !(error instanceof StaleAttemptError)) throw error
       const stored = await this.store.listMessages(sid, tid, {
-        liveAt: scans.cutoffIso(this.clock()),
+        liveAt: cutoffIso(this.clock()),
       })
       const duplicate = stored.find((m) => m.id === id)
       if (duplicate === undefined) throw error
@@ -301,7 +300,7 @@ export class SessionTaskRegistryCore extends ListeningRegistry implements Sessio
     const messages = await this.store.listMessages(sid, tid, {
       limit: o.limit,
       afterId: o.afterId,
-      liveAt: isoString(this.clock()),
+      liveAt: cutoffIso(this.clock()),
     })
     return messages.map(deepFreeze)
   }

@@ -3,6 +3,7 @@ import type { SessionTask, TaskMessage } from '../model/schemas.js'
 import type { SessionTaskState } from '../model/state.js'
 import { isTerminalState } from '../model/state.js'
 import type { RunningCounts } from '../rules/claim.js'
+import { isLiveAt } from '../rules/expiry.js'
 import { MessageLog } from './message-log.js'
 import { newSessionLog, ReplayLog, type SessionLog, SessionTombstones } from './replay-log.js'
 import { TaskStateIndex } from './state-index.js'
@@ -48,8 +49,6 @@ type SessionData = {
   ordered: boolean
   readonly log: SessionLog
 }
-
-const live = (task: SessionTask, at: string) => task.expiresAt === undefined || task.expiresAt > at
 
 const byKey = (a: string | undefined, b: string | undefined) =>
   (a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0
@@ -160,7 +159,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
         (kind === undefined || task.kind === kind) &&
         (state === undefined || task.state === state) &&
         (updatedAfter === undefined || task.updatedAt > updatedAfter) &&
-        live(task, liveAt),
+        isLiveAt(task, liveAt),
       () => undefined,
       limit,
       from,
@@ -246,8 +245,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
     query: StoreMessageQuery,
   ): Promise<readonly TaskMessage[]> {
     const entry = this.entry(sessionId, taskId)
-    const expiresAt = entry?.task.expiresAt
-    if (entry?.messages === undefined || (expiresAt !== undefined && expiresAt <= query.liveAt)) {
+    if (entry?.messages === undefined || !isLiveAt(entry.task, query.liveAt)) {
       return []
     }
     return entry.messages.list(query.limit, query.afterId)
@@ -297,7 +295,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
         (task.state === 'queued' || task.state === 'running') &&
         task.heartbeatAt !== undefined &&
         task.heartbeatAt < before &&
-        live(task, liveAt),
+        isLiveAt(task, liveAt),
       (task) => task.heartbeatAt,
       limit,
     ).map((e) => e.task)
@@ -319,7 +317,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
       (e.task.createdAt === after.task.createdAt && e.order > after.order)
     const from = after === undefined ? this.index.queued : [...this.index.queued].filter(later)
     return this.scan(
-      (task) => (wanted === undefined || wanted.has(task.kind)) && live(task, liveAt),
+      (task) => (wanted === undefined || wanted.has(task.kind)) && isLiveAt(task, liveAt),
       () => undefined,
       limit,
       from,
@@ -329,7 +327,7 @@ export class InMemoryTaskStore implements SessionTaskStore {
   /** Unfinished tasks whose `deadlineAt` is before `before`, earliest deadline first. */
   async listOverdue(before: string, limit: number, liveAt: string): Promise<SessionTask[]> {
     return this.scan(
-      (task) => task.deadlineAt !== undefined && task.deadlineAt < before && live(task, liveAt),
+      (task) => task.deadlineAt !== undefined && task.deadlineAt < before && isLiveAt(task, liveAt),
       (task) => task.deadlineAt,
       limit,
       this.index.timed,
@@ -339,9 +337,11 @@ export class InMemoryTaskStore implements SessionTaskStore {
   /** Deletes terminal tasks finished before `before`, and expired ones, with their messages and events. */
   async prune(before: string, limit: number, expiredBefore: string): Promise<SessionTask[]> {
     const removed = this.scan(
-      ({ state, finishedAt, expiresAt }) =>
-        (isTerminalState(state) && finishedAt !== undefined && finishedAt < before) ||
-        (expiresAt !== undefined && expiresAt <= expiredBefore),
+      (task) =>
+        (isTerminalState(task.state) &&
+          task.finishedAt !== undefined &&
+          task.finishedAt < before) ||
+        !isLiveAt(task, expiredBefore),
       (task) => task.finishedAt,
       limit,
     )

@@ -6,8 +6,7 @@ import {
 } from '../model/scan-schemas.js'
 import { type SessionTask, TaskIdSchema } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
-import { isExpired } from '../rules/expiry.js'
-import { cutoffIso } from './scans.js'
+import { cutoffIso, isExpired } from '../rules/expiry.js'
 import type { SessionTaskStore } from './store.js'
 
 // The registry's reads by id and across sessions, for trusted server code:

@@ -11,21 +11,13 @@ import {
 } from '../model/scan-schemas.js'
 import type { SessionTask } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
+import { cutoffIso } from '../rules/expiry.js'
 import type { SessionTaskStore } from './store.js'
 
 // The registry's reads and deletes across sessions: validated here, run by
 // the store, frozen on the way out.
 
 const DEFAULT_SCAN_LIMIT = 100
-// The latest instant a stored timestamp can hold: a later cutoff would print
-// as "+010000-..." and sort before every stored one.
-const LAST_ISO = '9999-12-31T23:59:59.999Z'
-const LAST_MS = Date.parse(LAST_ISO)
-
-/** A cutoff as the stores compare it (clamped to what a stored timestamp can be). */
-export function cutoffIso(date: Date): string {
-  return date.getTime() > LAST_MS ? LAST_ISO : date.toISOString()
-}
 
 /** `registry.listStale`. */
 export async function listStale(

@@ -1,6 +1,7 @@
 import type { SessionTask } from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
 import { holdsSlot, type RunningCounts } from '../rules/claim.js'
+import { isLiveAt } from '../rules/expiry.js'
 
 /** What the index keeps per task: the current record and its insertion order. */
 export type IndexedTask = { readonly task: SessionTask; readonly order: number }
@@ -75,7 +76,7 @@ export class TaskStateIndex<E extends IndexedTask> {
       kind: this.runningByKind.get(task.kind) ?? 0,
     }
     for (const { task: held } of this.expiring) {
-      if ((held.expiresAt as string) > liveAt) continue
+      if (isLiveAt(held, liveAt)) continue
       counts.global--
       if (held.sessionId === task.sessionId) counts.session--
       if (held.kind === task.kind) counts.kind--

@@ -43,6 +43,8 @@ export const mcpSession = (sessionId: string | undefined): string =>
   sessionId === undefined ? 'mcp' : `mcp/${encodeURIComponent(sessionId)}`
 
 const PAGE_SIZE = 10
+// Bounds the compare-and-set loop of one status write under contention.
+const FINISH_TRIES = 20
 
 // What the record's spec keeps of the creating call.
 type McpSpec = { ttl: number | null; pollInterval: number; requestId: RequestId; request: Request }
@@ -169,23 +171,26 @@ export class SessionTasksMcpTaskStore implements TaskStore {
   // A compare-and-set on the state read: of two racing writers one wins,
   // the other sees the task ended and throws, as the SDK's store does.
   private async finish(
-    record: SessionTask,
+    first: SessionTask,
     update: { state: SessionTaskState; [key: string]: unknown },
   ): Promise<void> {
-    if (isTerminalState(record.state)) {
-      throw new Error(
-        `Cannot update task ${record.id} from terminal status '${TO_STATUS[record.state]}'. Terminal states (completed, failed, cancelled) cannot transition to other states.`,
-      )
+    let record = first
+    for (let tries = 0; tries < FINISH_TRIES; tries++) {
+      if (isTerminalState(record.state)) {
+        throw new Error(
+          `Cannot update task ${record.id} from terminal status '${TO_STATUS[record.state]}'. Terminal states (completed, failed, cancelled) cannot transition to other states.`,
+        )
+      }
+      const outcome = await this.registry.updateWithOutcome(record.sessionId, record.id, {
+        ...update,
+        expectedState: record.state,
+      })
+      if (outcome === undefined) throw new Error(`Task with ID ${record.id} not found`)
+      if (outcome.applied) return
+      // Another writer moved it first: decide again on what it wrote.
+      record = outcome.task
     }
-    const outcome = await this.registry.updateWithOutcome(record.sessionId, record.id, {
-      ...update,
-      expectedState: record.state,
-    })
-    if (outcome === undefined) throw new Error(`Task with ID ${record.id} not found`)
-    if (!outcome.applied) {
-      // Another writer moved it first: read again and decide once more.
-      return this.finish(await this.found(record.id, undefined), update)
-    }
+    throw new Error(`Task ${first.id} kept changing under ${FINISH_TRIES} status writes`)
   }
 
   /**

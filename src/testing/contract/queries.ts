@@ -145,4 +145,14 @@ export function queriesTests({ it, expect, setup }: GroupContext): void {
     })
     await replay.return?.()
   })
+
+  it('query returns 100 tasks a page when no limit is given', async () => {
+    const h = await setup()
+    for (let i = 0; i < 101; i++) await h.registry.create(base(`s${i % 4}`))
+    const first = await h.registry.query()
+    expect(first.tasks).toHaveLength(100)
+    const rest = await h.registry.query({ cursor: first.nextCursor as string })
+    expect(rest.tasks).toHaveLength(1)
+    expect(rest.nextCursor).toBeUndefined()
+  })
 }
