@@ -9,6 +9,7 @@ import {
   type SessionTaskUpdate,
   SessionTaskUpdateSchema,
 } from '../../model/schemas.js'
+import { isTerminalState } from '../../model/state.js'
 import { parseInput } from '../../model/validate.js'
 import type { SessionTaskRegistry } from '../../registry/registry.js'
 import {
@@ -21,6 +22,7 @@ import {
   storedMessage,
   utf8ToBase64,
 } from './codec.js'
+import { a2aScope, a2aSessionId, contextIdOf, defaultOwner } from './session.js'
 
 /** Options of {@link SessionTasksA2ATaskStore}. */
 export type SessionTasksA2ATaskStoreOptions = {
@@ -40,11 +42,8 @@ export type SessionTasksA2ATaskStoreOptions = {
 }
 
 const CALLER_ID = /^[A-Za-z0-9_-]{1,128}$/
-const MAX_SESSION_ID = 256
 const PAGE = 1000
 const DEFAULT_PAGE_SIZE = 50
-
-const defaultOwner: OwnerResolver = (context) => context.user?.userName || 'unknown'
 
 /**
  * The `@a2a-js/sdk` 1.x server `TaskStore` over any session-tasks registry.
@@ -68,20 +67,12 @@ export class SessionTasksA2ATaskStore implements TaskStore {
     this.kind = options.kind ?? 'a2a'
   }
 
-  // The session prefix of a caller's tasks.
   private scope(context: ServerCallContext): string {
-    const tenant = encodeURIComponent(context.tenant ?? '')
-    return `a2a/${tenant}/${encodeURIComponent(this.ownerOf(context))}/`
+    return a2aScope(context, this.ownerOf)
   }
 
   private sessionOf(context: ServerCallContext, contextId: string): string {
-    const sessionId = this.scope(context) + encodeURIComponent(contextId)
-    if (sessionId.length > MAX_SESSION_ID) {
-      throw new RequestMalformedError(
-        `contextId: tenant, owner and context id together must stay within ${MAX_SESSION_ID} characters once encoded`,
-      )
-    }
-    return sessionId
+    return a2aSessionId(context, this.ownerOf, contextId)
   }
 
   /** Saves a task, creating or overwriting its record, messages and artifacts. */
@@ -101,12 +92,18 @@ export class SessionTasksA2ATaskStore implements TaskStore {
     if (record !== undefined && record.sessionId !== sessionId) {
       throw new RequestMalformedError(`id: task '${task.id}' belongs to another context or owner`)
     }
+    // The first terminal status stands: the registry keeps a finished
+    // task's state, and the save keeps its time and message, so an agent's
+    // late events cannot overwrite a cancel made from another process.
+    const finished = record !== undefined && isTerminalState(record.state)
     const update: SessionTaskUpdate = {
       state: fields.state,
       ...(fields.inputRequest === undefined ? {} : { inputRequest: fields.inputRequest }),
       ...(fields.error === undefined ? {} : { error: fields.error }),
-      ...(status?.timestamp === undefined ? {} : { stateChangedAt: status.timestamp }),
-      result: status?.message === undefined ? null : messageToJson(status.message),
+      ...(status?.timestamp === undefined || finished ? {} : { stateChangedAt: status.timestamp }),
+      ...(finished
+        ? {}
+        : { result: status?.message === undefined ? null : messageToJson(status.message) }),
       artifacts: task.artifacts.map(storedArtifact),
       ...(task.metadata !== undefined
         ? { metadata: task.metadata }
@@ -180,10 +177,7 @@ export class SessionTasksA2ATaskStore implements TaskStore {
 
   private async rebuild(record: SessionTask): Promise<Task> {
     const messages = await this.registry.listMessages(record.sessionId, record.id)
-    const contextId = decodeURIComponent(
-      record.sessionId.slice(record.sessionId.lastIndexOf('/') + 1),
-    )
-    return a2aTask(record, contextId, messages)
+    return a2aTask(record, contextIdOf(record.sessionId), messages)
   }
 
   /**
