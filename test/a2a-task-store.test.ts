@@ -112,6 +112,25 @@ afterAll(async () => {
 describe.each(backends)('SessionTasksA2ATaskStore on $name', (backend) => {
   const store = async () => new SessionTasksA2ATaskStore({ registry: await backend.make() })
 
+  test('a save onto a finished task keeps its first terminal status', async () => {
+    const s = await store()
+    const first = message('m-cancel', 2, 'canceled by a user', 't1')
+    await s.save(task('t1', 2, T(1)), ctx())
+    await s.save(
+      task('t1', 5, T(2), { status: { state: 5, message: first, timestamp: T(2) } }),
+      ctx(),
+    )
+    // The agent's late events: another canceled status, then a working one.
+    const late = message('m-late', 2, 'stopping', 't1')
+    await s.save(
+      task('t1', 5, T(3), { status: { state: 5, message: late, timestamp: T(3) } }),
+      ctx(),
+    )
+    await s.save(task('t1', 2, T(4)), ctx())
+    const loaded = await s.load('t1', ctx())
+    expect(loaded?.status).toEqual({ state: 5, message: first, timestamp: T(2) })
+  })
+
   test('a saved task loads back equal, every part kind and field included', async () => {
     const s = await store()
     const raw: Part = {

@@ -287,7 +287,11 @@ describe('public surface', { timeout: SLOW }, () => {
 
   test('the sorted list of runtime exports of session-tasks/a2a', async () => {
     const names = Object.keys(await import('../src/bridges/a2a/index.js')).sort()
-    expect(names).toEqual(['SessionTasksA2ATaskStore'])
+    expect(names).toEqual([
+      'SessionTasksA2AEventBusManager',
+      'SessionTasksA2ATaskStore',
+      'a2aExecutor',
+    ])
   })
 
   test('the sorted list of runtime exports of session-tasks/mcp', async () => {

@@ -1,4 +1,4 @@
-import type { Artifact, Message, Part, TaskState } from '@a2a-js/sdk'
+import type { AgentCard, Artifact, Message, Part, TaskState } from '@a2a-js/sdk'
 import type { AgentExecutor, ExecutionEventBus, RequestContext } from '@a2a-js/sdk/server'
 
 // A small A2A agent for the example server and the tests. What it does
@@ -151,5 +151,23 @@ export class SampleAgent implements AgentExecutor {
   cancelTask = async (taskId: string, _bus: ExecutionEventBus): Promise<void> => {
     this.cancels.push(taskId)
     this.stops.get(taskId)?.('cancel')
+  }
+}
+
+/** The example agent's card, served at `url`. */
+export function sampleCard(url: string): AgentCard {
+  return {
+    name: 'session-tasks sample agent',
+    description: 'Echoes, counts, holds and asks, with its tasks kept by session-tasks',
+    supportedInterfaces: [{ url, protocolBinding: 'JSONRPC', tenant: '', protocolVersion: '1.0' }],
+    provider: undefined,
+    version: '0.2.0',
+    capabilities: { streaming: true, pushNotifications: false, extensions: [] },
+    securitySchemes: {},
+    securityRequirements: [],
+    defaultInputModes: ['text/plain'],
+    defaultOutputModes: ['text/plain'],
+    skills: [],
+    signatures: [],
   }
 }

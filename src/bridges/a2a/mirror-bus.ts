@@ -137,15 +137,17 @@ export class RegistryMirrorBus implements ExecutionEventBus {
         if (task.id === this.taskId) this.relay(task)
       }
     })
-    // Listening now; whatever changed before is in the current record.
+    // Listening now; whatever changed before is in the current record. A
+    // waiting status is not repeated: the SDK's queue ends at input-required,
+    // and a caller resubscribing to a waiting task wants what comes next.
     const current = await this.registry.get(sessionId, this.taskId)
     if (this.done) return
     if (current === undefined) this.finished()
-    else this.relay(current)
+    else this.relay(current, current.state === 'awaiting_input')
   }
 
   // Publishes what changed since the last record seen: artifacts first, then the status.
-  private relay(record: SessionTask): void {
+  private relay(record: SessionTask, quietStatus = false): void {
     if (this.done || record.updatedAt < this.lastUpdatedAt) return
     this.lastUpdatedAt = record.updatedAt
     const contextId = contextIdOf(record.sessionId)
@@ -171,10 +173,11 @@ export class RegistryMirrorBus implements ExecutionEventBus {
     const status = JSON.stringify([record.state, record.stateChangedAt, record.result ?? null])
     if (status !== this.lastStatus) {
       this.lastStatus = status
-      this.publish({
-        kind: 'statusUpdate',
-        data: { taskId: task.id, contextId, status: task.status, metadata: {} },
-      })
+      if (!quietStatus)
+        this.publish({
+          kind: 'statusUpdate',
+          data: { taskId: task.id, contextId, status: task.status, metadata: {} },
+        })
     }
     if (isTerminalState(record.state)) this.finished()
   }

@@ -1,0 +1,281 @@
+import type { Message, StreamResponse, Task } from '@a2a-js/sdk'
+import { TaskNotFoundError, UnsupportedOperationError } from '@a2a-js/sdk/errors'
+import { DefaultRequestHandler, ServerCallContext } from '@a2a-js/sdk/server'
+import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+import { afterAll, afterEach, describe, expect, test } from 'vitest'
+import { SampleAgent, sampleCard } from '../examples/a2a-server/agent.js'
+import {
+  fromPGlite,
+  fromPgPool,
+  migrate,
+  PostgresSessionTaskRegistry,
+} from '../src/backends/postgres/index.js'
+import {
+  SessionTasksA2AEventBusManager,
+  SessionTasksA2ATaskStore,
+} from '../src/bridges/a2a/index.js'
+import { RegistryMirrorBus } from '../src/bridges/a2a/mirror-bus.js'
+import { InMemorySessionTaskRegistry } from '../src/index.js'
+import type { SessionTaskRegistry } from '../src/registry/registry.js'
+
+// Two A2A request handlers over one registry, as two server processes
+// would be: what one starts, the other streams, cancels and answers.
+
+const ctx = () => new ServerCallContext({ user: { isAuthenticated: true, userName: 'ana' } })
+
+function userMessage(text: string, taskId = '', contextId = 'c1'): Message {
+  return {
+    messageId: crypto.randomUUID(),
+    role: 1,
+    taskId,
+    contextId,
+    parts: [
+      {
+        content: { $case: 'text', value: text },
+        mediaType: 'text/plain',
+        filename: '',
+        metadata: {},
+      },
+    ],
+    metadata: {},
+    extensions: [],
+    referenceTaskIds: [],
+  }
+}
+const send = (text: string, taskId = '') => ({
+  tenant: '',
+  message: userMessage(text, taskId),
+  configuration: undefined,
+  metadata: {},
+})
+
+type Backend = { name: string; pair: () => Promise<[SessionTaskRegistry, SessionTaskRegistry]> }
+const started: PostgresSessionTaskRegistry[] = []
+const open = async (client: ReturnType<typeof fromPGlite>, prefix: string) => {
+  const registry = new PostgresSessionTaskRegistry({ client, prefix })
+  await registry.start()
+  started.push(registry)
+  return registry
+}
+const newPrefix = () => `a2ab${Math.random().toString(36).slice(2, 8)}_`
+const pglite = new PGlite()
+const backends: Backend[] = [
+  {
+    name: 'in memory',
+    pair: async () => {
+      const registry = new InMemorySessionTaskRegistry()
+      return [registry, registry]
+    },
+  },
+  {
+    name: 'PGlite',
+    pair: async () => {
+      await pglite.waitReady
+      const client = fromPGlite(pglite)
+      const prefix = newPrefix()
+      await migrate(client, { prefix })
+      return [await open(client, prefix), await open(client, prefix)]
+    },
+  },
+]
+const pools: pg.Pool[] = []
+const url = process.env.TEST_DATABASE_URL
+if (url !== undefined && url !== '') {
+  backends.push({
+    name: 'PostgreSQL',
+    pair: async () => {
+      const prefix = newPrefix()
+      const clients = [0, 1].map(() => {
+        const pool = new pg.Pool({ connectionString: url, max: 3 })
+        pool.on('error', () => {})
+        pools.push(pool)
+        return fromPgPool(pool)
+      })
+      await migrate(clients[0] as ReturnType<typeof fromPgPool>, { prefix })
+      return [
+        await open(clients[0] as ReturnType<typeof fromPgPool>, prefix),
+        await open(clients[1] as ReturnType<typeof fromPgPool>, prefix),
+      ]
+    },
+  })
+}
+afterEach(async () => {
+  for (const r of started.splice(0)) await r.close()
+})
+afterAll(async () => {
+  await pglite.close()
+  await Promise.all(pools.map((p) => p.end()))
+})
+
+function serve(registry: SessionTaskRegistry) {
+  const agent = new SampleAgent({ stepMs: 1 })
+  const store = new SessionTasksA2ATaskStore({ registry })
+  const buses = new SessionTasksA2AEventBusManager({ registry })
+  const handler = new DefaultRequestHandler(
+    sampleCard('http://127.0.0.1/'),
+    store,
+    buses.agentExecutor(agent),
+    buses,
+  )
+  return { agent, handler }
+}
+
+// Reads a stream in the background; `until` resolves at the first event that matches.
+function reader(stream: AsyncGenerator<StreamResponse>) {
+  const events: StreamResponse[] = []
+  const waiters: { test: (e: StreamResponse) => boolean; resolve: () => void }[] = []
+  const done = (async () => {
+    for await (const event of stream) {
+      events.push(event)
+      for (const w of [...waiters]) if (w.test(event)) w.resolve()
+    }
+  })()
+  const until = (test: (e: StreamResponse) => boolean) =>
+    events.some(test)
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => waiters.push({ test, resolve }))
+  return { events, done, until }
+}
+const isArtifact = (e: StreamResponse) => e.payload?.$case === 'artifactUpdate'
+const stateOf = (e: StreamResponse) =>
+  e.payload?.$case === 'statusUpdate' ? e.payload.value.status?.state : undefined
+const taskOf = (events: StreamResponse[]) => {
+  const first = events.find((e) => e.payload?.$case === 'task')
+  return first?.payload?.$case === 'task' ? first.payload.value : undefined
+}
+
+describe.each(backends)('SessionTasksA2AEventBusManager on $name', ({ pair }) => {
+  test('a resubscribe in the other process follows the task live to its end', async () => {
+    const [ra, rb] = await pair()
+    const a = serve(ra)
+    const b = serve(rb)
+    const stream = reader(a.handler.sendMessageStream(send('hold'), ctx()))
+    await stream.until(isArtifact)
+    const id = taskOf(stream.events)?.id as string
+    const follow = reader(b.handler.resubscribe({ tenant: '', id }, ctx()))
+    await follow.until((e) => e.payload?.$case === 'task')
+    expect(a.agent.release(id)).toBe(true)
+    await Promise.all([stream.done, follow.done])
+    expect(
+      follow.events
+        .map(stateOf)
+        .filter((s) => s !== undefined)
+        .at(-1),
+    ).toBe(3)
+    const last = follow.events.filter(isArtifact).at(-1)
+    expect(
+      last?.payload?.$case === 'artifactUpdate' && last.payload.value.artifact?.parts.length,
+    ).toBe(2)
+    expect(stream.events.map(stateOf).at(-1)).toBe(3)
+  })
+
+  test("a cancel in the other process stops this process's agent and the cancel stands", async () => {
+    const [ra, rb] = await pair()
+    const a = serve(ra)
+    const b = serve(rb)
+    const stream = reader(a.handler.sendMessageStream(send('hold'), ctx()))
+    await stream.until(isArtifact)
+    const id = taskOf(stream.events)?.id as string
+    const canceled = await b.handler.cancelTask({ tenant: '', id, metadata: {} }, ctx())
+    expect(canceled.status?.state).toBe(5)
+    await stream.done
+    expect(a.agent.cancels).toEqual([id])
+    expect(b.agent.cancels).toEqual([])
+    // The agent's own late "canceled" did not replace the first terminal status.
+    const stored = await a.handler.getTask({ tenant: '', id }, ctx())
+    expect(stored.status?.state).toBe(5)
+    expect(stored.status?.message?.parts[0]?.content).toMatchObject({
+      value: 'Task cancellation requested by user.',
+    })
+  })
+
+  test('an input request answered in the other process completes the task for both', async () => {
+    const [ra, rb] = await pair()
+    const a = serve(ra)
+    const b = serve(rb)
+    const asked = (await a.handler.sendMessage(send('ask'), ctx())) as Task
+    expect(asked.status?.state).toBe(6)
+    const follow = reader(a.handler.resubscribe({ tenant: '', id: asked.id }, ctx()))
+    await follow.until((e) => e.payload?.$case === 'task')
+    const done = (await b.handler.sendMessage(send('blue', asked.id), ctx())) as Task
+    expect(done.status?.state).toBe(3)
+    expect(done.artifacts[0]?.parts[0]?.content).toMatchObject({ value: 'you chose blue' })
+    await follow.done
+    expect(
+      follow.events
+        .map(stateOf)
+        .filter((s) => s !== undefined)
+        .at(-1),
+    ).toBe(3)
+    expect(a.agent.executions).toEqual([asked.id])
+    expect(b.agent.executions).toEqual([asked.id])
+    const fetched = await a.handler.getTask({ tenant: '', id: asked.id }, ctx())
+    expect(fetched.history.map((m) => m.role)).toContain(1)
+  })
+
+  test('a cancel in the same process goes to the agent directly', async () => {
+    const [ra] = await pair()
+    const a = serve(ra)
+    const stream = reader(a.handler.sendMessageStream(send('hold'), ctx()))
+    await stream.until(isArtifact)
+    const id = taskOf(stream.events)?.id as string
+    const canceled = await a.handler.cancelTask({ tenant: '', id, metadata: {} }, ctx())
+    expect(canceled.status?.state).toBe(5)
+    expect(a.agent.cancels).toEqual([id])
+    await stream.done
+  })
+
+  test('resubscribing to an unknown, foreign or finished task fails as the SDK says', async () => {
+    const [ra, rb] = await pair()
+    const a = serve(ra)
+    const b = serve(rb)
+    const follow = (id: string, context = ctx()) =>
+      reader(b.handler.resubscribe({ tenant: '', id }, context)).done
+    await expect(follow('nope')).rejects.toBeInstanceOf(TaskNotFoundError)
+    const done = (await a.handler.sendMessage(send('hi'), ctx())) as Task
+    await expect(follow(done.id)).rejects.toBeInstanceOf(UnsupportedOperationError)
+    const other = new ServerCallContext({ user: { isAuthenticated: true, userName: 'bo' } })
+    await expect(follow(done.id, other)).rejects.toBeInstanceOf(TaskNotFoundError)
+  })
+})
+
+describe('RegistryMirrorBus', () => {
+  test('follows the registry only while someone listens, and ends at a terminal state', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    let live = 0
+    const subscribe = registry.subscribe.bind(registry)
+    registry.subscribe = (sessionId, listener) => {
+      live++
+      const off = subscribe(sessionId, listener)
+      return () => {
+        live--
+        off()
+      }
+    }
+    const task = await registry.create({ sessionId: 'a2a//ana/c1', kind: 'a2a', displayName: 't' })
+    const bus = new RegistryMirrorBus(registry, task.id, 'a2a//ana/')
+    const seen: string[] = []
+    let finished = 0
+    bus.on('finished', () => finished++)
+    const listener = (e: { kind: string }) => seen.push(e.kind)
+    bus.on('event', listener)
+    await new Promise((r) => setTimeout(r, 0))
+    expect(live).toBe(1)
+    await registry.update(task.sessionId, task.id, { state: 'running' })
+    await registry.update(task.sessionId, task.id, { state: 'succeeded' })
+    expect(seen.filter((k) => k === 'statusUpdate').length).toBeGreaterThanOrEqual(2)
+    expect(finished).toBe(1)
+    expect(live).toBe(0)
+    const other = new RegistryMirrorBus(registry, task.id, 'a2a//bo/')
+    other.on('finished', () => finished++)
+    other.on('event', listener)
+    await new Promise((r) => setTimeout(r, 0))
+    expect(finished).toBe(2)
+    const idle = new RegistryMirrorBus(registry, task.id, 'a2a//ana/')
+    idle.on('event', listener)
+    idle.off('event', listener)
+    await new Promise((r) => setTimeout(r, 0))
+    expect(live).toBe(0)
+  })
+})
