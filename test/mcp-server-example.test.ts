@@ -2,7 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { type CallToolResult, CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js'
+import {
+  type CallToolResult,
+  CallToolResultSchema,
+  ElicitRequestSchema,
+} from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, describe, expect, test } from 'vitest'
 
 // The example MCP server (examples/mcp-server) driven over Streamable HTTP
@@ -26,20 +30,36 @@ afterAll(async () => {
 })
 
 async function startServer(env: Record<string, string>): Promise<Client> {
+  return connect(await launch(env))
+}
+
+async function connect(url: string, answer?: (message: string) => boolean): Promise<Client> {
+  const client = new Client(
+    { name: 'example-test', version: '1.0.0' },
+    answer === undefined ? {} : { capabilities: { elicitation: { form: {} } } },
+  )
+  if (answer !== undefined) {
+    client.setRequestHandler(ElicitRequestSchema, async (request) => ({
+      action: 'accept',
+      content: { confirm: answer(request.params.message) },
+    }))
+  }
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+  clients.push(client)
+  return client
+}
+
+function launch(env: Record<string, string>): Promise<string> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/mcp-server/server.ts'], {
     env: { ...process.env, PORT: '0', STEP_MS: '50', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   children.push(child)
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
-  const url = await new Promise<string>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the example server exited with ${code}`)))
     lines.once('line', (line) => resolve((JSON.parse(line) as { url: string }).url))
   })
-  const client = new Client({ name: 'example-test', version: '1.0.0' })
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
-  clients.push(client)
-  return client
 }
 
 const textOf = (result: CallToolResult) =>
@@ -122,6 +142,31 @@ function scenarios(pair: () => Promise<[Client, Client]>) {
     expect(textOf(result)).toBe('deployed staging')
   })
 }
+
+describe('the MCP example server, one MCP session', () => {
+  test('a question asked by elicitation waits in the durable queue and its answer completes the call', async () => {
+    const url = await launch({ DATABASE_URL: '' })
+    const asked: string[] = []
+    const client = await connect(`${url}/session`, (message) => {
+      asked.push(message)
+      return true
+    })
+    let result: CallToolResult | undefined
+    const statuses: string[] = []
+    for await (const message of client.experimental.tasks.callToolStream(
+      { name: 'confirm', arguments: { action: 'ship it' } },
+      CallToolResultSchema,
+      { task: { ttl: 600_000 } },
+    )) {
+      if (message.type === 'taskStatus') statuses.push(message.task.status)
+      if (message.type === 'result') result = message.result as CallToolResult
+      if (message.type === 'error') throw message.error
+    }
+    expect(asked).toEqual(['Really ship it?'])
+    expect(statuses).toContain('input_required')
+    expect(result && textOf(result)).toBe('did ship it')
+  })
+})
 
 describe('the MCP example server, one process, tasks in memory', () => {
   let client: Promise<Client> | undefined

@@ -63,6 +63,32 @@ app.post('/mcp', async (req, res) => {
   await transport.handleRequest(req, res, req.body)
 })
 
+// Stateful: one server and transport per MCP session, kept here, so a
+// question asked by elicitation gets its answer back (`confirm`).
+const sessions = new Map<string, StreamableHTTPServerTransport>()
+app.all('/mcp/session', async (req, res) => {
+  const id = req.header('mcp-session-id')
+  let transport = id === undefined ? undefined : sessions.get(id)
+  if (transport === undefined) {
+    if (id !== undefined || req.method !== 'POST') {
+      res
+        .status(404)
+        .json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null })
+      return
+    }
+    const created = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => crypto.randomUUID(),
+      onsessioninitialized: (sid) => void sessions.set(sid, created),
+    })
+    created.onclose = () => {
+      if (created.sessionId !== undefined) sessions.delete(created.sessionId)
+    }
+    await buildServer({ registry, stepMs }).connect(created)
+    transport = created
+  }
+  await transport.handleRequest(req, res, req.body)
+})
+
 const http: Server = app.listen(port, '127.0.0.1', () => {
   const address = http.address()
   const actual = typeof address === 'object' && address !== null ? address.port : port

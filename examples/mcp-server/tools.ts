@@ -1,7 +1,11 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { type CallToolResult, ElicitResultSchema } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
-import { mcpSession, SessionTasksMcpTaskStore } from '../../src/bridges/mcp/index.js'
+import {
+  mcpSession,
+  SessionTasksMcpMessageQueue,
+  SessionTasksMcpTaskStore,
+} from '../../src/bridges/mcp/index.js'
 import type { SessionTaskRegistry } from '../../src/registry/registry.js'
 
 // The example MCP server's tools, each call of `count` and `deploy` run as
@@ -16,7 +20,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** What the tools need: the registry, and how long one counting step takes. */
 export type ToolOptions = { registry: SessionTaskRegistry; stepMs?: number }
 
-/** Builds one stateless MCP server over the shared registry (one per HTTP request). */
+/**
+ * Builds an MCP server over the shared registry: one per HTTP request when
+ * stateless, one per MCP session when not. Only a session's server can ask
+ * its client a question (`confirm`): the SDK keeps the pending question in
+ * that server object, so its answer must come back to it.
+ */
 export function buildServer(options: ToolOptions): McpServer {
   const { registry } = options
   const stepMs = options.stepMs ?? 200
@@ -29,6 +38,7 @@ export function buildServer(options: ToolOptions): McpServer {
         tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
       },
       taskStore: store,
+      taskMessageQueue: new SessionTasksMcpMessageQueue({ registry }),
     },
   )
 
@@ -109,6 +119,60 @@ export function buildServer(options: ToolOptions): McpServer {
       createTask: async ({ target }, extra) => {
         const task = await extra.taskStore.createTask({ ttl: 600_000, pollInterval: 100 })
         void deploy(task.taskId, target)
+        return { task }
+      },
+      getTask: (_args, extra) => extra.taskStore.getTask(extra.taskId),
+      getTaskResult: async (_args, extra) =>
+        (await extra.taskStore.getTaskResult(extra.taskId)) as CallToolResult,
+    },
+  )
+
+  // Asks the client through MCP elicitation: the question waits in the task's
+  // message queue until the client calls tasks/result, and the answer resumes the work.
+  server.experimental.tasks.registerToolTask(
+    'confirm',
+    {
+      description: 'Asks the user (by elicitation) to confirm an action, as a task',
+      inputSchema: { action: z.string().min(1).max(200) },
+      execution: { taskSupport: 'required' },
+    },
+    {
+      createTask: async ({ action }, extra) => {
+        // Elicitation needs the server object that keeps the pending question (a session's).
+        const task = await extra.taskStore.createTask({ ttl: 600_000, pollInterval: 100 })
+        void (async () => {
+          try {
+            // The client fetches the question with tasks/result once it sees input_required.
+            await store.updateTaskStatus(task.taskId, 'input_required', `Really ${action}?`)
+            const answer = await server.server.request(
+              {
+                method: 'elicitation/create',
+                params: {
+                  mode: 'form',
+                  message: `Really ${action}?`,
+                  requestedSchema: {
+                    type: 'object',
+                    properties: { confirm: { type: 'boolean' } },
+                    required: ['confirm'],
+                  },
+                },
+              },
+              ElicitResultSchema,
+              { relatedTask: { taskId: task.taskId } },
+            )
+            await store.updateTaskStatus(task.taskId, 'working')
+            const yes = answer.action === 'accept' && answer.content?.confirm === true
+            await store.storeTaskResult(
+              task.taskId,
+              'completed',
+              text(yes ? `did ${action}` : `did not ${action}`),
+            )
+          } catch (error) {
+            await store
+              .storeTaskResult(task.taskId, 'failed', { ...text(String(error)), isError: true })
+              .catch(() => {})
+          }
+        })()
         return { task }
       },
       getTask: (_args, extra) => extra.taskStore.getTask(extra.taskId),
