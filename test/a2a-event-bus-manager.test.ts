@@ -1,149 +1,22 @@
-import type { Message, StreamResponse, Task } from '@a2a-js/sdk'
+import type { Task } from '@a2a-js/sdk'
 import { TaskNotFoundError, UnsupportedOperationError } from '@a2a-js/sdk/errors'
-import { DefaultRequestHandler, ServerCallContext } from '@a2a-js/sdk/server'
-import { PGlite } from '@electric-sql/pglite'
-import pg from 'pg'
-import { afterAll, afterEach, describe, expect, test } from 'vitest'
-import { SampleAgent, sampleCard } from '../examples/a2a-server/agent.js'
-import {
-  fromPGlite,
-  fromPgPool,
-  migrate,
-  PostgresSessionTaskRegistry,
-} from '../src/backends/postgres/index.js'
-import {
-  SessionTasksA2AEventBusManager,
-  SessionTasksA2ATaskStore,
-} from '../src/bridges/a2a/index.js'
+import { ServerCallContext } from '@a2a-js/sdk/server'
+import { describe, expect, test } from 'vitest'
 import { RegistryMirrorBus } from '../src/bridges/a2a/mirror-bus.js'
 import { InMemorySessionTaskRegistry } from '../src/index.js'
-import type { SessionTaskRegistry } from '../src/registry/registry.js'
+import {
+  backends,
+  ctx,
+  isArtifact,
+  reader,
+  send,
+  serve,
+  stateOf,
+  taskOf,
+} from './fixtures/a2a-handlers.js'
 
 // Two A2A request handlers over one registry, as two server processes
 // would be: what one starts, the other streams, cancels and answers.
-
-const ctx = () => new ServerCallContext({ user: { isAuthenticated: true, userName: 'ana' } })
-
-function userMessage(text: string, taskId = '', contextId = 'c1'): Message {
-  return {
-    messageId: crypto.randomUUID(),
-    role: 1,
-    taskId,
-    contextId,
-    parts: [
-      {
-        content: { $case: 'text', value: text },
-        mediaType: 'text/plain',
-        filename: '',
-        metadata: {},
-      },
-    ],
-    metadata: {},
-    extensions: [],
-    referenceTaskIds: [],
-  }
-}
-const send = (text: string, taskId = '') => ({
-  tenant: '',
-  message: userMessage(text, taskId),
-  configuration: undefined,
-  metadata: {},
-})
-
-type Backend = { name: string; pair: () => Promise<[SessionTaskRegistry, SessionTaskRegistry]> }
-const started: PostgresSessionTaskRegistry[] = []
-const open = async (client: ReturnType<typeof fromPGlite>, prefix: string) => {
-  const registry = new PostgresSessionTaskRegistry({ client, prefix })
-  await registry.start()
-  started.push(registry)
-  return registry
-}
-const newPrefix = () => `a2ab${Math.random().toString(36).slice(2, 8)}_`
-const pglite = new PGlite()
-const backends: Backend[] = [
-  {
-    name: 'in memory',
-    pair: async () => {
-      const registry = new InMemorySessionTaskRegistry()
-      return [registry, registry]
-    },
-  },
-  {
-    name: 'PGlite',
-    pair: async () => {
-      await pglite.waitReady
-      const client = fromPGlite(pglite)
-      const prefix = newPrefix()
-      await migrate(client, { prefix })
-      return [await open(client, prefix), await open(client, prefix)]
-    },
-  },
-]
-const pools: pg.Pool[] = []
-const url = process.env.TEST_DATABASE_URL
-if (url !== undefined && url !== '') {
-  backends.push({
-    name: 'PostgreSQL',
-    pair: async () => {
-      const prefix = newPrefix()
-      const clients = [0, 1].map(() => {
-        const pool = new pg.Pool({ connectionString: url, max: 3 })
-        pool.on('error', () => {})
-        pools.push(pool)
-        return fromPgPool(pool)
-      })
-      await migrate(clients[0] as ReturnType<typeof fromPgPool>, { prefix })
-      return [
-        await open(clients[0] as ReturnType<typeof fromPgPool>, prefix),
-        await open(clients[1] as ReturnType<typeof fromPgPool>, prefix),
-      ]
-    },
-  })
-}
-afterEach(async () => {
-  for (const r of started.splice(0)) await r.close()
-})
-afterAll(async () => {
-  await pglite.close()
-  await Promise.all(pools.map((p) => p.end()))
-})
-
-function serve(registry: SessionTaskRegistry) {
-  const agent = new SampleAgent({ stepMs: 1 })
-  const store = new SessionTasksA2ATaskStore({ registry })
-  const buses = new SessionTasksA2AEventBusManager({ registry })
-  const handler = new DefaultRequestHandler(
-    sampleCard('http://127.0.0.1/'),
-    store,
-    buses.agentExecutor(agent),
-    buses,
-  )
-  return { agent, handler }
-}
-
-// Reads a stream in the background; `until` resolves at the first event that matches.
-function reader(stream: AsyncGenerator<StreamResponse>) {
-  const events: StreamResponse[] = []
-  const waiters: { test: (e: StreamResponse) => boolean; resolve: () => void }[] = []
-  const done = (async () => {
-    for await (const event of stream) {
-      events.push(event)
-      for (const w of [...waiters]) if (w.test(event)) w.resolve()
-    }
-  })()
-  const until = (test: (e: StreamResponse) => boolean) =>
-    events.some(test)
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => waiters.push({ test, resolve }))
-  return { events, done, until }
-}
-const isArtifact = (e: StreamResponse) => e.payload?.$case === 'artifactUpdate'
-const stateOf = (e: StreamResponse) =>
-  e.payload?.$case === 'statusUpdate' ? e.payload.value.status?.state : undefined
-const taskOf = (events: StreamResponse[]) => {
-  const first = events.find((e) => e.payload?.$case === 'task')
-  return first?.payload?.$case === 'task' ? first.payload.value : undefined
-}
 
 describe.each(backends)('SessionTasksA2AEventBusManager on $name', ({ pair }) => {
   test('a resubscribe in the other process follows the task live to its end', async () => {
