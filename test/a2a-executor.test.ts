@@ -1,3 +1,5 @@
+import type { TaskState } from '@a2a-js/sdk'
+import type { AgentExecutor } from '@a2a-js/sdk/server'
 import { PGlite } from '@electric-sql/pglite'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { SampleAgent } from '../examples/a2a-server/agent.js'
@@ -136,6 +138,60 @@ describe.each(backends)('a2aExecutor on $name', ({ make }) => {
     await s.cancel('s1', asked.id)
     expect((await settle(asked)).state).toBe('canceled')
     expect(agent.cancels).not.toContain(asked.id)
+  })
+
+  test('an agent that answers with one finished task event ends the task, and a cancel reaches it once', async () => {
+    const registry = await make()
+    const cancels: string[] = []
+    let hold: (() => void) | undefined
+    const agent: AgentExecutor = {
+      async execute(rc, bus) {
+        const task = (state: number) =>
+          bus.publish({
+            kind: 'task',
+            data: {
+              id: rc.taskId,
+              contextId: rc.contextId,
+              status: {
+                state: state as TaskState,
+                message: undefined,
+                timestamp: new Date().toISOString(),
+              },
+              artifacts: [],
+              history: [],
+              metadata: {},
+            },
+          })
+        if (rc.userMessage.parts[0]?.content?.value === 'hold') {
+          task(2)
+          await new Promise<void>((resolve) => {
+            hold = resolve
+          })
+          return
+        }
+        task(3)
+      },
+      async cancelTask(id) {
+        cancels.push(id)
+        hold?.()
+      },
+    }
+    const executors = new TaskExecutorRegistry()
+    executors.register({ kind: 'a2a', executor: () => a2aExecutor(agent) })
+    supervisor = createTaskSupervisor({ registry, executors, cancelGraceMs: 100 })
+    const spawn = (text: string) =>
+      (supervisor as TaskSupervisor).spawn({
+        sessionId: 's1',
+        kind: 'a2a',
+        displayName: text,
+        spec: { text },
+      })
+    const done = await supervisor.wait('s1', (await spawn('once')).id, { until: 'settled' })
+    expect(done.task.state).toBe('succeeded')
+    const held = await spawn('hold')
+    await supervisor.cancel('s1', held.id)
+    await supervisor.wait('s1', held.id, { until: 'terminal' })
+    expect(cancels).toEqual([held.id])
   })
 
   test('an agent that throws fails the task with agent_error', async () => {

@@ -129,6 +129,10 @@ describe.each(backends)('SessionTasksA2ATaskStore on $name', (backend) => {
     await s.save(task('t1', 2, T(4)), ctx())
     const loaded = await s.load('t1', ctx())
     expect(loaded?.status).toEqual({ state: 5, message: first, timestamp: T(2) })
+    // failed and rejected share a registry state: the first one still stands.
+    await s.save(task('t2', 4, T(1)), ctx())
+    await s.save(task('t2', 7, T(2)), ctx())
+    expect((await s.load('t2', ctx()))?.status?.state).toBe(4)
   })
 
   test('a saved task loads back equal, every part kind and field included', async () => {

@@ -49,6 +49,23 @@ const textOf = (message: Message | undefined) =>
     .filter((t) => t !== '')
     .join('\n')
 
+const ENDS: readonly number[] = [
+  A2A_STATE.completed,
+  A2A_STATE.failed,
+  A2A_STATE.canceled,
+  A2A_STATE.rejected,
+  A2A_STATE.inputRequired,
+  A2A_STATE.authRequired,
+]
+
+// True for an event after which the turn has nothing left to cancel.
+function endsTurn(event: AgentExecutionEvent): boolean {
+  if (event.kind === 'message') return true
+  const state =
+    event.kind === 'statusUpdate' || event.kind === 'task' ? event.data.status?.state : undefined
+  return state !== undefined && ENDS.includes(state)
+}
+
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 const specOf = (task: SessionTask): A2AExecutorSpec => {
@@ -102,6 +119,7 @@ export function a2aExecutor(agent: AgentExecutor, options: A2AExecutorOptions = 
   const callContext = options.callContext ?? (() => new ServerCallContext())
   // The bus of each task's current turn, so a cancel reaches it.
   const turns = new Map<string, DefaultExecutionEventBus>()
+  const cancels = new WeakMap<DefaultExecutionEventBus, () => Promise<boolean>>()
   const keyOf = (task: SessionTask) => `${task.sessionId}\u0000${task.id}`
 
   const apply = async (
@@ -115,8 +133,21 @@ export function a2aExecutor(agent: AgentExecutor, options: A2AExecutorOptions = 
         await sink.post({ content: storedMessage(event.data).content })
         await sink.update({ state: 'succeeded', result: messageToJson(event.data) })
         return
-      case 'task':
+      case 'task': {
+        // A task event may carry a status already past submitted (an agent
+        // that answers with one finished task): treat it as a status update.
+        for (const artifact of event.data.artifacts) {
+          await sink.artifact(storedArtifact(merge(artifacts, artifact, false)))
+        }
+        const { id: taskId, contextId, status } = event.data
+        if (status === undefined || (status.state as number) === A2A_STATE.submitted) return
+        await apply(
+          { kind: 'statusUpdate', data: { taskId, contextId, status, metadata: {} } },
+          ctx,
+          artifacts,
+        )
         return
+      }
       case 'artifactUpdate': {
         const artifact = event.data.artifact
         if (artifact === undefined) return
@@ -186,15 +217,33 @@ export function a2aExecutor(agent: AgentExecutor, options: A2AExecutorOptions = 
             .catch(() => {}),
         )
     }
-    bus.on('event', (event) => enqueue(() => apply(event, ctx, artifacts)))
-    const onAbort = () => void agent.cancelTask(task.id, bus).catch(() => {})
+    let over = false
+    bus.on('event', (event) => {
+      over ||= endsTurn(event)
+      enqueue(() => apply(event, ctx, artifacts))
+    })
+    // The supervisor both aborts the signal and calls cancel: the agent hears it once per turn.
+    // A turn that already ended (its end ends the run, and the supervisor
+    // then aborts the signal) is not canceled.
+    let told = false
+    const cancelTurn = async (): Promise<boolean> => {
+      if (over) return false
+      if (!told) {
+        told = true
+        await agent.cancelTask(task.id, bus)
+      }
+      return true
+    }
+    cancels.set(bus, cancelTurn)
+    const onAbort = () => void cancelTurn().catch(() => {})
     ctx.signal.addEventListener('abort', onAbort, { once: true })
     const request = { tenant: '', message, metadata: {} } as ConstructorParameters<
       typeof RequestContext
     >[0]
     const context = new RequestContext(request, task.id, contextOf(task), callContext(task), prior)
-    void agent
-      .execute(context, bus)
+    // Promise.resolve().then: an execute that throws before returning a promise still ends the turn.
+    void Promise.resolve()
+      .then(() => agent.execute(context, bus))
       .catch((error: unknown) =>
         enqueue(() =>
           ctx.sink.update({
@@ -236,8 +285,9 @@ export function a2aExecutor(agent: AgentExecutor, options: A2AExecutorOptions = 
     },
     async cancel(task, ctx) {
       const bus = turns.get(keyOf(task))
-      if (bus !== undefined) await agent.cancelTask(task.id, bus)
-      else await ctx.sink.state('canceled')
+      const cancelTurn = bus === undefined ? undefined : cancels.get(bus)
+      // No turn running (the agent waits for an answer): the task ends here.
+      if (cancelTurn === undefined || !(await cancelTurn())) await ctx.sink.state('canceled')
     },
   }
 }

@@ -1,5 +1,6 @@
-import type { Task } from '@a2a-js/sdk'
+import type { Artifact, Task } from '@a2a-js/sdk'
 import type { AgentExecutionEvent, ExecutionEventBus } from '@a2a-js/sdk/server'
+import { startTimer } from '../../execution/timer.js'
 import type { SessionTask } from '../../model/schemas.js'
 import { isTerminalState } from '../../model/state.js'
 import type { SessionTaskRegistry } from '../../registry/registry.js'
@@ -10,14 +11,24 @@ type EventListener = (event: AgentExecutionEvent) => void
 type FinishedListener = () => void
 type Name = 'event' | 'finished'
 
+// What was last sent of one artifact, so a resubscriber gets only new parts.
+type Sent = { head: string; count: number; last: string }
+
+const headOf = (a: Artifact) =>
+  JSON.stringify([a.name, a.description, a.metadata ?? null, a.extensions])
+const partKey = (a: Artifact, i: number) => JSON.stringify(a.parts[i] ?? null)
+
 /**
  * An `ExecutionEventBus` for a task whose agent runs somewhere else: it
  * turns the registry's events for the task into A2A status and artifact
  * updates. It starts following when its first listener arrives, first
- * publishes the task's current status (so nothing between a caller's
- * snapshot and the subscription is missed; a repeat is harmless), and ends
- * itself at a terminal state, when the task is deleted, or when its last
- * listener leaves. Events published on it go to its own listeners only.
+ * publishes the task's current status and artifacts (so nothing between a
+ * caller's snapshot and the subscription is missed; a repeat is harmless),
+ * then only what changes (new artifact parts as appends), and ends itself
+ * at a terminal state, when the task is deleted, when its last listener
+ * leaves, or after `idleMs` without a change (a task whose process died
+ * would otherwise hold it for ever). Events published on it go to its own
+ * listeners only.
  */
 export class RegistryMirrorBus implements ExecutionEventBus {
   private readonly listeners = new Set<EventListener>()
@@ -28,13 +39,14 @@ export class RegistryMirrorBus implements ExecutionEventBus {
   private done = false
   private unsubscribe: (() => void) | undefined
   private lastStatus = ''
-  private lastUpdatedAt = ''
-  private readonly artifacts = new Map<string, string>()
+  private readonly sent = new Map<string, Sent>()
+  private stopIdle: (() => void) | undefined
 
   constructor(
     private readonly registry: SessionTaskRegistry,
     private readonly taskId: string,
     private readonly scope: string,
+    private readonly idleMs = 300_000,
   ) {}
 
   publish(event: AgentExecutionEvent): void {
@@ -43,6 +55,7 @@ export class RegistryMirrorBus implements ExecutionEventBus {
     const once = [...this.onceListeners]
     this.onceListeners.clear()
     for (const listener of once) listener(event)
+    if (once.length > 0) this.idleCheck()
   }
 
   finished(): void {
@@ -113,6 +126,14 @@ export class RegistryMirrorBus implements ExecutionEventBus {
   private stopFollowing(): void {
     this.unsubscribe?.()
     this.unsubscribe = undefined
+    this.stopIdle?.()
+    this.stopIdle = undefined
+  }
+
+  // Ends the mirror when the task has not changed for idleMs.
+  private armIdle(): void {
+    this.stopIdle?.()
+    this.stopIdle = startTimer(this.idleMs, () => this.finished(), { unref: true })
   }
 
   private follow(): void {
@@ -129,47 +150,38 @@ export class RegistryMirrorBus implements ExecutionEventBus {
       return
     }
     const { sessionId } = found
+    // Session events arrive in commit order; only the first read below can
+    // be older than one of them, so it is used only when none came first.
+    let heard = false
     this.unsubscribe = this.registry.subscribe(sessionId, (type, payload) => {
       if (type === 'task.deleted') {
         if ((payload as { taskId: string }).taskId === this.taskId) this.finished()
       } else if (type === 'task.updated' || type === 'task.created') {
         const task = (payload as { task: SessionTask }).task
-        if (task.id === this.taskId) this.relay(task)
+        if (task.id !== this.taskId) return
+        heard = true
+        this.relay(task)
       }
     })
+    this.armIdle()
     // Listening now; whatever changed before is in the current record. A
     // waiting status is not repeated: the SDK's queue ends at input-required,
     // and a caller resubscribing to a waiting task wants what comes next.
     const current = await this.registry.get(sessionId, this.taskId)
-    if (this.done) return
+    if (this.done || heard) return
     if (current === undefined) this.finished()
     else this.relay(current, current.state === 'awaiting_input')
   }
 
   // Publishes what changed since the last record seen: artifacts first, then the status.
   private relay(record: SessionTask, quietStatus = false): void {
-    if (this.done || record.updatedAt < this.lastUpdatedAt) return
-    this.lastUpdatedAt = record.updatedAt
+    if (this.done) return
+    this.armIdle()
     const contextId = contextIdOf(record.sessionId)
     const task: Task = a2aTask(record, contextId, [])
-    for (const artifact of task.artifacts) {
-      const key = JSON.stringify(
-        record.artifacts.find((a) => (a.id ?? a.name) === artifact.artifactId),
-      )
-      if (this.artifacts.get(artifact.artifactId) === key) continue
-      this.artifacts.set(artifact.artifactId, key)
-      this.publish({
-        kind: 'artifactUpdate',
-        data: {
-          taskId: task.id,
-          contextId,
-          artifact,
-          append: false,
-          lastChunk: true,
-          metadata: {},
-        },
-      })
-    }
+    const terminal = isTerminalState(record.state)
+    for (const artifact of task.artifacts)
+      this.relayArtifact(task.id, contextId, artifact, terminal)
     const status = JSON.stringify([record.state, record.stateChangedAt, record.result ?? null])
     if (status !== this.lastStatus) {
       this.lastStatus = status
@@ -179,6 +191,32 @@ export class RegistryMirrorBus implements ExecutionEventBus {
           data: { taskId: task.id, contextId, status: task.status, metadata: {} },
         })
     }
-    if (isTerminalState(record.state)) this.finished()
+    if (terminal) this.finished()
+  }
+
+  // New parts after the ones sent go out as an append; any other change as the whole artifact.
+  private relayArtifact(taskId: string, contextId: string, artifact: Artifact, last: boolean) {
+    const before = this.sent.get(artifact.artifactId)
+    const head = headOf(artifact)
+    const count = artifact.parts.length
+    const grew =
+      before !== undefined &&
+      before.head === head &&
+      count >= before.count &&
+      partKey(artifact, before.count - 1) === before.last
+    if (grew && count === before.count) return
+    const parts = grew ? artifact.parts.slice(before.count) : artifact.parts
+    this.sent.set(artifact.artifactId, { head, count, last: partKey(artifact, count - 1) })
+    this.publish({
+      kind: 'artifactUpdate',
+      data: {
+        taskId,
+        contextId,
+        artifact: { ...artifact, parts },
+        append: grew,
+        lastChunk: last,
+        metadata: {},
+      },
+    })
   }
 }

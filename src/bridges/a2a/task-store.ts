@@ -93,13 +93,16 @@ export class SessionTasksA2ATaskStore implements TaskStore {
       throw new RequestMalformedError(`id: task '${task.id}' belongs to another context or owner`)
     }
     // The first terminal status stands: the registry keeps a finished
-    // task's state, and the save keeps its time and message, so an agent's
-    // late events cannot overwrite a cancel made from another process.
+    // task's state, and the save keeps its time, message and error (failed
+    // and rejected share a state), so an agent's late events cannot
+    // overwrite a cancel made from another process.
     const finished = record !== undefined && isTerminalState(record.state)
     const update: SessionTaskUpdate = {
       state: fields.state,
-      ...(fields.inputRequest === undefined ? {} : { inputRequest: fields.inputRequest }),
-      ...(fields.error === undefined ? {} : { error: fields.error }),
+      ...(fields.inputRequest === undefined || finished
+        ? {}
+        : { inputRequest: fields.inputRequest }),
+      ...(fields.error === undefined || finished ? {} : { error: fields.error }),
       ...(status?.timestamp === undefined || finished ? {} : { stateChangedAt: status.timestamp }),
       ...(finished
         ? {}
