@@ -50,20 +50,44 @@ const cancelMessage = (taskId: string, contextId: string): Message => ({
   referenceTaskIds: [],
 })
 
+type Listener = (event: AgentExecutionEvent) => void
+type Name = 'event' | 'finished'
+
 // The bus handed to the agent: once the task was finished by someone else,
 // the agent's late events are dropped, so this process's stream agrees with the store.
-function guard(bus: ExecutionEventBus, run: { foreign: boolean }): ExecutionEventBus {
-  const guarded: ExecutionEventBus = {
-    publish: (event) => {
-      if (!run.foreign) bus.publish(event)
-    },
-    finished: () => bus.finished(),
-    on: (name: 'event' | 'finished', l: never) => (bus.on(name as 'event', l), guarded),
-    off: (name: 'event' | 'finished', l: never) => (bus.off(name as 'event', l), guarded),
-    once: (name: 'event' | 'finished', l: never) => (bus.once(name as 'event', l), guarded),
-    removeAllListeners: (name) => (bus.removeAllListeners(name), guarded),
+class GuardedBus implements ExecutionEventBus {
+  constructor(
+    private readonly bus: ExecutionEventBus,
+    private readonly run: { foreign: boolean },
+  ) {}
+  publish(event: AgentExecutionEvent): void {
+    if (!this.run.foreign) this.bus.publish(event)
   }
-  return guarded
+  finished(): void {
+    this.bus.finished()
+  }
+  on(name: 'event', listener: Listener): this
+  on(name: 'finished', listener: () => void): this
+  on(name: Name, listener: Listener): this {
+    this.bus.on(name as 'event', listener)
+    return this
+  }
+  off(name: 'event', listener: Listener): this
+  off(name: 'finished', listener: () => void): this
+  off(name: Name, listener: Listener): this {
+    this.bus.off(name as 'event', listener)
+    return this
+  }
+  once(name: 'event', listener: Listener): this
+  once(name: 'finished', listener: () => void): this
+  once(name: Name, listener: Listener): this {
+    this.bus.once(name as 'event', listener)
+    return this
+  }
+  removeAllListeners(name?: Name): this {
+    this.bus.removeAllListeners(name)
+    return this
+  }
 }
 
 /**
@@ -114,7 +138,7 @@ export class AgentRuns {
         if (this.runs.get(taskId) === run) this.runs.delete(taskId)
       },
     }
-    run.guarded = guard(bus, run)
+    run.guarded = new GuardedBus(bus, run)
     const watch = (event: AgentExecutionEvent) => {
       if (event.kind === 'message') run.ended = true
       const state =
