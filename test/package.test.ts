@@ -290,6 +290,7 @@ describe('public surface', { timeout: SLOW }, () => {
     expect(names).toEqual([
       'SessionTasksA2AEventBusManager',
       'SessionTasksA2ATaskStore',
+      'a2aClientExecutor',
       'a2aExecutor',
     ])
   })

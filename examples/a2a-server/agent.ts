@@ -80,7 +80,21 @@ export class SampleAgent implements AgentExecutor {
       })
     }
     const followUp = context.task !== undefined
-    if (!followUp) {
+    // A stream starts with the task (the SDK's handler requires it), a follow-up's too.
+    if (context.task !== undefined) {
+      bus.publish({
+        kind: 'task',
+        data: {
+          ...context.task,
+          status: {
+            state: STATE.working as TaskState,
+            message: undefined,
+            timestamp: new Date().toISOString(),
+          },
+          history: [...context.task.history, context.userMessage],
+        },
+      })
+    } else {
       bus.publish({
         kind: 'task',
         data: {

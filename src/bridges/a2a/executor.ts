@@ -1,4 +1,4 @@
-import type { Artifact, Message, Part, Task, TaskState } from '@a2a-js/sdk'
+import type { Message, Part, Task, TaskState } from '@a2a-js/sdk'
 import {
   type AgentExecutionEvent,
   type AgentExecutor,
@@ -8,17 +8,8 @@ import {
 } from '@a2a-js/sdk/server'
 import type { TaskExecutionContext, TaskExecutor } from '../../execution/executor.js'
 import type { SessionTask, TaskMessage } from '../../model/schemas.js'
-import {
-  A2A_STATE,
-  AUTH_REQUIRED_ID,
-  a2aArtifact,
-  a2aTask,
-  historyMessage,
-  INPUT_REQUIRED_ID,
-  messageToJson,
-  storedArtifact,
-  storedMessage,
-} from './codec.js'
+import { A2A_STATE, AUTH_REQUIRED_ID, a2aTask, historyMessage, INPUT_REQUIRED_ID } from './codec.js'
+import { A2AEventWriter } from './event-writer.js'
 
 /** What a task run by {@link a2aExecutor} asks of its agent, in `spec`. */
 export type A2AExecutorSpec = {
@@ -42,12 +33,6 @@ const textPart = (value: string): Part => ({
   filename: '',
   metadata: {},
 })
-
-const textOf = (message: Message | undefined) =>
-  (message?.parts ?? [])
-    .map((p) => (p.content?.$case === 'text' ? p.content.value : ''))
-    .filter((t) => t !== '')
-    .join('\n')
 
 const ENDS: readonly number[] = [
   A2A_STATE.completed,
@@ -90,17 +75,6 @@ function userMessage(task: SessionTask, id: string, text: string): Message {
   }
 }
 
-// Chunked artifact updates: an append adds parts to the artifact of that id.
-function merge(known: Map<string, Artifact>, update: Artifact, append: boolean): Artifact {
-  const before = known.get(update.artifactId)
-  const merged =
-    append && before !== undefined
-      ? { ...before, parts: [...before.parts, ...update.parts] }
-      : update
-  known.set(update.artifactId, merged)
-  return merged
-}
-
 /**
  * Runs an `@a2a-js/sdk` `AgentExecutor` as a session-tasks executor kind,
  * so a supervisor gives an A2A agent its claims, deadlines, cancel and
@@ -122,90 +96,15 @@ export function a2aExecutor(agent: AgentExecutor, options: A2AExecutorOptions = 
   const cancels = new WeakMap<DefaultExecutionEventBus, () => Promise<boolean>>()
   const keyOf = (task: SessionTask) => `${task.sessionId}\u0000${task.id}`
 
-  const apply = async (
-    event: AgentExecutionEvent,
-    ctx: TaskExecutionContext,
-    artifacts: Map<string, Artifact>,
-  ) => {
-    const { sink } = ctx
-    switch (event.kind) {
-      case 'message':
-        await sink.post({ content: storedMessage(event.data).content })
-        await sink.update({ state: 'succeeded', result: messageToJson(event.data) })
-        return
-      case 'task': {
-        // A task event may carry a status already past submitted (an agent
-        // that answers with one finished task): treat it as a status update.
-        for (const artifact of event.data.artifacts) {
-          await sink.artifact(storedArtifact(merge(artifacts, artifact, false)))
-        }
-        const { id: taskId, contextId, status } = event.data
-        if (status === undefined || (status.state as number) === A2A_STATE.submitted) return
-        await apply(
-          { kind: 'statusUpdate', data: { taskId, contextId, status, metadata: {} } },
-          ctx,
-          artifacts,
-        )
-        return
-      }
-      case 'artifactUpdate': {
-        const artifact = event.data.artifact
-        if (artifact === undefined) return
-        await sink.artifact(storedArtifact(merge(artifacts, artifact, event.data.append)))
-        return
-      }
-      case 'statusUpdate': {
-        const status = event.data.status
-        if (status === undefined) return
-        const message = status.message
-        const text = textOf(message)
-        const result = message === undefined ? null : messageToJson(message)
-        switch (status.state as number) {
-          case A2A_STATE.working:
-            await sink.state('running')
-            if (message !== undefined) await sink.post({ content: storedMessage(message).content })
-            return
-          case A2A_STATE.inputRequired:
-          case A2A_STATE.authRequired: {
-            const auth = status.state === A2A_STATE.authRequired
-            await sink.requestInput({
-              id: auth ? AUTH_REQUIRED_ID : INPUT_REQUIRED_ID,
-              prompt: text || (auth ? 'authentication required' : 'input required'),
-            })
-            return
-          }
-          case A2A_STATE.completed:
-            await sink.update({ state: 'succeeded', result })
-            return
-          case A2A_STATE.canceled:
-            await sink.update({ state: 'canceled', result })
-            return
-          case A2A_STATE.failed:
-          case A2A_STATE.rejected: {
-            const rejected = status.state === A2A_STATE.rejected
-            await sink.update({
-              state: 'failed',
-              result,
-              error: {
-                kind: rejected ? 'rejected' : 'agent_failed',
-                message: text || (rejected ? 'rejected by the agent' : 'the agent failed'),
-              },
-            })
-            return
-          }
-          default:
-            return
-        }
-      }
-    }
-  }
-
   // One turn: the agent's execute with this message, its events written in order.
   const turn = (task: SessionTask, message: Message, ctx: TaskExecutionContext, prior?: Task) => {
     const bus = new DefaultExecutionEventBus()
     const key = keyOf(task)
     turns.set(key, bus)
-    const artifacts = new Map(task.artifacts.map((a) => [a.id ?? a.name, a2aArtifact(a)]))
+    const writer = new A2AEventWriter(task, ctx, {
+      failedKind: 'agent_failed',
+      unknownState: 'ignore',
+    })
     let chain: Promise<void> = Promise.resolve()
     const enqueue = (work: () => Promise<void>) => {
       // A write the registry refuses (a value it cannot hold) fails the task.
@@ -220,7 +119,7 @@ export function a2aExecutor(agent: AgentExecutor, options: A2AExecutorOptions = 
     let over = false
     bus.on('event', (event) => {
       over ||= endsTurn(event)
-      enqueue(() => apply(event, ctx, artifacts))
+      enqueue(() => writer.write(event).then(() => {}))
     })
     // The supervisor both aborts the signal and calls cancel: the agent hears it once per turn.
     // A turn that already ended (its end ends the run, and the supervisor

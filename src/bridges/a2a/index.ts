@@ -2,5 +2,7 @@ export type { SessionTasksA2AEventBusManagerOptions } from './event-bus-manager.
 export { SessionTasksA2AEventBusManager } from './event-bus-manager.js'
 export type { A2AExecutorOptions, A2AExecutorSpec } from './executor.js'
 export { a2aExecutor } from './executor.js'
+export type { A2AClientExecutorOptions, A2AClientSpec } from './remote-agent.js'
+export { a2aClientExecutor } from './remote-agent.js'
 export type { SessionTasksA2ATaskStoreOptions } from './task-store.js'
 export { SessionTasksA2ATaskStore } from './task-store.js'

@@ -1,0 +1,375 @@
+import type { Message, StreamResponse, Task, TaskState } from '@a2a-js/sdk'
+import type { Client } from '@a2a-js/sdk/client'
+import { A2AError, JsonRpcTransportError } from '@a2a-js/sdk/errors'
+import type { AgentExecutionEvent } from '@a2a-js/sdk/server'
+import type { TaskExecutionContext, TaskExecutor } from '../../execution/executor.js'
+import type { RemoteTurnState } from '../../execution/remote-follower.js'
+import { pause, RemoteFollower } from '../../execution/remote-follower.js'
+import type { JsonValue } from '../../model/json.js'
+import type { SessionTask, TaskMessage } from '../../model/schemas.js'
+import { TASK_KIND_EXTERNAL_AGENT } from '../../model/state.js'
+import { A2A_STATE, AUTH_REQUIRED_ID, historyMessage, INPUT_REQUIRED_ID } from './codec.js'
+import { A2AEventWriter } from './event-writer.js'
+
+/** What a task run by {@link a2aClientExecutor} sends to the remote agent, in `spec`. */
+export type A2AClientSpec = {
+  /** The request, sent as one text part. */
+  text: string
+  /** The A2A context id of the request. @default the task's session id */
+  contextId?: string
+  /** Metadata of the request message. */
+  metadata?: { [key: string]: JsonValue }
+}
+
+/** Options of {@link a2aClientExecutor}. */
+export type A2AClientExecutorOptions = {
+  /** The SDK client of the remote agent, or a factory (say, one agent per task). */
+  client: Client | ((task: SessionTask) => Client | Promise<Client>)
+  /** The task kind. @default 'external_agent' */
+  kind?: string | undefined
+  /** Stream (send and resubscribe) or poll. @default the agent card's `capabilities.streaming` */
+  streaming?: boolean | undefined
+  /** Between two polls of a remote task. @default 1000 */
+  pollIntervalMs?: number | undefined
+  /** Between two heartbeats of a followed task. @default 30000 */
+  heartbeatMs?: number | undefined
+  /** Reconnects in a row (a dropped stream, a failed poll) before the task fails `unreachable`. @default 5 */
+  retries?: number | undefined
+  /** How long `cancel` waits for the remote task to end. @default 5000 */
+  cancelWaitMs?: number | undefined
+  /** An artifact whose JSON grows past this fails the task `invalid_remote`. @default 4194304 */
+  maxArtifactChars?: number | undefined
+  /** The A2A tenant of every request. @default '' */
+  tenant?: string | undefined
+}
+
+const TERMINAL: readonly number[] = [
+  A2A_STATE.completed,
+  A2A_STATE.failed,
+  A2A_STATE.canceled,
+  A2A_STATE.rejected,
+]
+
+const textPart = (value: string) => ({
+  content: { $case: 'text' as const, value },
+  mediaType: 'text/plain',
+  filename: '',
+  metadata: {},
+})
+
+const specOf = (task: SessionTask): Partial<A2AClientSpec> => {
+  const spec = task.spec
+  return typeof spec === 'object' && spec !== null && !Array.isArray(spec)
+    ? (spec as Partial<A2AClientSpec>)
+    : {}
+}
+
+/** The request's message id: the same on every attempt, so a re-attach can find what was sent. */
+const requestIdOf = (task: SessionTask) => `${task.id}-request`
+
+function requestOf(task: SessionTask): Message {
+  const spec = specOf(task)
+  return {
+    messageId: requestIdOf(task),
+    role: 1,
+    taskId: '',
+    contextId: typeof spec.contextId === 'string' ? spec.contextId : task.sessionId,
+    parts: [textPart(typeof spec.text === 'string' ? spec.text : '')],
+    metadata: (spec.metadata ?? {}) as Message['metadata'],
+    extensions: [],
+    referenceTaskIds: [],
+  }
+}
+
+// The client's stream items as the agent events the writer takes.
+function eventOf(item: StreamResponse): AgentExecutionEvent | undefined {
+  const payload = item.payload
+  if (payload === undefined) return undefined
+  switch (payload.$case) {
+    case 'task':
+      return { kind: 'task', data: payload.value }
+    case 'message':
+      return { kind: 'message', data: payload.value }
+    case 'statusUpdate':
+      return { kind: 'statusUpdate', data: payload.value }
+    case 'artifactUpdate':
+      return { kind: 'artifactUpdate', data: payload.value }
+  }
+}
+
+function remoteIdOf(event: AgentExecutionEvent): string | undefined {
+  const id =
+    event.kind === 'task'
+      ? event.data.id
+      : event.kind === 'message'
+        ? event.data.taskId
+        : event.data.taskId
+  return id === '' ? undefined : id
+}
+
+/** True for a failure worth another try: the network, not the agent's answer. */
+export function isRetryable(error: unknown): boolean {
+  return !(error instanceof A2AError) || error instanceof JsonRpcTransportError
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/**
+ * Runs a remote A2A agent as a session task through an `@a2a-js/sdk` client
+ * (kind `external_agent` by default). `start` sends `spec.text` (message id
+ * `<task id>-request`, context `spec.contextId` or the session id), streamed
+ * when the agent streams, else polled; the remote task id is kept in
+ * `links.remoteTaskId` from its first event. Statuses, messages and
+ * artifacts are mirrored as by {@link a2aExecutor}; `input-required` and
+ * `auth-required` become input requests whose answer goes back as a
+ * follow-up on the same remote task; `cancel` is the remote cancel. Always
+ * re-attachable: a re-attached task follows its remote task again, or, when
+ * the worker died before the agent's first reply, looks for the request
+ * among the agent's tasks of that context and sends it only if it is not
+ * there. Remote failures end the task `failed` with `error.kind`
+ * `remote_failed`, `rejected`, `remote_error` (an A2A error answer),
+ * `unreachable`, `lost` or `invalid_remote` (a value the record cannot hold).
+ */
+export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecutor {
+  const kind = options.kind ?? TASK_KIND_EXTERNAL_AGENT
+  const tenant = options.tenant ?? ''
+  const pollIntervalMs = options.pollIntervalMs ?? 1000
+  const follower = new RemoteFollower({
+    heartbeatMs: options.heartbeatMs ?? 30_000,
+    retries: options.retries ?? 5,
+    pollIntervalMs,
+    isRetryable,
+  })
+  const clientOf = async (task: SessionTask): Promise<Client> =>
+    typeof options.client === 'function' ? options.client(task) : options.client
+  const streamingOf = async (client: Client): Promise<boolean> =>
+    options.streaming ?? (await client.getAgentCard()).capabilities?.streaming === true
+
+  /** Everything one run needs to talk to its remote task. */
+  type Turn = {
+    client: Client
+    streaming: boolean
+    writer: A2AEventWriter
+    remoteId: string | undefined
+    see: (event: AgentExecutionEvent) => Promise<RemoteTurnState>
+  }
+  const turnOf = async (task: SessionTask, ctx: TaskExecutionContext): Promise<Turn> => {
+    const client = await clientOf(task)
+    const writer = new A2AEventWriter(task, ctx, {
+      failedKind: 'remote_failed',
+      unknownState: 'fail',
+      maxArtifactChars: options.maxArtifactChars ?? 4 * 1024 * 1024,
+    })
+    const turn: Turn = {
+      client,
+      streaming: await streamingOf(client),
+      writer,
+      remoteId: task.links.remoteTaskId,
+      see: async (event) => {
+        const id = remoteIdOf(event)
+        if (turn.remoteId === undefined && id !== undefined) {
+          // First: a worker that dies from here on is re-attached by this id.
+          await ctx.sink.update({ links: { remoteTaskId: id } })
+          turn.remoteId = id
+        }
+        return writer.write(event)
+      },
+    }
+    return turn
+  }
+
+  // Reads a stream until the turn is no longer going; says where it stands.
+  // A stream left early is closed in the background: its clean-up may wait
+  // on the server, and the follower aborts the request when the turn ends.
+  const read = async (
+    turn: Turn,
+    stream: AsyncGenerator<StreamResponse>,
+    acked?: () => void,
+  ): Promise<RemoteTurnState> => {
+    for (;;) {
+      const item = await stream.next()
+      if (item.done === true) return 'going'
+      acked?.()
+      const event = eventOf(item.value)
+      if (event === undefined) continue
+      const state = await turn.see(event)
+      if (state !== 'going') {
+        void stream.return(undefined).catch(() => {})
+        return state
+      }
+    }
+  }
+
+  const send = async (turn: Turn, message: Message, signal: AbortSignal, acked?: () => void) => {
+    const request = { tenant, message, configuration: undefined, metadata: {} }
+    if (turn.streaming) {
+      return read(turn, turn.client.sendMessageStream(request, { signal }), acked)
+    }
+    const configuration = {
+      acceptedOutputModes: [],
+      taskPushNotificationConfig: undefined,
+      returnImmediately: true,
+    }
+    const result = await turn.client.sendMessage({ ...request, configuration }, { signal })
+    acked?.()
+    return turn.see(
+      'messageId' in result ? { kind: 'message', data: result } : { kind: 'task', data: result },
+    )
+  }
+
+  // One look at the remote task, then its stream (or one poll interval).
+  const watch = async (turn: Turn, remoteId: string, signal: AbortSignal) => {
+    const task = await turn.client.getTask({ tenant, id: remoteId }, { signal })
+    const state = await turn.see({ kind: 'task', data: task })
+    if (state !== 'going' || !turn.streaming) return state
+    return read(turn, turn.client.resubscribeTask({ tenant, id: remoteId }, { signal }))
+  }
+
+  // The agent's task that holds the request, if the request ever reached it.
+  const find = async (turn: Turn, task: SessionTask, signal: AbortSignal) => {
+    const request = requestOf(task)
+    let pageToken = ''
+    for (let page = 0; page < 20; page++) {
+      const list = await turn.client.listTasks(
+        {
+          tenant,
+          contextId: request.contextId,
+          status: 0 as TaskState,
+          pageSize: 100,
+          pageToken,
+          statusTimestampAfter: undefined,
+          includeArtifacts: false,
+        },
+        { signal },
+      )
+      const found = list.tasks.find((t) => t.history.some((m) => m.messageId === request.messageId))
+      if (found !== undefined) return found.id
+      if (list.nextPageToken === '') return undefined
+      pageToken = list.nextPageToken
+    }
+    return undefined
+  }
+
+  const run = (
+    task: SessionTask,
+    ctx: TaskExecutionContext,
+    first: Message | undefined,
+    acknowledge = false,
+  ) =>
+    follower.run(
+      task,
+      ctx,
+      async (signal, acked) => {
+        const turn = await turnOf(task, ctx)
+        // Without a remote id the agent never named a task for the request:
+        // look for it among the agent's tasks, and send it only if absent.
+        const findOrSend = async (): Promise<RemoteTurnState> => {
+          let found: string | undefined
+          try {
+            found = await find(turn, task, signal)
+          } catch (error) {
+            if (isRetryable(error)) throw error
+            await turn.writer.fail(
+              'lost',
+              `the request may have reached the agent, and its task cannot be found: ${messageOf(error)}`,
+            )
+            return 'finished'
+          }
+          if (found === undefined) return send(turn, requestOf(task), signal)
+          await ctx.sink.update({ links: { remoteTaskId: found } })
+          turn.remoteId = found
+          return 'going'
+        }
+        return {
+          fail: (kind, message) => turn.writer.fail(kind, message),
+          first: async () => {
+            if (first !== undefined) return send(turn, first, signal, acked)
+            return turn.remoteId === undefined ? findOrSend() : 'going'
+          },
+          next: async () => {
+            const remoteId = turn.remoteId
+            if (remoteId === undefined) return findOrSend()
+            await pause(pollIntervalMs, signal)
+            return signal.aborted ? 'finished' : watch(turn, remoteId, signal)
+          },
+        }
+      },
+      acknowledge,
+    )
+
+  return {
+    kind,
+    canReattach: () => true,
+    async start(task, ctx) {
+      const fresh = task.links.remoteTaskId === undefined && task.attempt === 1
+      await run(task, ctx, fresh ? requestOf(task) : undefined)
+    },
+    async deliver(task: SessionTask, message: TaskMessage, ctx) {
+      const answer =
+        message.inReplyTo === INPUT_REQUIRED_ID ||
+        message.inReplyTo === AUTH_REQUIRED_ID ||
+        task.state === 'awaiting_input'
+      const remoteId = task.links.remoteTaskId
+      if (message.direction !== 'inbound' || !answer || remoteId === undefined) {
+        throw new Error(
+          'a remote A2A agent takes a message only as the answer to its input request',
+        )
+      }
+      const kept = historyMessage(message)
+      const text = message.content
+        .map((p) => (p.type === 'text' ? p.text : ''))
+        .filter((t) => t !== '')
+        .join('\n')
+      const followUp: Message = {
+        messageId: message.id,
+        role: 1,
+        taskId: remoteId,
+        contextId: '',
+        parts: kept?.parts ?? [textPart(text)],
+        metadata: {},
+        extensions: [],
+        referenceTaskIds: [],
+      }
+      // Resolves once the agent took the answer; the rest is followed in the background.
+      await run(task, ctx, followUp, true)
+    },
+    async cancel(task, ctx) {
+      follower.stop(task)
+      const reason = (ctx.signal.reason as { kind?: unknown } | undefined)?.kind
+      const current = (await ctx.registry.get(task.sessionId, task.id)) ?? task
+      const remoteId = current.links.remoteTaskId
+      const end = () =>
+        reason === 'timeout'
+          ? ctx.sink.update({
+              state: 'failed',
+              error: { kind: 'timeout', message: 'the remote task was canceled at its deadline' },
+            })
+          : ctx.sink.state('canceled')
+      if (remoteId === undefined) return end()
+      const turn = await turnOf(current, ctx)
+      let remote: Task
+      try {
+        remote = await turn.client.cancelTask({ tenant, id: remoteId, metadata: {} })
+      } catch (error) {
+        if (isRetryable(error)) throw error
+        // Not cancelable (say, it just finished): mirror where it is.
+        remote = await turn.client.getTask({ tenant, id: remoteId })
+      }
+      const until = Date.now() + (options.cancelWaitMs ?? 5000)
+      while (!TERMINAL.includes(remote.status?.state ?? 0) && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pollIntervalMs, 250)))
+        remote = await turn.client.getTask({ tenant, id: remoteId })
+      }
+      const state = remote.status?.state ?? 0
+      if (state === A2A_STATE.canceled) return end()
+      // It ended otherwise (or not yet: the supervisor's grace ends it).
+      if (TERMINAL.includes(state)) await turn.see({ kind: 'task', data: remote })
+    },
+    async reconcile(task, ctx) {
+      const remoteId = task.links.remoteTaskId
+      if (remoteId === undefined) return
+      const turn = await turnOf(task, ctx)
+      await turn.see({ kind: 'task', data: await turn.client.getTask({ tenant, id: remoteId }) })
+    },
+  }
+}

@@ -1,0 +1,157 @@
+import { SessionTaskError, StaleAttemptError, TaskNotFoundError } from '../model/errors.js'
+import type { SessionTask } from '../model/schemas.js'
+import type { TaskExecutionContext } from './executor.js'
+import { taskKey } from './task-key.js'
+
+/** Where a remote task's turn stands: still going, waiting for an answer, or over. */
+export type RemoteTurnState = 'going' | 'waiting' | 'finished'
+
+/** The steps of one followed turn, built by a client executor. */
+export type RemoteTurnSteps = {
+  /** The turn's first step (send the request, or find the remote task). */
+  first: () => Promise<RemoteTurnState>
+  /** Each later step: one look at the remote task and its stream or poll. */
+  next: () => Promise<RemoteTurnState>
+  /** Ends the task `failed` with `kind`. */
+  fail: (kind: string, message: string) => Promise<void>
+}
+
+/** Options of a {@link RemoteFollower}. */
+export type RemoteFollowerOptions = {
+  heartbeatMs: number
+  retries: number
+  pollIntervalMs: number
+  /** True for a failure worth another try (the network, not the remote's answer). */
+  isRetryable: (error: unknown) => boolean
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+// A write the registry refuses is the remote's value, not the network: the
+// task fails. A fenced or vanished task belongs to someone else: stop.
+const isGone = (error: unknown) =>
+  error instanceof StaleAttemptError || error instanceof TaskNotFoundError
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+/**
+ * Follows the remote tasks of a client executor, one turn per local task:
+ * heartbeats while it follows, retries what the network broke with a
+ * growing pause, fails the task with a named `error.kind` otherwise, and
+ * stops when the run is aborted or a newer turn of the same task begins.
+ */
+export class RemoteFollower {
+  private readonly runs = new Map<string, AbortController>()
+
+  constructor(private readonly options: RemoteFollowerOptions) {}
+
+  /** Stops following `task` here. */
+  stop(task: SessionTask): void {
+    const key = taskKey(task.sessionId, task.id)
+    this.runs.get(key)?.abort()
+    this.runs.delete(key)
+  }
+
+  /**
+   * Follows one turn in the background. With `acknowledge`, resolves once
+   * the remote took the turn's first step, and rejects (failing nothing)
+   * when that step failed; otherwise resolves at once.
+   */
+  run(
+    task: SessionTask,
+    ctx: TaskExecutionContext,
+    build: (signal: AbortSignal, acked: () => void) => Promise<RemoteTurnSteps>,
+    acknowledge = false,
+  ): Promise<void> {
+    const key = taskKey(task.sessionId, task.id)
+    this.runs.get(key)?.abort()
+    const local = new AbortController()
+    this.runs.set(key, local)
+    const abort = () => local.abort()
+    if (ctx.signal.aborted) local.abort()
+    else ctx.signal.addEventListener('abort', abort, { once: true })
+    const beat = setInterval(
+      () => void ctx.sink.heartbeat().catch(() => {}),
+      this.options.heartbeatMs,
+    )
+    ;(beat as { unref?: () => void }).unref?.()
+
+    let acked = !acknowledge
+    let settle: { resolve: () => void; reject: (error: unknown) => void } | undefined
+    const ack = new Promise<void>((resolve, reject) => {
+      settle = { resolve, reject }
+    })
+    // Without an acknowledgement nobody awaits it: a failure is the task's, not the caller's.
+    if (!acknowledge) ack.catch(() => {})
+    const onAck = () => {
+      acked = true
+      settle?.resolve()
+    }
+
+    const loop = async () => {
+      const signal = local.signal
+      let steps: RemoteTurnSteps | undefined
+      let failures = 0
+      let step: 'first' | 'next' = 'first'
+      while (!signal.aborted) {
+        try {
+          steps ??= await build(signal, onAck)
+          const state = await steps[step]()
+          onAck()
+          if (state !== 'going') return
+          step = 'next'
+          failures = 0
+        } catch (error) {
+          if (signal.aborted || isGone(error)) return
+          if (!acked) throw error
+          const message = messageOf(error)
+          if (error instanceof SessionTaskError) {
+            await steps?.fail(
+              'invalid_remote',
+              `the remote sent what the task cannot hold: ${message}`,
+            )
+            return
+          }
+          if (!this.options.isRetryable(error)) {
+            await steps?.fail('remote_error', message)
+            return
+          }
+          failures++
+          if (failures > this.options.retries) {
+            await steps?.fail('unreachable', `gave up after ${failures} tries: ${message}`)
+            return
+          }
+          // A step that failed before its first event is retried as a later
+          // step, which finds the remote task rather than sending twice.
+          step = 'next'
+          await pause(Math.min(this.options.pollIntervalMs * 2 ** (failures - 1), 30_000), signal)
+        }
+      }
+    }
+
+    loop()
+      .catch((error: unknown) => {
+        settle?.reject(error)
+      })
+      .finally(() => {
+        // Whatever request of the turn is still open (a stream left early) is closed.
+        local.abort()
+        clearInterval(beat)
+        ctx.signal.removeEventListener('abort', abort)
+        if (this.runs.get(key) === local) this.runs.delete(key)
+        settle?.resolve()
+      })
+    return acknowledge ? ack : Promise.resolve()
+  }
+}
