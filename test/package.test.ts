@@ -301,6 +301,9 @@ describe('public surface', { timeout: SLOW }, () => {
       'MCP_QUEUE_SESSION',
       'SessionTasksMcpMessageQueue',
       'SessionTasksMcpTaskStore',
+      'elicitResultOf',
+      'elicitationRequestId',
+      'mcpClientExecutor',
       'mcpSession',
     ])
   })

@@ -23,6 +23,8 @@ export type RemoteFollowerOptions = {
   pollIntervalMs: number
   /** True for a failure worth another try (the network, not the remote's answer). */
   isRetryable: (error: unknown) => boolean
+  /** True for an answer of the remote that its own client refused (say, a schema it breaks). */
+  isInvalid?: ((error: unknown) => boolean) | undefined
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -43,6 +45,26 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms)
     signal.addEventListener('abort', done, { once: true })
   })
+}
+
+/**
+ * Runs `work` with a signal of its own that follows `signal` until `work`
+ * settles: a client that never removes its abort listener (the MCP SDK's)
+ * then leaves it on a signal that is dropped, not on the run's.
+ */
+export async function withSignal<T>(
+  signal: AbortSignal,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const own = new AbortController()
+  const abort = () => own.abort(signal.reason)
+  if (signal.aborted) abort()
+  else signal.addEventListener('abort', abort, { once: true })
+  try {
+    return await work(own.signal)
+  } finally {
+    signal.removeEventListener('abort', abort)
+  }
 }
 
 /**
@@ -116,7 +138,7 @@ export class RemoteFollower {
           if (signal.aborted || isGone(error)) return
           if (!acked) throw error
           const message = messageOf(error)
-          if (error instanceof SessionTaskError) {
+          if (error instanceof SessionTaskError || this.options.isInvalid?.(error) === true) {
             await steps?.fail(
               'invalid_remote',
               `the remote sent what the task cannot hold: ${message}`,
