@@ -138,7 +138,8 @@ describe.each(backends)('mcpClientExecutor on $name', ({ make }) => {
   }
 
   test('a task tool runs to succeeded with its result, status messages and progress mirrored', async () => {
-    const { registry, remote, spawn, settle } = await setup()
+    // Steps longer than a poll, so that a status between two polls is seen on any backend.
+    const { registry, remote, spawn, settle } = await setup({ remote: mcpRemote({ stepMs: 60 }) })
     const details = new Set<string>()
     const progress: unknown[] = []
     registry.subscribe('s1', (_type, payload) => {

@@ -103,10 +103,10 @@ export class RemoteFollower {
     const abort = () => local.abort()
     if (ctx.signal.aborted) local.abort()
     else ctx.signal.addEventListener('abort', abort, { once: true })
-    const beat = setInterval(
-      () => void ctx.sink.heartbeat().catch(() => {}),
-      this.options.heartbeatMs,
-    )
+    // A beat at once: a task that never beat is not one the reaper watches.
+    const heartbeat = () => void ctx.sink.heartbeat().catch(() => {})
+    heartbeat()
+    const beat = setInterval(heartbeat, this.options.heartbeatMs)
     ;(beat as { unref?: () => void }).unref?.()
 
     let acked = !acknowledge

@@ -95,9 +95,8 @@ export class A2AEventWriter {
     const text = textOf(message)
     const result = message === undefined ? null : messageToJson(message)
     switch (status.state as number) {
-      // A task the remote still holds in its queue stays as it is here: one
-      // already running is not put back in the queue, where a shared
-      // dispatcher would claim it again.
+      // A task the remote still holds in its queue stays running here: put
+      // back in the queue, a shared dispatcher would claim it again.
       case A2A_STATE.submitted:
         return 'going'
       case A2A_STATE.working:

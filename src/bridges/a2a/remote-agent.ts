@@ -302,6 +302,16 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
     canReattach: () => true,
     async start(task, ctx) {
       const fresh = task.links.remoteTaskId === undefined && task.attempt === 1
+      // Running from here on, whatever the remote says: the reaper watches
+      // running tasks only, and a worker may die before the agent replies.
+      if (task.state === 'queued') {
+        // With a heartbeat in the same write: a worker that dies before its first beat is reaped too.
+        await ctx.sink.update({
+          state: 'running',
+          stateDetail: 'sending to the remote agent',
+          heartbeatAt: ctx.registry.now().toISOString(),
+        })
+      }
       await run(task, ctx, fresh ? requestOf(task) : undefined)
     },
     async deliver(task: SessionTask, message: TaskMessage, ctx) {

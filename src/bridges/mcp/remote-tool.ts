@@ -276,6 +276,15 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
     kind,
     canReattach: (task) => task.links.remoteTaskId !== undefined,
     async start(task, ctx) {
+      // Running from here on: the reaper watches running tasks only.
+      if (task.state === 'queued') {
+        // With a heartbeat in the same write: a worker that dies before its first beat is reaped too.
+        await ctx.sink.update({
+          state: 'running',
+          stateDetail: 'calling the remote tool',
+          heartbeatAt: ctx.registry.now().toISOString(),
+        })
+      }
       await run(task, ctx)
     },
     async deliver(task: SessionTask, message: TaskMessage, ctx) {
