@@ -18,6 +18,7 @@ import {
   TaskExecutorRegistry,
   type TaskSupervisor,
   taskMessageText,
+  ValidationError,
 } from '../src/index.js'
 import type { SessionTaskRegistry } from '../src/registry/registry.js'
 import { closeRemoteAgents, type RemoteAgent, remoteAgent } from './fixtures/a2a-remote.js'
@@ -143,6 +144,54 @@ class HostileAgent implements AgentExecutor {
   cancelTask = async () => {}
 }
 
+// An agent whose first turn ends in `state` (8 auth-required, 7 rejected); a follow-up completes.
+class StateAgent implements AgentExecutor {
+  constructor(private readonly state: number) {}
+  execute = async (context: RequestContext, bus: ExecutionEventBus) => {
+    const { taskId, contextId } = context
+    const status = (state: number, text?: string) => ({
+      state: state as TaskState,
+      message:
+        text === undefined
+          ? undefined
+          : {
+              messageId: crypto.randomUUID(),
+              role: 2,
+              taskId,
+              contextId,
+              parts: [
+                {
+                  content: { $case: 'text' as const, value: text },
+                  mediaType: '',
+                  filename: '',
+                  metadata: {},
+                },
+              ],
+              metadata: {},
+              extensions: [],
+              referenceTaskIds: [],
+            },
+      timestamp: undefined,
+    })
+    const task = context.task
+    bus.publish({
+      kind: 'task',
+      data: {
+        id: taskId,
+        contextId,
+        status: status(task === undefined ? 1 : 2),
+        artifacts: [],
+        history: [...(task?.history ?? []), context.userMessage],
+        metadata: {},
+      },
+    })
+    const final = task === undefined ? status(this.state, 'not you') : status(3, 'welcome')
+    bus.publish({ kind: 'statusUpdate', data: { taskId, contextId, status: final, metadata: {} } })
+    bus.finished()
+  }
+  cancelTask = async () => {}
+}
+
 describe.each(backends)('a2aClientExecutor on $name', ({ make }) => {
   const supervisors: TaskSupervisor[] = []
   afterEach(async () => {
@@ -261,6 +310,36 @@ describe.each(backends)('a2aClientExecutor on $name', ({ make }) => {
     const done = await settle(held)
     expect(done.state).toBe('canceled')
     expect(sample.cancels).toEqual([running.links.remoteTaskId])
+  })
+
+  test('a cancel while the request is on its way reaches the remote task it creates', async () => {
+    const sample = new SampleAgent({ stepMs: 5 })
+    let arrived: () => void = () => {}
+    const arrival = new Promise<void>((resolve) => {
+      arrived = resolve
+    })
+    let letGo: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      letGo = resolve
+    })
+    const gated: AgentExecutor = {
+      execute: async (context, bus) => {
+        arrived()
+        await gate
+        return sample.execute(context, bus)
+      },
+      cancelTask: sample.cancelTask,
+    }
+    const { supervisor, spawn, settle } = await setup(await remoteAgent(gated))
+    const held = await spawn('hold on')
+    await arrival
+    const canceling = supervisor.cancel('s1', held.id)
+    letGo()
+    await canceling
+    const done = await settle(held)
+    expect(done.state).toBe('canceled')
+    expect(done.links.remoteTaskId).toBe(sample.executions[0])
+    expect(sample.cancels).toEqual([done.links.remoteTaskId])
   })
 
   test('a timeout cancels the remote task and fails the task with timeout', async () => {
@@ -394,5 +473,78 @@ describe.each(backends)('a2aClientExecutor on $name', ({ make }) => {
       inputRequest: { id: 'a2a-input-required' },
     })
     expect(sample.executions).toEqual([remoteId])
+  })
+
+  test('auth-required is a distinct input request; its answer is a follow-up too', async () => {
+    const { supervisor, spawn, settle } = await setup(await remoteAgent(new StateAgent(8)))
+    const asked = await settle(await spawn('let me in'))
+    expect(asked).toMatchObject({
+      state: 'awaiting_input',
+      inputRequest: { id: 'a2a-auth-required', prompt: 'not you' },
+    })
+    const { delivery } = await supervisor.message('s1', asked.id, {
+      text: 'token 123',
+      inReplyTo: 'a2a-auth-required',
+    })
+    expect(delivery).toBe('delivered')
+    expect(await settle(asked)).toMatchObject({ state: 'succeeded' })
+  })
+
+  test("a rejected request fails the task with rejected and the agent's words", async () => {
+    const { spawn, settle } = await setup(await remoteAgent(new StateAgent(7)))
+    const done = await settle(await spawn('do it'))
+    expect(done).toMatchObject({ state: 'failed', error: { kind: 'rejected', message: 'not you' } })
+  })
+
+  test('a remote task that ended while nobody followed it is mirrored at re-attach', async () => {
+    const remote = await remoteAgent()
+    const first = await setup(remote)
+    const held = await first.spawn('hold on')
+    const running = await until(first.registry, held.id, (t) => t.artifacts.length > 0)
+    await first.supervisor.close()
+    // The remote finishes while no worker follows it.
+    first.sample.release(running.links.remoteTaskId ?? '')
+    const client = await remote.client()
+    for (let i = 0; i < 100; i++) {
+      const t = await client.getTask({ tenant: '', id: running.links.remoteTaskId ?? '' })
+      if (t.status?.state === 3) break
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    await first.registry.update('s1', held.id, { heartbeatAt: new Date(0).toISOString() })
+    const second = await setup(remote, {}, first.registry)
+    expect((await second.supervisor.reap({ staleAfterMs: 1000 })).reattached).toBe(1)
+    const done = await second.settle(held)
+    expect(done).toMatchObject({ state: 'succeeded', attempt: 2 })
+    expect(done.artifacts[0]?.text).toBe('first part\n, second part')
+    expect(first.sample.executions).toHaveLength(1)
+  })
+
+  test('agentUrl makes the client from the agent card', async () => {
+    const remote = await remoteAgent()
+    const registry = await make()
+    const executors = new TaskExecutorRegistry()
+    executors.register({
+      kind: 'external_agent',
+      executor: () => a2aClientExecutor({ agentUrl: remote.url, pollIntervalMs: 20 }),
+    })
+    const supervisor = createTaskSupervisor({ registry, executors })
+    supervisors.push(supervisor)
+    const task = await supervisor.spawn({
+      sessionId: 's1',
+      kind: 'external_agent',
+      displayName: 'by url',
+      spec: { text: 'hello' },
+    })
+    const done = (await supervisor.wait('s1', task.id, { until: 'settled' })).task
+    expect(done).toMatchObject({ state: 'succeeded', artifacts: [{ text: 'echo: hello' }] })
+  })
+})
+
+describe('a2aClientExecutor options', () => {
+  test('exactly one of client and agentUrl is required, with the field named', async () => {
+    expect(() => a2aClientExecutor({})).toThrow(/client: give exactly one of client and agentUrl/)
+    const remote = await remoteAgent()
+    const client = await remote.client()
+    expect(() => a2aClientExecutor({ client, agentUrl: remote.url })).toThrow(ValidationError)
   })
 })

@@ -75,8 +75,37 @@ export async function withSignal<T>(
  */
 export class RemoteFollower {
   private readonly runs = new Map<string, AbortController>()
+  // Runs still waiting for the remote to name its task, and who waits with them.
+  private readonly unnamed = new Map<string, Set<() => void>>()
 
   constructor(private readonly options: RemoteFollowerOptions) {}
+
+  /** Tells those waiting in {@link whenNamed} that the run of `task` knows its remote task. */
+  named(task: SessionTask): void {
+    const key = taskKey(task.sessionId, task.id)
+    for (const wake of this.unnamed.get(key) ?? []) wake()
+    this.unnamed.delete(key)
+  }
+
+  /**
+   * Resolves once the run of `task` here knows its remote task, has ended,
+   * or `timeoutMs` passed (at once without a run): a cancel made while the
+   * request is on its way then reaches the task it creates.
+   */
+  whenNamed(task: SessionTask, timeoutMs: number): Promise<void> {
+    const key = taskKey(task.sessionId, task.id)
+    const waiting = this.unnamed.get(key)
+    if (waiting === undefined) return Promise.resolve()
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        waiting.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, timeoutMs)
+      waiting.add(wake)
+    })
+  }
 
   /** Stops following `task` here. */
   stop(task: SessionTask): void {
@@ -100,7 +129,15 @@ export class RemoteFollower {
     this.runs.get(key)?.abort()
     const local = new AbortController()
     this.runs.set(key, local)
-    const abort = () => local.abort()
+    if (task.links.remoteTaskId === undefined && !this.unnamed.has(key))
+      this.unnamed.set(key, new Set())
+    const abort = () => {
+      // A cancel (or a deadline) lets a request on its way name its remote
+      // task first: the executor's cancel waits for that, then stops the run.
+      const kind = (ctx.signal.reason as { kind?: unknown } | undefined)?.kind
+      if ((kind === 'canceled' || kind === 'timeout') && this.unnamed.has(key)) return
+      local.abort()
+    }
     if (ctx.signal.aborted) local.abort()
     else ctx.signal.addEventListener('abort', abort, { once: true })
     // A beat at once: a task that never beat is not one the reaper watches.
@@ -171,7 +208,10 @@ export class RemoteFollower {
         local.abort()
         clearInterval(beat)
         ctx.signal.removeEventListener('abort', abort)
-        if (this.runs.get(key) === local) this.runs.delete(key)
+        if (this.runs.get(key) === local) {
+          this.runs.delete(key)
+          this.named(task)
+        }
         settle?.resolve()
       })
     return acknowledge ? ack : Promise.resolve()

@@ -1,30 +1,32 @@
 import type { Message, StreamResponse, Task, TaskState } from '@a2a-js/sdk'
-import type { Client } from '@a2a-js/sdk/client'
-import { A2AError, JsonRpcTransportError } from '@a2a-js/sdk/errors'
+import { type Client, ClientFactory } from '@a2a-js/sdk/client'
 import type { AgentExecutionEvent } from '@a2a-js/sdk/server'
 import type { TaskExecutionContext, TaskExecutor } from '../../execution/executor.js'
 import type { RemoteTurnState } from '../../execution/remote-follower.js'
 import { pause, RemoteFollower } from '../../execution/remote-follower.js'
-import type { JsonValue } from '../../model/json.js'
+import { ValidationError } from '../../model/errors.js'
 import type { SessionTask, TaskMessage } from '../../model/schemas.js'
 import { TASK_KIND_EXTERNAL_AGENT } from '../../model/state.js'
 import { A2A_STATE, AUTH_REQUIRED_ID, historyMessage, INPUT_REQUIRED_ID } from './codec.js'
 import { A2AEventWriter } from './event-writer.js'
-
-/** What a task run by {@link a2aClientExecutor} sends to the remote agent, in `spec`. */
-export type A2AClientSpec = {
-  /** The request, sent as one text part. */
-  text: string
-  /** The A2A context id of the request. @default the task's session id */
-  contextId?: string
-  /** Metadata of the request message. */
-  metadata?: { [key: string]: JsonValue }
-}
+import {
+  eventOf,
+  isRetryable,
+  messageOf,
+  remoteIdOf,
+  requestOf,
+  TERMINAL,
+  textPart,
+} from './remote-request.js'
 
 /** Options of {@link a2aClientExecutor}. */
 export type A2AClientExecutorOptions = {
-  /** The SDK client of the remote agent, or a factory (say, one agent per task). */
-  client: Client | ((task: SessionTask) => Client | Promise<Client>)
+  /** The SDK client of the remote agent, or a factory (say, one agent per task); or give `agentUrl`. */
+  client?: Client | ((task: SessionTask) => Client | Promise<Client>) | undefined
+  /** The agent's base URL (its card at `/.well-known/agent-card.json`), when no `client` is given. */
+  agentUrl?: string | undefined
+  /** Makes the client of `agentUrl`. @default new ClientFactory() */
+  clientFactory?: ClientFactory | undefined
   /** The task kind. @default 'external_agent' */
   kind?: string | undefined
   /** Stream (send and resubscribe) or poll. @default the agent card's `capabilities.streaming` */
@@ -42,77 +44,6 @@ export type A2AClientExecutorOptions = {
   /** The A2A tenant of every request. @default '' */
   tenant?: string | undefined
 }
-
-const TERMINAL: readonly number[] = [
-  A2A_STATE.completed,
-  A2A_STATE.failed,
-  A2A_STATE.canceled,
-  A2A_STATE.rejected,
-]
-
-const textPart = (value: string) => ({
-  content: { $case: 'text' as const, value },
-  mediaType: 'text/plain',
-  filename: '',
-  metadata: {},
-})
-
-const specOf = (task: SessionTask): Partial<A2AClientSpec> => {
-  const spec = task.spec
-  return typeof spec === 'object' && spec !== null && !Array.isArray(spec)
-    ? (spec as Partial<A2AClientSpec>)
-    : {}
-}
-
-/** The request's message id: the same on every attempt, so a re-attach can find what was sent. */
-const requestIdOf = (task: SessionTask) => `${task.id}-request`
-
-function requestOf(task: SessionTask): Message {
-  const spec = specOf(task)
-  return {
-    messageId: requestIdOf(task),
-    role: 1,
-    taskId: '',
-    contextId: typeof spec.contextId === 'string' ? spec.contextId : task.sessionId,
-    parts: [textPart(typeof spec.text === 'string' ? spec.text : '')],
-    metadata: (spec.metadata ?? {}) as Message['metadata'],
-    extensions: [],
-    referenceTaskIds: [],
-  }
-}
-
-// The client's stream items as the agent events the writer takes.
-function eventOf(item: StreamResponse): AgentExecutionEvent | undefined {
-  const payload = item.payload
-  if (payload === undefined) return undefined
-  switch (payload.$case) {
-    case 'task':
-      return { kind: 'task', data: payload.value }
-    case 'message':
-      return { kind: 'message', data: payload.value }
-    case 'statusUpdate':
-      return { kind: 'statusUpdate', data: payload.value }
-    case 'artifactUpdate':
-      return { kind: 'artifactUpdate', data: payload.value }
-  }
-}
-
-function remoteIdOf(event: AgentExecutionEvent): string | undefined {
-  const id =
-    event.kind === 'task'
-      ? event.data.id
-      : event.kind === 'message'
-        ? event.data.taskId
-        : event.data.taskId
-  return id === '' ? undefined : id
-}
-
-/** True for a failure worth another try: the network, not the agent's answer. */
-export function isRetryable(error: unknown): boolean {
-  return !(error instanceof A2AError) || error instanceof JsonRpcTransportError
-}
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /**
  * Runs a remote A2A agent as a session task through an `@a2a-js/sdk` client
@@ -140,8 +71,29 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
     pollIntervalMs,
     isRetryable,
   })
+  const given = options.client
+  const agentUrl = options.agentUrl
+  if ((given === undefined) === (agentUrl === undefined)) {
+    const problem = 'give exactly one of client and agentUrl'
+    throw new ValidationError(`invalid A2AClientExecutorOptions: client: ${problem}`, [
+      { path: ['client'], message: problem },
+    ])
+  }
+  // One client for the URL, made at first use (a failed attempt is made again).
+  let made: Promise<Client> | undefined
+  const fromUrl = (url: string) => {
+    made ??= (options.clientFactory ?? new ClientFactory()).createFromUrl(url)
+    made.catch(() => {
+      made = undefined
+    })
+    return made
+  }
   const clientOf = async (task: SessionTask): Promise<Client> =>
-    typeof options.client === 'function' ? options.client(task) : options.client
+    given === undefined
+      ? fromUrl(agentUrl as string)
+      : typeof given === 'function'
+        ? given(task)
+        : given
   const streamingOf = async (client: Client): Promise<boolean> =>
     options.streaming ?? (await client.getAgentCard()).capabilities?.streaming === true
 
@@ -171,6 +123,7 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
           // First: a worker that dies from here on is re-attached by this id.
           await ctx.sink.update({ links: { remoteTaskId: id } })
           turn.remoteId = id
+          follower.named(task)
         }
         return writer.write(event)
       },
@@ -278,6 +231,7 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
           if (found === undefined) return send(turn, requestOf(task), signal)
           await ctx.sink.update({ links: { remoteTaskId: found } })
           turn.remoteId = found
+          follower.named(task)
           return 'going'
         }
         return {
@@ -344,6 +298,8 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
       await run(task, ctx, followUp, true)
     },
     async cancel(task, ctx) {
+      // A request on its way may still create a remote task: wait for its name, then cancel it.
+      await follower.whenNamed(task, options.cancelWaitMs ?? 5000)
       follower.stop(task)
       const reason = (ctx.signal.reason as { kind?: unknown } | undefined)?.kind
       const current = (await ctx.registry.get(task.sessionId, task.id)) ?? task

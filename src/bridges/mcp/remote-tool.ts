@@ -2,13 +2,14 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import {
   type CallToolResult,
   CallToolResultSchema,
+  CreateTaskResultSchema,
   ErrorCode,
   type GetTaskResult,
   McpError,
   type Progress,
   RELATED_TASK_META_KEY,
+  ResultSchema,
 } from '@modelcontextprotocol/sdk/types.js'
-import * as z from 'zod'
 import type { TaskExecutionContext, TaskExecutor } from '../../execution/executor.js'
 import {
   pause,
@@ -50,7 +51,6 @@ export type McpClientExecutorOptions = {
   maxResultChars?: number | undefined
 }
 
-const AnyResult = z.looseObject({})
 const TERMINAL: readonly string[] = ['completed', 'failed', 'cancelled']
 
 const specOf = (task: SessionTask): Partial<McpClientSpec> => {
@@ -230,7 +230,9 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
           const params = { name: spec.tool ?? '', arguments: spec.arguments ?? {} }
           const tasks = client.getServerCapabilities()?.tasks?.requests?.tools?.call !== undefined
           if (!tasks) {
-            // No task support: one plain call, which a restart cannot resume.
+            // No task support: one plain call, which a restart cannot resume
+            // and which names no remote task (a cancel need not wait).
+            follower.named(task)
             const result = await client.callTool(params, undefined, {
               signal,
               onprogress,
@@ -240,22 +242,23 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
             return 'finished'
           }
           const created = await withSignal(signal, (s) =>
-            client.request({ method: 'tools/call', params }, AnyResult, {
+            client.request({ method: 'tools/call', params }, ResultSchema, {
               signal: s,
               onprogress,
               task: spec.ttlMs === undefined ? {} : { ttl: spec.ttlMs },
             }),
           )
-          const remote = (created as { task?: GetTaskResult }).task
-          if (remote === undefined) {
+          if (!('task' in created)) {
             // A server may run a tool without a task even when asked for one.
-            await finish(ctx, created as CallToolResult)
+            await finish(ctx, CallToolResultSchema.parse(created))
             return 'finished'
           }
+          const remote: GetTaskResult = CreateTaskResultSchema.parse(created).task
           // First: a worker that dies from here on is re-attached by this id.
           await ctx.sink.update({ links: { remoteTaskId: remote.taskId } })
           remoteId = remote.taskId
           follow(remote.taskId)
+          follower.named(task)
           interval ??= remote.pollInterval ?? undefined
           return mirror(client, ctx, remote, asking, signal)
         },
@@ -300,6 +303,8 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
       elicitResultOf(message, schema)
     },
     async cancel(task, ctx) {
+      // A call on its way may still create a remote task: wait for its id, then cancel it.
+      await follower.whenNamed(task, options.cancelWaitMs ?? 5000)
       follower.stop(task)
       const reason = (ctx.signal.reason as { kind?: unknown } | undefined)?.kind
       const end = () =>
