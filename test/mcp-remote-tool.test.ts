@@ -269,3 +269,62 @@ describe.each(backends)('mcpClientExecutor on $name', ({ make }) => {
     expect(done).toMatchObject({ state: 'failed', error: { kind: 'unreachable' } })
   })
 })
+
+describe('mcpClientExecutor under faults', () => {
+  const supervisors: TaskSupervisor[] = []
+  afterEach(async () => {
+    for (const s of supervisors.splice(0)) await s.close()
+  })
+  const run = async (client: McpClientExecutorOptions['client'], tool: string, args = {}) => {
+    const registry = new InMemorySessionTaskRegistry()
+    const executors = new TaskExecutorRegistry()
+    executors.register({
+      kind: 'mcp_tool',
+      executor: () => mcpClientExecutor({ client, pollIntervalMs: 10, retries: 1 }),
+    })
+    const supervisor = createTaskSupervisor({ registry, executors })
+    supervisors.push(supervisor)
+    const task = await supervisor.spawn({
+      sessionId: 's1',
+      kind: 'mcp_tool',
+      displayName: tool,
+      spec: { tool, arguments: args },
+    })
+    return (await supervisor.wait('s1', task.id, { until: 'settled', timeoutMs: 5000 })).task
+  }
+
+  test('a client that cannot connect fails the task unreachable', async () => {
+    const done = await run(async () => {
+      const client = new Client({ name: 'c', version: '1' })
+      await client.connect(new StreamableHTTPClientTransport(new URL('http://127.0.0.1:9/mcp')))
+      return client
+    }, 'count')
+    expect(done).toMatchObject({ state: 'failed', error: { kind: 'unreachable' } })
+  })
+
+  test('a call whose answer is lost fails the task lost rather than calling the tool again', async () => {
+    const remote = mcpRemote()
+    const real = await linkedClient(remote)
+    let calls = 0
+    const client = new Proxy(real, {
+      get(target, p, r) {
+        if (p === 'request') {
+          return async (req: { method: string }, ...rest: unknown[]) => {
+            const answer = await (target.request as (...a: unknown[]) => Promise<unknown>).call(
+              target,
+              req,
+              ...rest,
+            )
+            if (req.method === 'tools/call' && calls++ === 0) throw new TypeError('fetch failed')
+            return answer
+          }
+        }
+        const v = Reflect.get(target, p, r)
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    }) as Client
+    const done = await run(client, 'count', { to: 1 })
+    expect(done).toMatchObject({ state: 'failed', error: { kind: 'lost' } })
+    expect(remote.created).toHaveLength(1)
+  })
+})

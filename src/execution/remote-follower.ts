@@ -48,6 +48,22 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
+ * Settles with `work`, or rejects once `signal` aborts, whichever comes
+ * first: a client call that ignores its signal cannot hold the caller.
+ */
+export function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {})
+    return Promise.reject(signal.reason)
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason)
+    signal.addEventListener('abort', abort, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort))
+  })
+}
+
+/**
  * Runs `work` with a signal of its own that follows `signal` until `work`
  * settles: a client that never removes its abort listener (the MCP SDK's)
  * then leaves it on a signal that is dropped, not on the run's.
@@ -158,6 +174,10 @@ export class RemoteFollower {
       settle?.resolve()
     }
 
+    // A client that could not even be built fails the task as well.
+    const failTask = (kind: string, message: string) =>
+      ctx.sink.update({ state: 'failed', error: { kind, message } })
+
     const loop = async () => {
       const signal = local.signal
       let steps: RemoteTurnSteps | undefined
@@ -176,19 +196,22 @@ export class RemoteFollower {
           if (!acked) throw error
           const message = messageOf(error)
           if (error instanceof SessionTaskError || this.options.isInvalid?.(error) === true) {
-            await steps?.fail(
+            await (steps?.fail ?? failTask)(
               'invalid_remote',
               `the remote sent what the task cannot hold: ${message}`,
             )
             return
           }
           if (!this.options.isRetryable(error)) {
-            await steps?.fail('remote_error', message)
+            await (steps?.fail ?? failTask)('remote_error', message)
             return
           }
           failures++
           if (failures > this.options.retries) {
-            await steps?.fail('unreachable', `gave up after ${failures} tries: ${message}`)
+            await (steps?.fail ?? failTask)(
+              'unreachable',
+              `gave up after ${failures} tries: ${message}`,
+            )
             return
           }
           // A step that failed before its first event is retried as a later

@@ -74,6 +74,8 @@ export class RunTable {
   private readonly deps: RunTableDeps
   private readonly runs = new Map<string, Run>()
   private readonly idle = new Set<() => void>()
+  // The signal of contexts for tasks with no run here; aborted at close.
+  private readonly loose = new AbortController()
   // Why a run is about to be canceled, for whichever cancel call comes first
   // (a deadline's own, or one reacting to the cancel request it wrote).
   private readonly intents = new Map<string, 'canceled' | 'timeout'>()
@@ -237,6 +239,7 @@ export class RunTable {
   /** Aborts every live run's signal with `reason`. */
   abortAll(reason: TaskAbortReason): void {
     for (const run of this.runs.values()) run.controller.abort(reason)
+    this.loose.abort(reason)
   }
 
   /** Drops the task's run, if any: frees its slot and aborts whatever still runs for it. */
@@ -285,7 +288,9 @@ export class RunTable {
       sink:
         run?.sink ??
         new RegistryTaskSink(this.deps.registry, task.sessionId, task.id, task.attempt),
-      signal: run?.controller.signal ?? new AbortController().signal,
+      // Work an executor starts for a task with no run here (say, a
+      // delivery's follow-up) still stops when the supervisor closes.
+      signal: run?.controller.signal ?? this.loose.signal,
     }
   }
 }

@@ -3,7 +3,7 @@ import { type Client, ClientFactory } from '@a2a-js/sdk/client'
 import type { AgentExecutionEvent } from '@a2a-js/sdk/server'
 import type { TaskExecutionContext, TaskExecutor } from '../../execution/executor.js'
 import type { RemoteTurnState } from '../../execution/remote-follower.js'
-import { pause, RemoteFollower } from '../../execution/remote-follower.js'
+import { pause, RemoteFollower, untilAborted } from '../../execution/remote-follower.js'
 import { ValidationError } from '../../model/errors.js'
 import type { SessionTask, TaskMessage } from '../../model/schemas.js'
 import { TASK_KIND_EXTERNAL_AGENT } from '../../model/state.js'
@@ -37,8 +37,10 @@ export type A2AClientExecutorOptions = {
   heartbeatMs?: number | undefined
   /** Reconnects in a row (a dropped stream, a failed poll) before the task fails `unreachable`. @default 5 */
   retries?: number | undefined
-  /** How long `cancel` waits for the remote task to end. @default 5000 */
+  /** How long `cancel` waits for the remote task to end (every call of it included). @default 5000 */
   cancelWaitMs?: number | undefined
+  /** The longest a request other than a stream may take (a poll, a lookup, a check). @default 30000 */
+  requestTimeoutMs?: number | undefined
   /** An artifact whose JSON grows past this fails the task `invalid_remote`. @default 4194304 */
   maxArtifactChars?: number | undefined
   /** The A2A tenant of every request. @default '' */
@@ -65,6 +67,13 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
   const kind = options.kind ?? TASK_KIND_EXTERNAL_AGENT
   const tenant = options.tenant ?? ''
   const pollIntervalMs = options.pollIntervalMs ?? 1000
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000
+  const cancelWaitMs = options.cancelWaitMs ?? 5000
+  // A request that would otherwise hang holds the run forever, heartbeating.
+  const timed = (signal?: AbortSignal) => {
+    const timeout = AbortSignal.timeout(requestTimeoutMs)
+    return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+  }
   const follower = new RemoteFollower({
     heartbeatMs: options.heartbeatMs ?? 30_000,
     retries: options.retries ?? 5,
@@ -95,7 +104,8 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
         ? given(task)
         : given
   const streamingOf = async (client: Client): Promise<boolean> =>
-    options.streaming ?? (await client.getAgentCard()).capabilities?.streaming === true
+    options.streaming ??
+    (await client.getAgentCard({ signal: timed() })).capabilities?.streaming === true
 
   /** Everything one run needs to talk to its remote task. */
   type Turn = {
@@ -105,7 +115,12 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
     remoteId: string | undefined
     see: (event: AgentExecutionEvent) => Promise<RemoteTurnState>
   }
-  const turnOf = async (task: SessionTask, ctx: TaskExecutionContext): Promise<Turn> => {
+  // `follow`: the turn streams or polls, so the agent card is read (not for a cancel or a check).
+  const turnOf = async (
+    task: SessionTask,
+    ctx: TaskExecutionContext,
+    follow = false,
+  ): Promise<Turn> => {
     const client = await clientOf(task)
     const writer = new A2AEventWriter(task, ctx, {
       failedKind: 'remote_failed',
@@ -114,7 +129,7 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
     })
     const turn: Turn = {
       client,
-      streaming: await streamingOf(client),
+      streaming: follow && (await streamingOf(client)),
       writer,
       remoteId: task.links.remoteTaskId,
       see: async (event) => {
@@ -139,9 +154,13 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
     stream: AsyncGenerator<StreamResponse>,
     acked?: () => void,
   ): Promise<RemoteTurnState> => {
+    let seen = false
     for (;;) {
       const item = await stream.next()
+      // A stream that ends before saying anything is a failure to retry, not a step taken.
+      if (item.done === true && !seen) throw new Error('the stream ended before its first event')
       if (item.done === true) return 'going'
+      seen = true
       acked?.()
       const event = eventOf(item.value)
       if (event === undefined) continue
@@ -163,7 +182,10 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
       taskPushNotificationConfig: undefined,
       returnImmediately: true,
     }
-    const result = await turn.client.sendMessage({ ...request, configuration }, { signal })
+    const result = await turn.client.sendMessage(
+      { ...request, configuration },
+      { signal: timed(signal) },
+    )
     acked?.()
     return turn.see(
       'messageId' in result ? { kind: 'message', data: result } : { kind: 'task', data: result },
@@ -172,7 +194,7 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
 
   // One look at the remote task, then its stream (or one poll interval).
   const watch = async (turn: Turn, remoteId: string, signal: AbortSignal) => {
-    const task = await turn.client.getTask({ tenant, id: remoteId }, { signal })
+    const task = await turn.client.getTask({ tenant, id: remoteId }, { signal: timed(signal) })
     const state = await turn.see({ kind: 'task', data: task })
     if (state !== 'going' || !turn.streaming) return state
     return read(turn, turn.client.resubscribeTask({ tenant, id: remoteId }, { signal }))
@@ -193,7 +215,7 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
           statusTimestampAfter: undefined,
           includeArtifacts: false,
         },
-        { signal },
+        { signal: timed(signal) },
       )
       const found = list.tasks.find((t) => t.history.some((m) => m.messageId === request.messageId))
       if (found !== undefined) return found.id
@@ -213,7 +235,7 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
       task,
       ctx,
       async (signal, acked) => {
-        const turn = await turnOf(task, ctx)
+        const turn = await turnOf(task, ctx, true)
         // Without a remote id the agent never named a task for the request:
         // look for it among the agent's tasks, and send it only if absent.
         const findOrSend = async (): Promise<RemoteTurnState> => {
@@ -241,10 +263,10 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
             return turn.remoteId === undefined ? findOrSend() : 'going'
           },
           next: async () => {
-            const remoteId = turn.remoteId
-            if (remoteId === undefined) return findOrSend()
             await pause(pollIntervalMs, signal)
-            return signal.aborted ? 'finished' : watch(turn, remoteId, signal)
+            if (signal.aborted) return 'finished'
+            const remoteId = turn.remoteId
+            return remoteId === undefined ? findOrSend() : watch(turn, remoteId, signal)
           },
         }
       },
@@ -279,6 +301,16 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
           'a remote A2A agent takes a message only as the answer to its input request',
         )
       }
+      // Only a remote task that waits takes an answer: a second answer to a
+      // request already answered (the record cannot tell) is refused here.
+      const check = await turnOf(task, ctx)
+      const now = await check.client.getTask({ tenant, id: remoteId }, { signal: timed() })
+      const waiting = now.status?.state
+      if (waiting !== A2A_STATE.inputRequired && waiting !== A2A_STATE.authRequired) {
+        throw new Error(
+          `the remote task is not waiting for an answer (its state is ${String(waiting)})`,
+        )
+      }
       const kept = historyMessage(message)
       const text = message.content
         .map((p) => (p.type === 'text' ? p.text : ''))
@@ -299,7 +331,7 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
     },
     async cancel(task, ctx) {
       // A request on its way may still create a remote task: wait for its name, then cancel it.
-      await follower.whenNamed(task, options.cancelWaitMs ?? 5000)
+      await follower.whenNamed(task, cancelWaitMs)
       follower.stop(task)
       const reason = (ctx.signal.reason as { kind?: unknown } | undefined)?.kind
       const current = (await ctx.registry.get(task.sessionId, task.id)) ?? task
@@ -313,18 +345,29 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
           : ctx.sink.state('canceled')
       if (remoteId === undefined) return end()
       const turn = await turnOf(current, ctx)
+      // Every call of the cancel shares one bound: a remote that never answers cannot hold it.
+      const signal = AbortSignal.timeout(cancelWaitMs)
       let remote: Task
       try {
-        remote = await turn.client.cancelTask({ tenant, id: remoteId, metadata: {} })
+        remote = await untilAborted(
+          signal,
+          turn.client.cancelTask({ tenant, id: remoteId, metadata: {} }, { signal }),
+        )
       } catch (error) {
-        if (isRetryable(error)) throw error
+        if (signal.aborted || isRetryable(error)) throw error
         // Not cancelable (say, it just finished): mirror where it is.
-        remote = await turn.client.getTask({ tenant, id: remoteId })
+        remote = await untilAborted(
+          signal,
+          turn.client.getTask({ tenant, id: remoteId }, { signal }),
+        )
       }
-      const until = Date.now() + (options.cancelWaitMs ?? 5000)
-      while (!TERMINAL.includes(remote.status?.state ?? 0) && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(pollIntervalMs, 250)))
-        remote = await turn.client.getTask({ tenant, id: remoteId })
+      while (!TERMINAL.includes(remote.status?.state ?? 0) && !signal.aborted) {
+        await pause(Math.min(pollIntervalMs, 250), signal)
+        if (signal.aborted) break
+        remote = await untilAborted(
+          signal,
+          turn.client.getTask({ tenant, id: remoteId }, { signal }),
+        )
       }
       const state = remote.status?.state ?? 0
       if (state === A2A_STATE.canceled) return end()
@@ -335,7 +378,8 @@ export function a2aClientExecutor(options: A2AClientExecutorOptions): TaskExecut
       const remoteId = task.links.remoteTaskId
       if (remoteId === undefined) return
       const turn = await turnOf(task, ctx)
-      await turn.see({ kind: 'task', data: await turn.client.getTask({ tenant, id: remoteId }) })
+      const remote = await turn.client.getTask({ tenant, id: remoteId }, { signal: timed() })
+      await turn.see({ kind: 'task', data: remote })
     },
   }
 }

@@ -15,6 +15,8 @@ import {
   pause,
   RemoteFollower,
   type RemoteTurnState,
+  type RemoteTurnSteps,
+  untilAborted,
   withSignal,
 } from '../../execution/remote-follower.js'
 import { ValidationError } from '../../model/errors.js'
@@ -58,6 +60,16 @@ const specOf = (task: SessionTask): Partial<McpClientSpec> => {
   return typeof spec === 'object' && spec !== null && !Array.isArray(spec)
     ? (spec as Partial<McpClientSpec>)
     : {}
+}
+
+// Connection failures that happen before a request leaves this process.
+const UNSENT_CODES: ReadonlySet<unknown> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'])
+
+/** True when `error` says the request never reached the server (so sending it again is safe). */
+export function neverSent(error: unknown): boolean {
+  if (error instanceof Error && error.message === 'Not connected') return true
+  const cause = (error as { cause?: { code?: unknown } } | null)?.cause
+  return UNSENT_CODES.has(cause?.code)
 }
 
 /** True for a failure worth another try: the connection, not the server's answer. */
@@ -223,7 +235,9 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
         const progress = progressOf(p)
         if (progress !== undefined) void ctx.sink.progress(progress).catch(() => {})
       }
-      return {
+      // True when the last call failed before it reached the server.
+      let unsent = false
+      const steps: RemoteTurnSteps = {
         fail: (k, message) => ctx.sink.update({ state: 'failed', error: { kind: k, message } }),
         first: async () => {
           if (remoteId !== undefined) return 'going'
@@ -241,13 +255,19 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
             await finish(ctx, result as CallToolResult)
             return 'finished'
           }
-          const created = await withSignal(signal, (s) =>
-            client.request({ method: 'tools/call', params }, ResultSchema, {
-              signal: s,
-              onprogress,
-              task: spec.ttlMs === undefined ? {} : { ttl: spec.ttlMs },
-            }),
-          )
+          let created: Awaited<ReturnType<typeof client.request>>
+          try {
+            created = await withSignal(signal, (s) =>
+              client.request({ method: 'tools/call', params }, ResultSchema, {
+                signal: s,
+                onprogress,
+                task: spec.ttlMs === undefined ? {} : { ttl: spec.ttlMs },
+              }),
+            )
+          } catch (error) {
+            unsent = neverSent(error)
+            throw error
+          }
           if (!('task' in created)) {
             // A server may run a tool without a task even when asked for one.
             await finish(ctx, CallToolResultSchema.parse(created))
@@ -263,7 +283,25 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
           return mirror(client, ctx, remote, asking, signal)
         },
         next: async () => {
-          const id = remoteId as string
+          const id = remoteId
+          if (id === undefined && unsent) {
+            // The call never left this process: making it again cannot do the work twice.
+            unsent = false
+            await pause(interval ?? 1000, signal)
+            return signal.aborted ? 'finished' : steps.first()
+          }
+          if (id === undefined) {
+            // The call failed before its answer: it may have created a remote
+            // task this client can never name, and a second call could do the work twice.
+            await ctx.sink.update({
+              state: 'failed',
+              error: {
+                kind: 'lost',
+                message: 'the tool call may have reached the server, and its answer was lost',
+              },
+            })
+            return 'finished'
+          }
           await pause(interval ?? 1000, signal)
           if (signal.aborted) return 'finished'
           const status = await withSignal(signal, (s) =>
@@ -273,6 +311,7 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
           return mirror(client, ctx, status, asking, signal)
         },
       }
+      return steps
     })
 
   return {
@@ -318,16 +357,20 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
         .remoteTaskId
       if (remoteId === undefined) return end()
       const client = await clientOf(task)
+      // Every call of the cancel shares one bound: a server that never answers cannot hold it.
+      const signal = AbortSignal.timeout(options.cancelWaitMs ?? 5000)
       try {
-        await client.experimental.tasks.cancelTask(remoteId)
+        await untilAborted(signal, client.experimental.tasks.cancelTask(remoteId, { signal }))
       } catch (error) {
-        if (isRetryableMcp(error)) throw error
+        if (signal.aborted || isRetryableMcp(error)) throw error
       }
-      const until = Date.now() + (options.cancelWaitMs ?? 5000)
-      let status = await client.experimental.tasks.getTask(remoteId)
-      while (!TERMINAL.includes(status.status) && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 50))
-        status = await client.experimental.tasks.getTask(remoteId)
+      const look = () =>
+        untilAborted(signal, client.experimental.tasks.getTask(remoteId, { signal }))
+      let status = await look()
+      while (!TERMINAL.includes(status.status) && !signal.aborted) {
+        await pause(50, signal)
+        if (signal.aborted) break
+        status = await look()
       }
       if (status.status === 'cancelled') return end()
       if (TERMINAL.includes(status.status)) await mirror(client, ctx, status, {})
