@@ -54,11 +54,11 @@ export class McpQuestions {
   private readonly followed = new Map<string, FollowedTask>()
   private readonly wired = new WeakSet<Client>()
 
-  /** Answers the elicitations `client` receives (once per client). */
+  /** Answers the elicitations `client` receives (once per client; it replaces the client's own elicitation handler). */
   wire(client: Client): void {
     if (this.wired.has(client)) return
     this.wired.add(client)
-    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+    client.setRequestHandler(ElicitRequestSchema, async (request, extra) => {
       const meta = request.params._meta as
         | { [RELATED_TASK_META_KEY]?: { taskId?: string } }
         | undefined
@@ -74,7 +74,14 @@ export class McpQuestions {
           'no session task here asked for this elicitation',
         )
       }
-      return this.ask(waiting, remoteId, request.params.message, request.params.requestedSchema)
+      // The server may withdraw its question (a cancelled request): stop waiting then too.
+      const signal = AbortSignal.any([waiting.signal, extra.signal])
+      return this.ask(
+        { ...waiting, signal },
+        remoteId,
+        request.params.message,
+        request.params.requestedSchema,
+      )
     })
   }
 

@@ -339,6 +339,8 @@ export function mcpClientExecutor(options: McpClientExecutorOptions): TaskExecut
       // the process that holds the question reads the answer from the registry.
       const schema = await questionSchema(ctx.registry, task, id)
       if (schema === undefined) throw new Error(`no question '${id}' is on record for this task`)
+      // No check with the server here: the asking process takes the answer
+      // as soon as it is recorded, so the server may already be working on it.
       elicitResultOf(message, schema)
     },
     async cancel(task, ctx) {
