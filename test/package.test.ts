@@ -295,6 +295,20 @@ describe('public surface', { timeout: SLOW }, () => {
     ])
   })
 
+  test('the sorted list of runtime exports of session-tasks/ai', async () => {
+    const names = Object.keys(await import('../src/bridges/ai/index.js')).sort()
+    expect(names).toEqual([
+      'AI_TOOL_KIND',
+      'aiToolExecutor',
+      'backgroundTools',
+      'nextWakes',
+      'taskTools',
+      'taskView',
+      'wakeMessage',
+      'wakeSteps',
+    ])
+  })
+
   test('the sorted list of runtime exports of session-tasks/mcp', async () => {
     const names = Object.keys(await import('../src/bridges/mcp/index.js')).sort()
     expect(names).toEqual([
@@ -370,7 +384,14 @@ describe('bundle size', { timeout: SLOW }, () => {
     })
     const inputs = Object.keys(result.metafile.inputs)
     expect(inputs.some((file) => file.includes('dist/index.js'))).toBe(true)
-    for (const optional of ['@a2a-js', '@modelcontextprotocol', 'node_modules/pg/', 'pglite']) {
+    for (const optional of [
+      '@a2a-js',
+      '@modelcontextprotocol',
+      'node_modules/ai/',
+      '@ai-sdk',
+      'node_modules/pg/',
+      'pglite',
+    ]) {
       expect(inputs.filter((file) => file.includes(optional))).toEqual([])
     }
   })

@@ -1,0 +1,159 @@
+import { type Tool, type ToolSet, tool } from 'ai'
+import type { TaskExecutor } from '../../execution/executor.js'
+import type { TaskSupervisor } from '../../execution/task-supervisor.js'
+import type { JsonValue } from '../../model/json.js'
+import type { SessionTask } from '../../model/schemas.js'
+import { isTerminalState, type TaskWakePolicy } from '../../model/state.js'
+import { type TaskView, taskView } from './task-view.js'
+
+/** The task kind {@link aiToolExecutor} runs by default. */
+export const AI_TOOL_KIND = 'ai_tool'
+
+/** What a background tool call stores in the task's `spec`. */
+export type AiToolSpec = { tool: string; input: JsonValue }
+
+/** Options of {@link backgroundTools}. */
+export type BackgroundToolsOptions = {
+  supervisor: TaskSupervisor
+  /** The chat session the model's calls spawn tasks in. */
+  sessionId: string
+  /** The task kind, as registered for {@link aiToolExecutor}. @default 'ai_tool' */
+  kind?: string | undefined
+  /** Wait this long for a quick call to finish and return its result at once. @default 0 */
+  foregroundMs?: number | undefined
+  /** When the task wakes the model (see {@link wakeSteps}). @default 'on_terminal' (its end and its questions) */
+  wakePolicy?: TaskWakePolicy | undefined
+}
+
+/** What the model gets back from a background tool: the task, or its outcome when it was quick. */
+export type BackgroundToolOutput = TaskView & { note?: string }
+
+const NOTE =
+  'Runs in the background. You will be told when it finishes or needs an answer; task_status shows it now.'
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+// A value as JSON the registry can hold (undefined as null); throws on what JSON cannot carry.
+const asJson = (value: unknown): JsonValue =>
+  value === undefined ? null : (JSON.parse(JSON.stringify(value)) as JsonValue)
+
+const specOf = (task: SessionTask): Partial<AiToolSpec> => {
+  const spec = task.spec
+  return typeof spec === 'object' && spec !== null && !Array.isArray(spec)
+    ? (spec as Partial<AiToolSpec>)
+    : {}
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+  )
+}
+
+/**
+ * Runs AI SDK tools' `execute` as session tasks (kind `ai_tool` by
+ * default): `spec` is `{ tool, input }`, the value it returns becomes
+ * `result` (for a tool that yields preliminary results, each is posted as
+ * a message and the last is the result), a throw fails the task with
+ * `error.kind: 'tool_error'`, and the run's abort signal is the call's
+ * `abortSignal`, so a cancel or a deadline reaches the tool. Not
+ * re-attachable: the tool's code lives in this process.
+ */
+export function aiToolExecutor(tools: ToolSet, options: { kind?: string } = {}): TaskExecutor {
+  const kind = options.kind ?? AI_TOOL_KIND
+  return {
+    kind,
+    async start(task, ctx) {
+      const { tool: name, input } = specOf(task)
+      const chosen =
+        typeof name === 'string' && Object.hasOwn(tools, name) ? tools[name] : undefined
+      const execute = chosen?.execute
+      if (execute === undefined) {
+        await ctx.sink.update({
+          state: 'failed',
+          error: { kind: 'no_such_tool', message: `no tool '${String(name)}' runs here` },
+        })
+        return
+      }
+      await ctx.sink.state('running')
+      void (async () => {
+        try {
+          let value: unknown = await execute(input, {
+            toolCallId: task.id,
+            messages: [],
+            abortSignal: ctx.signal,
+            context: {},
+          } as unknown as Parameters<typeof execute>[1])
+          if (isAsyncIterable(value)) {
+            let last: unknown
+            for await (const part of value) {
+              last = part
+              await ctx.sink.post({ content: [{ type: 'data', data: asJson(part) }] })
+            }
+            value = last
+          }
+          if (ctx.signal.aborted) return
+          await ctx.sink.update({ state: 'succeeded', result: asJson(value) })
+        } catch (error) {
+          // A cancel or deadline aborted the tool: `cancel` ends the task.
+          if (ctx.signal.aborted) return
+          await ctx.sink
+            .update({ state: 'failed', error: { kind: 'tool_error', message: messageOf(error) } })
+            .catch(() => {})
+        }
+      })()
+    },
+    async cancel(_task, ctx) {
+      const reason = (ctx.signal.reason as { kind?: unknown } | undefined)?.kind
+      if (reason === 'timeout') {
+        await ctx.sink.update({
+          state: 'failed',
+          error: { kind: 'timeout', message: 'the tool was stopped at its deadline' },
+        })
+        return
+      }
+      await ctx.sink.state('canceled')
+    },
+  }
+}
+
+/**
+ * The same tools for the model, each call spawning a task (run by
+ * {@link aiToolExecutor}) and answering at once with a small handle: the
+ * task id, its state and a note that it runs in the background. With
+ * `foregroundMs`, a call that ends within it answers with its outcome.
+ */
+export function backgroundTools<T extends ToolSet>(
+  tools: T,
+  options: BackgroundToolsOptions,
+): { [K in keyof T]: Tool<unknown, BackgroundToolOutput> } {
+  const { supervisor, sessionId } = options
+  const kind = options.kind ?? AI_TOOL_KIND
+  const foregroundMs = options.foregroundMs ?? 0
+  const out: { [name: string]: Tool<unknown, BackgroundToolOutput> } = {}
+  for (const [name, original] of Object.entries(tools)) {
+    out[name] = tool({
+      description: original.description,
+      inputSchema: original.inputSchema,
+      execute: async (input: unknown): Promise<BackgroundToolOutput> => {
+        let task = await supervisor.spawn({
+          sessionId,
+          kind,
+          displayName: name,
+          spec: { tool: name, input: asJson(input) },
+          wakePolicy: options.wakePolicy ?? 'on_terminal',
+        })
+        if (foregroundMs > 0) {
+          task = (
+            await supervisor.wait(sessionId, task.id, { until: 'settled', timeoutMs: foregroundMs })
+          ).task
+        }
+        const view = taskView(task)
+        return isTerminalState(task.state) ? view : { ...view, note: NOTE }
+      },
+    } as Tool<unknown, BackgroundToolOutput>)
+  }
+  return out as { [K in keyof T]: Tool<unknown, BackgroundToolOutput> }
+}

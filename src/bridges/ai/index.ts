@@ -1,0 +1,12 @@
+export type {
+  AiToolSpec,
+  BackgroundToolOutput,
+  BackgroundToolsOptions,
+} from './background-tool.js'
+export { AI_TOOL_KIND, aiToolExecutor, backgroundTools } from './background-tool.js'
+export type { TaskToolRefusal, TaskToolsOptions } from './task-tools.js'
+export { taskTools } from './task-tools.js'
+export type { TaskView } from './task-view.js'
+export { taskView } from './task-view.js'
+export type { WakeStepsOptions } from './wakes.js'
+export { nextWakes, wakeMessage, wakeSteps } from './wakes.js'

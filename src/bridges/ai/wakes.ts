@@ -1,0 +1,61 @@
+import type { ModelMessage, PrepareStepFunction, PrepareStepResult, ToolSet } from 'ai'
+import type { WakeQueue } from '../../execution/wake-queue.js'
+import type { TaskWake } from '../../model/schemas.js'
+
+/** Options of {@link wakeSteps}. */
+export type WakeStepsOptions<TOOLS extends ToolSet> = {
+  /** The wake queue of the registry (`createWakeQueue(registry)`). */
+  queue: WakeQueue
+  /** The chat session whose wakes reach this loop. */
+  sessionId: string
+  /** Your own step preparation, run first; the wakes are added to the messages it returns. */
+  prepareStep?: PrepareStepFunction<TOOLS> | undefined
+  /** Turns the wakes into the message the model sees. @default a user message listing their texts */
+  format?: ((wakes: readonly TaskWake[]) => ModelMessage) | undefined
+}
+
+/** The default message of a batch of wakes: one user message, one line per wake. */
+export function wakeMessage(wakes: readonly TaskWake[]): ModelMessage {
+  const lines = wakes.map((w) => `- ${w.text}`)
+  return { role: 'user', content: `Background task updates:\n${lines.join('\n')}` }
+}
+
+/**
+ * A `prepareStep` for `generateText`/`streamText` that, before each step,
+ * hands the session's pending wakes (a task finished, asks something, or
+ * sent a message) to the model as one message. The queue gives each wake
+ * out once, and the message is added through the messages override, so
+ * later steps keep it: every wake reaches the model exactly once.
+ */
+export function wakeSteps<TOOLS extends ToolSet>(
+  options: WakeStepsOptions<TOOLS>,
+): PrepareStepFunction<TOOLS> {
+  const format = options.format ?? wakeMessage
+  return async (step) => {
+    const mine: PrepareStepResult<TOOLS> | undefined = await options.prepareStep?.(step)
+    const wakes = options.queue.drain(options.sessionId)
+    if (wakes.length === 0) return mine
+    const messages = mine?.messages ?? step.messages
+    return { ...(mine ?? {}), messages: [...messages, format(wakes)] } as PrepareStepResult<TOOLS>
+  }
+}
+
+/**
+ * Resolves with the session's pending wakes once there is at least one
+ * (at once if some are pending), or with none after `timeoutMs`: how a
+ * runtime keeps its loop going, or resumes it, while tasks are still out.
+ */
+export async function nextWakes(
+  queue: WakeQueue,
+  sessionId: string,
+  options: { timeoutMs: number; pollMs?: number; signal?: AbortSignal },
+): Promise<TaskWake[]> {
+  const until = Date.now() + options.timeoutMs
+  for (;;) {
+    if (queue.pending(sessionId) > 0) return queue.drain(sessionId)
+    if (Date.now() >= until || options.signal?.aborted === true) return []
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(options.pollMs ?? 25, until - Date.now())),
+    )
+  }
+}

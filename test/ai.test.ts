@@ -1,0 +1,299 @@
+import { generateText, jsonSchema, type ModelMessage, stepCountIs, type Tool, tool } from 'ai'
+import { MockLanguageModelV4 } from 'ai/test'
+import { afterEach, describe, expect, test } from 'vitest'
+import {
+  aiToolExecutor,
+  backgroundTools,
+  nextWakes,
+  taskTools,
+  wakeSteps,
+} from '../src/bridges/ai/index.js'
+import {
+  createTaskSupervisor,
+  createWakeQueue,
+  InMemorySessionTaskRegistry,
+  type SessionTask,
+  TaskExecutorRegistry,
+  type TaskSupervisor,
+} from '../src/index.js'
+
+// session-tasks/ai with the AI SDK's own loop (generateText) driven by its
+// mock language model: a background tool that answers at once, the model
+// woken when it finishes (exactly once), tools to cancel, answer and wait.
+// `ai` 7 supports Node.js 22 and later; on Node.js 20 this suite is skipped
+// (CI runs it on 22 and 24).
+
+const major = Number(process.versions.node.split('.')[0])
+const supported = major >= 22
+if (!supported) {
+  console.warn(
+    `SKIPPED test/ai.test.ts: ai 7 needs Node.js 22 or later, this is ${process.version}`,
+  )
+}
+
+const usage = {
+  inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
+  outputTokens: { total: 1, text: 1, reasoning: 0 },
+}
+const finish = (unified: 'stop' | 'tool-calls') => ({ unified, raw: undefined })
+type Turn = { call: string; input: unknown } | { text: string }
+
+// A model that plays a script, one turn per step, and records every prompt it saw.
+function scripted(turns: Turn[]) {
+  const prompts: ModelMessage[][] = []
+  let i = 0
+  const model = new MockLanguageModelV4({
+    doGenerate: async (options) => {
+      prompts.push(options.prompt as ModelMessage[])
+      const turn = turns[Math.min(i, turns.length - 1)] as Turn
+      i++
+      if ('text' in turn) {
+        return {
+          content: [{ type: 'text', text: turn.text }],
+          finishReason: finish('stop'),
+          usage,
+          warnings: [],
+        }
+      }
+      return {
+        content: [
+          {
+            type: 'tool-call',
+            toolCallId: `call-${i}`,
+            toolName: turn.call,
+            input: JSON.stringify(turn.input),
+          },
+        ],
+        finishReason: finish('tool-calls'),
+        usage,
+        warnings: [],
+      }
+    },
+  })
+  return { model, prompts }
+}
+
+const said = (messages: ModelMessage[]) => JSON.stringify(messages)
+
+// A slow tool that finishes when told to (or stops when aborted).
+function slowTool() {
+  const releases = new Map<number, () => void>()
+  let calls = 0
+  const deploy = tool({
+    description: 'Deploys a service (slow)',
+    inputSchema: jsonSchema<{ service: string }>({
+      type: 'object',
+      properties: { service: { type: 'string' } },
+      required: ['service'],
+    }),
+    execute: async ({ service }, { abortSignal }) => {
+      const n = ++calls
+      await new Promise<void>((resolve, reject) => {
+        releases.set(n, resolve)
+        abortSignal?.addEventListener('abort', () => reject(new Error('stopped')))
+      })
+      return { deployed: service }
+    },
+  })
+  return { deploy, release: (n: number) => releases.get(n)?.(), calls: () => calls }
+}
+
+describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
+  const supervisors: TaskSupervisor[] = []
+  afterEach(async () => {
+    for (const s of supervisors.splice(0)) await s.close()
+  })
+
+  function setup(tools: Record<string, Tool>) {
+    const registry = new InMemorySessionTaskRegistry()
+    const executors = new TaskExecutorRegistry()
+    executors.register({ kind: 'ai_tool', executor: () => aiToolExecutor(tools) })
+    const supervisor = createTaskSupervisor({ registry, executors, cancelGraceMs: 200 })
+    supervisors.push(supervisor)
+    const queue = createWakeQueue(registry)
+    const sessionId = 'chat-1'
+    const until = (id: string, test: (t: SessionTask) => boolean) =>
+      new Promise<SessionTask>((resolve) => {
+        const off = registry.subscribe(sessionId, (_type, payload) => {
+          const task = (payload as { task?: SessionTask }).task
+          if (task?.id === id && test(task)) {
+            off()
+            resolve(task)
+          }
+        })
+        void registry.get(sessionId, id).then((task) => {
+          if (task !== undefined && test(task)) {
+            off()
+            resolve(task)
+          }
+        })
+      })
+    return { registry, supervisor, queue, sessionId, until }
+  }
+
+  test('a background tool answers at once with a handle; the wake reaches the model once when it finishes', async () => {
+    const slow = slowTool()
+    const { registry, supervisor, queue, sessionId, until } = setup({ deploy: slow.deploy })
+    const tools = backgroundTools({ deploy: slow.deploy }, { supervisor, sessionId })
+    const first = scripted([
+      { call: 'deploy', input: { service: 'api' } },
+      { text: 'Started the deploy.' },
+    ])
+    const r1 = await generateText({
+      model: first.model,
+      prompt: 'deploy api',
+      tools,
+      stopWhen: stepCountIs(3),
+    })
+    expect(r1.text).toBe('Started the deploy.')
+    const output = r1.steps[0]?.toolResults[0]?.output as {
+      taskId: string
+      state: string
+      note?: string
+    }
+    expect(output).toMatchObject({ state: 'running', note: expect.stringContaining('background') })
+    const done = until(output.taskId, (t) => t.state === 'succeeded')
+    slow.release(1)
+    expect((await done).result).toEqual({ deployed: 'api' })
+
+    // The next turn: the wake is in the prompt of its first step, and not repeated after.
+    const second = scripted([{ call: 'task_status', input: {} }, { text: 'It is deployed.' }])
+    const r2 = await generateText({
+      model: second.model,
+      messages: [...r1.response.messages, { role: 'user', content: 'and?' }],
+      tools: { ...tools, ...taskTools({ supervisor, registry, sessionId }) },
+      prepareStep: wakeSteps({ queue, sessionId }),
+      stopWhen: stepCountIs(3),
+    })
+    expect(r2.text).toBe('It is deployed.')
+    const woken = second.prompts.map((p) => said(p).split(output.taskId).length - 1)
+    expect(said(second.prompts[0] ?? [])).toContain('Background task updates')
+    // Seen in the first prompt, carried (not added again) in the second.
+    expect(said(second.prompts[1] ?? []).match(/Background task updates/g)).toHaveLength(1)
+    expect(woken[0]).toBeGreaterThan(0)
+    expect(queue.pending(sessionId)).toBe(0)
+  })
+
+  test('a quick call within foregroundMs answers with its outcome', async () => {
+    const echo = tool({
+      description: 'Echoes',
+      inputSchema: jsonSchema<{ say: string }>({
+        type: 'object',
+        properties: { say: { type: 'string' } },
+      }),
+      execute: async ({ say }) => ({ said: say }),
+    })
+    const { supervisor, sessionId } = setup({ echo })
+    const tools = backgroundTools({ echo }, { supervisor, sessionId, foregroundMs: 2000 })
+    const { model } = scripted([{ call: 'echo', input: { say: 'hi' } }, { text: 'ok' }])
+    const r = await generateText({ model, prompt: 'echo hi', tools, stopWhen: stepCountIs(3) })
+    expect(r.steps[0]?.toolResults[0]?.output).toMatchObject({
+      state: 'succeeded',
+      result: { said: 'hi' },
+    })
+  })
+
+  test('task_cancel stops the tool through its abort signal; the model sees it canceled', async () => {
+    const slow = slowTool()
+    const { registry, supervisor, sessionId } = setup({ deploy: slow.deploy })
+    const tools = {
+      ...backgroundTools({ deploy: slow.deploy }, { supervisor, sessionId }),
+      ...taskTools({ supervisor, registry, sessionId }),
+    }
+    const started = scripted([{ call: 'deploy', input: { service: 'db' } }, { text: 'started' }])
+    const r1 = await generateText({
+      model: started.model,
+      prompt: 'deploy db',
+      tools,
+      stopWhen: stepCountIs(3),
+    })
+    const { taskId } = (r1.steps[0]?.toolResults[0]?.output ?? {}) as { taskId: string }
+    const cancel = scripted([{ call: 'task_cancel', input: { taskId } }, { text: 'canceled' }])
+    const r2 = await generateText({
+      model: cancel.model,
+      prompt: 'stop it',
+      tools,
+      stopWhen: stepCountIs(3),
+    })
+    expect(r2.steps[0]?.toolResults[0]?.output).toMatchObject({ taskId, state: 'canceled' })
+    expect(slow.calls()).toBe(1)
+  })
+
+  test('task_answer answers a task that asks; a task of another session is unknown', async () => {
+    const { registry, supervisor, sessionId, until } = setup({})
+    // A subagent that asks which region, and finishes with the answer.
+    const executors = new TaskExecutorRegistry()
+    executors.register({
+      kind: 'subagent',
+      executor: () => ({
+        kind: 'subagent',
+        async start(_task, ctx) {
+          await ctx.sink.requestInput({
+            id: 'region',
+            prompt: 'Which region?',
+            expected: { type: 'string' },
+          })
+        },
+        async deliver(_task, message, ctx) {
+          const text = message.content.map((p) => (p.type === 'text' ? p.text : '')).join('')
+          await ctx.sink.update({ state: 'succeeded', result: { region: text } })
+        },
+        async cancel(_task, ctx) {
+          await ctx.sink.state('canceled')
+        },
+      }),
+    })
+    const agents = createTaskSupervisor({ registry, executors })
+    supervisors.push(agents)
+    const sub = await agents.spawn({ sessionId, kind: 'subagent', displayName: 'planner' })
+    await until(sub.id, (t) => t.state === 'awaiting_input')
+    const tools = taskTools({ supervisor: agents, registry, sessionId })
+    const { model } = scripted([
+      { call: 'task_status', input: { taskId: sub.id } },
+      { call: 'task_answer', input: { taskId: sub.id, answer: 'eu-west' } },
+      { call: 'task_status', input: { taskId: 'nope' } },
+      { text: 'done' },
+    ])
+    const r = await generateText({
+      model,
+      prompt: 'help the planner',
+      tools,
+      stopWhen: stepCountIs(5),
+    })
+    expect(r.steps[0]?.toolResults[0]?.output).toMatchObject({
+      question: { prompt: 'Which region?', expected: { type: 'string' } },
+    })
+    expect(r.steps[1]?.toolResults[0]?.output).toMatchObject({
+      delivered: true,
+      state: 'succeeded',
+      result: { region: 'eu-west' },
+    })
+    expect(r.steps[2]?.toolResults[0]?.output).toEqual({
+      error: "no task 'nope' in this conversation",
+    })
+    expect(supervisor).toBeDefined()
+  })
+
+  test('task_wait returns when the task ends, and nextWakes hands over its wake once', async () => {
+    const slow = slowTool()
+    const { registry, supervisor, queue, sessionId } = setup({ deploy: slow.deploy })
+    const task = await supervisor.spawn({
+      sessionId,
+      kind: 'ai_tool',
+      displayName: 'deploy',
+      spec: { tool: 'deploy', input: { service: 'web' } },
+      wakePolicy: 'on_terminal',
+    })
+    const wait = taskTools({ supervisor, registry, sessionId }).task_wait
+    setTimeout(() => slow.release(1), 50)
+    const out = await wait.execute?.({ taskId: task.id, seconds: 5 }, {
+      toolCallId: 'w',
+      messages: [],
+      context: {},
+    } as never)
+    expect(out).toMatchObject({ state: 'succeeded', waiting: false })
+    const wakes = await nextWakes(queue, sessionId, { timeoutMs: 1000 })
+    expect(wakes.map((w) => w.transition)).toEqual(['terminal'])
+    expect(await nextWakes(queue, sessionId, { timeoutMs: 30 })).toEqual([])
+  })
+})
