@@ -21,7 +21,7 @@ export type BackgroundToolsOptions = {
   kind?: string | undefined
   /** Wait this long for a quick call to finish and return its result at once. @default 0 */
   foregroundMs?: number | undefined
-  /** When the task wakes the model (see {@link wakeSteps}). @default 'on_terminal' (its end and its questions) */
+  /** When the task wakes the model (see {@link wakeSteps}). @default 'on_terminal' (its end; 'on_activity' adds its questions and messages) */
   wakePolicy?: TaskWakePolicy | undefined
 }
 

@@ -12,6 +12,12 @@ export type WakeStepsOptions<TOOLS extends ToolSet> = {
   prepareStep?: PrepareStepFunction<TOOLS> | undefined
   /** Turns the wakes into the message the model sees. @default a user message listing their texts */
   format?: ((wakes: readonly TaskWake[]) => ModelMessage) | undefined
+  /**
+   * Told of each wake message as it is added: the SDK's `response.messages`
+   * hold only what the model said, so a runtime that keeps the history adds
+   * this message to it (before that step's response).
+   */
+  onMessage?: ((message: ModelMessage, wakes: readonly TaskWake[]) => void) | undefined
 }
 
 /** The default message of a batch of wakes: one user message, one line per wake. */
@@ -36,7 +42,9 @@ export function wakeSteps<TOOLS extends ToolSet>(
     const wakes = options.queue.drain(options.sessionId)
     if (wakes.length === 0) return mine
     const messages = mine?.messages ?? step.messages
-    return { ...(mine ?? {}), messages: [...messages, format(wakes)] } as PrepareStepResult<TOOLS>
+    const message = format(wakes)
+    options.onMessage?.(message, wakes)
+    return { ...(mine ?? {}), messages: [...messages, message] } as PrepareStepResult<TOOLS>
   }
 }
 
