@@ -1,4 +1,14 @@
-import { generateText, jsonSchema, type ModelMessage, stepCountIs, type Tool, tool } from 'ai'
+import {
+  createUIMessageStream,
+  generateText,
+  jsonSchema,
+  type ModelMessage,
+  readUIMessageStream,
+  stepCountIs,
+  type Tool,
+  tool,
+  type UIMessage,
+} from 'ai'
 import { MockLanguageModelV4 } from 'ai/test'
 import { afterEach, describe, expect, test } from 'vitest'
 import {
@@ -7,6 +17,7 @@ import {
   nextWakes,
   taskTools,
   wakeSteps,
+  writeTaskParts,
 } from '../src/bridges/ai/index.js'
 import {
   createTaskSupervisor,
@@ -295,5 +306,55 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
     const wakes = await nextWakes(queue, sessionId, { timeoutMs: 1000 })
     expect(wakes.map((w) => w.transition)).toEqual(['terminal'])
     expect(await nextWakes(queue, sessionId, { timeoutMs: 30 })).toEqual([])
+  })
+
+  test('task cards stream into a UI message as data parts, one per task, replaced in place', async () => {
+    const slow = slowTool()
+    const { registry, supervisor, sessionId } = setup({ deploy: slow.deploy })
+    const chunks: { type: string; id?: string; data?: unknown }[] = []
+    let taskId = ''
+    const stream = createUIMessageStream({
+      execute: async ({ writer }) => {
+        const stop = writeTaskParts({ registry, sessionId, writer })
+        writer.write({ type: 'start' })
+        const task = await supervisor.spawn({
+          sessionId,
+          kind: 'ai_tool',
+          displayName: 'deploy',
+          spec: { tool: 'deploy', input: { service: 'ui' } },
+        })
+        taskId = task.id
+        slow.release(1)
+        await supervisor.wait(sessionId, task.id, { until: 'terminal' })
+        stop()
+        writer.write({ type: 'finish' })
+      },
+    })
+    const [forChunks, forMessage] = stream.tee()
+    const reading = (async () => {
+      const reader = forChunks.getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) return
+        // A copy: the message reader updates a data part in place, and both branches share chunks.
+        chunks.push(structuredClone(value) as (typeof chunks)[number])
+      }
+    })()
+    let last: UIMessage | undefined
+    for await (const message of readUIMessageStream({ stream: forMessage })) last = message
+    await reading
+    const cards = chunks.filter((c) => c.type === 'data-task')
+    expect(cards.map((c) => (c.data as { state: string }).state)).toEqual([
+      'queued',
+      'running',
+      'succeeded',
+    ])
+    expect(cards.every((c) => c.id === taskId)).toBe(true)
+    const parts = (last?.parts ?? []).filter((p) => p.type === 'data-task')
+    expect(parts).toHaveLength(1)
+    expect(parts[0]).toMatchObject({
+      id: taskId,
+      data: { state: 'succeeded', result: { deployed: 'ui' } },
+    })
   })
 })

@@ -306,6 +306,7 @@ describe('public surface', { timeout: SLOW }, () => {
       'taskView',
       'wakeMessage',
       'wakeSteps',
+      'writeTaskParts',
     ])
   })
 

@@ -4,6 +4,8 @@ export type {
   BackgroundToolsOptions,
 } from './background-tool.js'
 export { AI_TOOL_KIND, aiToolExecutor, backgroundTools } from './background-tool.js'
+export type { TaskDataChunk, TaskPartsOptions, TaskPartWriter } from './task-parts.js'
+export { writeTaskParts } from './task-parts.js'
 export type { TaskToolRefusal, TaskToolsOptions } from './task-tools.js'
 export { taskTools } from './task-tools.js'
 export type { TaskView } from './task-view.js'
