@@ -12,7 +12,10 @@ export type TaskDataChunk =
     }
 
 /** What {@link writeTaskParts} writes to: the AI SDK's `UIMessageStreamWriter` fits. */
-export type TaskPartWriter = { write(part: TaskDataChunk): void }
+export type TaskPartWriter = {
+  /** Appends one part to the stream. */
+  write(part: TaskDataChunk): void
+}
 
 /** Options of {@link writeTaskParts}. */
 export type TaskPartsOptions = {
