@@ -15,6 +15,7 @@ import {
   aiToolExecutor,
   backgroundTools,
   nextWakes,
+  questionTools,
   taskTools,
   wakeSteps,
   writeTaskParts,
@@ -356,5 +357,74 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
       id: taskId,
       data: { state: 'succeeded', result: { deployed: 'ui' } },
     })
+  })
+
+  test('questionTools gives each waiting task an answer tool whose input schema is its expected shape', async () => {
+    const { registry, sessionId, until } = setup({})
+    const executors = new TaskExecutorRegistry()
+    const asks: Record<string, unknown> = {
+      form: {
+        type: 'object',
+        properties: { region: { type: 'string', enum: ['eu-west', 'us-east'] } },
+        required: ['region'],
+      },
+      word: { type: 'string', enum: ['yes', 'no'] },
+    }
+    executors.register({
+      kind: 'asker',
+      executor: () => ({
+        kind: 'asker',
+        async start(task, ctx) {
+          const which = (task.spec as { ask: string }).ask
+          await ctx.sink.requestInput({
+            id: 'q',
+            prompt: `which ${which}?`,
+            expected: asks[which] as never,
+          })
+        },
+        async deliver(_task, message, ctx) {
+          const part = message.content[0]
+          await ctx.sink.update({
+            state: 'succeeded',
+            result: part?.type === 'data' ? part.data : part?.type === 'text' ? part.text : null,
+          })
+        },
+        async cancel(_task, ctx) {
+          await ctx.sink.state('canceled')
+        },
+      }),
+    })
+    const agents = createTaskSupervisor({ registry, executors })
+    supervisors.push(agents)
+    const form = await agents.spawn({
+      sessionId,
+      kind: 'asker',
+      displayName: 'form',
+      spec: { ask: 'form' },
+    })
+    const word = await agents.spawn({
+      sessionId,
+      kind: 'asker',
+      displayName: 'word',
+      spec: { ask: 'word' },
+    })
+    await until(form.id, (t) => t.state === 'awaiting_input')
+    await until(word.id, (t) => t.state === 'awaiting_input')
+    const tools = await questionTools({ supervisor: agents, registry, sessionId })
+    expect(Object.keys(tools).sort()).toEqual([`answer_${form.id}`, `answer_${word.id}`].sort())
+    const formTool = tools[`answer_${form.id}`] as Tool
+    expect(await (formTool.inputSchema as { jsonSchema: unknown }).jsonSchema).toEqual(asks.form)
+    const { model } = scripted([
+      { call: `answer_${form.id}`, input: { region: 'us-east' } },
+      { call: `answer_${word.id}`, input: { answer: 'yes' } },
+      { text: 'answered both' },
+    ])
+    const r = await generateText({ model, prompt: 'answer them', tools, stopWhen: stepCountIs(4) })
+    expect(r.steps[0]?.toolResults[0]?.output).toMatchObject({
+      delivered: true,
+      result: { region: 'us-east' },
+    })
+    expect(r.steps[1]?.toolResults[0]?.output).toMatchObject({ delivered: true, result: 'yes' })
+    expect(await questionTools({ supervisor: agents, registry, sessionId })).toEqual({})
   })
 })

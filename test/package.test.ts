@@ -302,6 +302,7 @@ describe('public surface', { timeout: SLOW }, () => {
       'aiToolExecutor',
       'backgroundTools',
       'nextWakes',
+      'questionTools',
       'taskTools',
       'taskView',
       'wakeMessage',
