@@ -4,7 +4,7 @@ export type {
   BackgroundToolsOptions,
 } from './background-tool.js'
 export { AI_TOOL_KIND, aiToolExecutor, backgroundTools } from './background-tool.js'
-export type { AnswerOutput, QuestionToolsOptions } from './question-tools.js'
+export type { AnswerInput, AnswerOutput, QuestionToolsOptions } from './question-tools.js'
 export { questionTools } from './question-tools.js'
 export type { TaskDataChunk, TaskPartsOptions, TaskPartWriter } from './task-parts.js'
 export { writeTaskParts } from './task-parts.js'

@@ -15,7 +15,9 @@ export type QuestionToolsOptions = {
 /** What an answer tool returns: the task after the answer, and whether it was taken. */
 export type AnswerOutput = TaskView & { delivered: boolean; why?: string }
 
-type Json = { [key: string]: JsonValue }
+/** A JSON object: an answer tool's input. */
+export type AnswerInput = { [key: string]: JsonValue }
+type Json = AnswerInput
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
 
@@ -37,7 +39,7 @@ const toolName = (task: SessionTask) =>
  */
 export async function questionTools(
   options: QuestionToolsOptions,
-): Promise<{ [name: string]: Tool<Json, AnswerOutput> }> {
+): Promise<{ [name: string]: Tool<AnswerInput, AnswerOutput> }> {
   const { supervisor, registry, sessionId } = options
   const waiting = (await registry.list(sessionId)).filter(
     (t) => t.state === 'awaiting_input' && t.inputRequest !== undefined,
