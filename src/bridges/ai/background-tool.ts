@@ -4,6 +4,7 @@ import type { TaskSupervisor } from '../../execution/task-supervisor.js'
 import type { JsonValue } from '../../model/json.js'
 import type { SessionTask } from '../../model/schemas.js'
 import { isTerminalState, type TaskWakePolicy } from '../../model/state.js'
+import type { SessionTaskRegistry } from '../../registry/registry.js'
 import { type TaskView, taskView } from './task-view.js'
 
 /** The task kind {@link aiToolExecutor} runs by default. */
@@ -21,9 +22,18 @@ export type BackgroundToolsOptions = {
   kind?: string | undefined
   /** Wait this long for a quick call to finish and return its result at once. @default 0 */
   foregroundMs?: number | undefined
+  /**
+   * Queue the task in this registry instead of starting it here: a
+   * supervisor with `dispatch: 'shared'` in another process (the worker,
+   * with {@link aiToolExecutor}) claims and runs it.
+   */
+  enqueue?: SessionTaskRegistry | undefined
   /** When the task wakes the model (see {@link wakeSteps}). @default 'on_terminal' (its end; 'on_activity' adds its questions and messages) */
   wakePolicy?: TaskWakePolicy | undefined
 }
+
+/** What a background tool takes of a tool: its description and input schema (its code may run elsewhere). */
+export type ToolShape = Pick<Tool<unknown, unknown>, 'inputSchema' | 'description'>
 
 /** What the model gets back from a background tool: the task, or its outcome when it was quick. */
 export type BackgroundToolOutput = TaskView & { note?: string }
@@ -125,7 +135,7 @@ export function aiToolExecutor(tools: ToolSet, options: { kind?: string } = {}):
  * task id, its state and a note that it runs in the background. With
  * `foregroundMs`, a call that ends within it answers with its outcome.
  */
-export function backgroundTools<T extends ToolSet>(
+export function backgroundTools<T extends { [name: string]: ToolShape }>(
   tools: T,
   options: BackgroundToolsOptions,
 ): { [K in keyof T]: Tool<unknown, BackgroundToolOutput> } {
@@ -138,13 +148,17 @@ export function backgroundTools<T extends ToolSet>(
       description: original.description,
       inputSchema: original.inputSchema,
       execute: async (input: unknown): Promise<BackgroundToolOutput> => {
-        let task = await supervisor.spawn({
+        const create = {
           sessionId,
           kind,
           displayName: name,
           spec: { tool: name, input: asJson(input) },
           wakePolicy: options.wakePolicy ?? 'on_terminal',
-        })
+        } as const
+        let task =
+          options.enqueue === undefined
+            ? await supervisor.spawn(create)
+            : await options.enqueue.create(create)
         if (foregroundMs > 0) {
           task = (
             await supervisor.wait(sessionId, task.id, { until: 'settled', timeoutMs: foregroundMs })

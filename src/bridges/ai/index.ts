@@ -2,6 +2,7 @@ export type {
   AiToolSpec,
   BackgroundToolOutput,
   BackgroundToolsOptions,
+  ToolShape,
 } from './background-tool.js'
 export { AI_TOOL_KIND, aiToolExecutor, backgroundTools } from './background-tool.js'
 export type { AnswerInput, AnswerOutput, QuestionToolsOptions } from './question-tools.js'
