@@ -10,9 +10,8 @@ import {
   type UIMessage,
 } from 'ai'
 import { MockLanguageModelV4 } from 'ai/test'
-import { afterEach, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import {
-  aiToolExecutor,
   backgroundTools,
   nextWakes,
   questionTools,
@@ -23,11 +22,11 @@ import {
 import {
   createTaskSupervisor,
   createWakeQueue,
-  InMemorySessionTaskRegistry,
   type SessionTask,
   TaskExecutorRegistry,
   type TaskSupervisor,
 } from '../src/index.js'
+import { aiHarness } from './fixtures/ai.js'
 
 // session-tasks/ai with the AI SDK's own loop (generateText) driven by its
 // mock language model: a background tool that answers at once, the model
@@ -111,17 +110,13 @@ function slowTool() {
 }
 
 describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
-  const supervisors: TaskSupervisor[] = []
-  afterEach(async () => {
-    for (const s of supervisors.splice(0)) await s.close()
-  })
+  const harness = aiHarness()
+  let supervisors: TaskSupervisor[] = []
 
   function setup(tools: Record<string, Tool>) {
-    const registry = new InMemorySessionTaskRegistry()
-    const executors = new TaskExecutorRegistry()
-    executors.register({ kind: 'ai_tool', executor: () => aiToolExecutor(tools) })
-    const supervisor = createTaskSupervisor({ registry, executors, cancelGraceMs: 200 })
-    supervisors.push(supervisor)
+    const made = harness(tools)
+    const { registry, supervisor } = made
+    supervisors = made.supervisors
     const queue = createWakeQueue(registry)
     const sessionId = 'chat-1'
     const until = (id: string, test: (t: SessionTask) => boolean) =>

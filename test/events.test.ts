@@ -214,6 +214,22 @@ describe('createWakeQueue', () => {
     return t
   }
 
+  it('discardTerminal drops a terminal wake already pending and one still to come, and nothing else', async () => {
+    const { registry } = setup()
+    const queue = createWakeQueue(registry)
+    const done = await wakeTask(registry, 's1', 'done')
+    const later = await registry.create(
+      base('s1', { displayName: 'later', wakePolicy: 'on_terminal', state: 'running' }),
+    )
+    const other = await wakeTask(registry, 's1', 'other')
+    queue.discardTerminal('s1', done.id)
+    queue.discardTerminal('s1', later.id)
+    await registry.update('s1', later.id, { state: 'failed', error: { kind: 'x', message: 'y' } })
+    expect(queue.drain('s1').map((w) => w.taskId)).toEqual([other.id])
+    expect(() => queue.discardTerminal('', done.id)).toThrow(/sessionId/)
+    queue.stop()
+  })
+
   it('collects wakes of every session from its creation on and drains them oldest first, once', async () => {
     const { registry, tick } = setup()
     await wakeTask(registry, 's1', 'before')

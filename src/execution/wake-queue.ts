@@ -10,6 +10,12 @@ export type WakeQueue = {
   drain(sessionId: string): TaskWake[]
   /** Counts the session's pending wakes without removing them. */
   pending(sessionId: string): number
+  /**
+   * Drops the task's terminal wake, pending or still to come: for a caller
+   * that already told the agent how the task ended (a quick tool call
+   * answered in the foreground).
+   */
+  discardTerminal(sessionId: string, taskId: string): void
   /** Stops collecting; pending wakes stay drainable. */
   stop(): void
 }
@@ -87,6 +93,18 @@ export function createWakeQueue(registry: SessionTaskRegistry): WakeQueue {
     },
     pending(sessionId) {
       return pending.get(parseInput(SessionIdSchema, sessionId, 'sessionId'))?.length ?? 0
+    },
+    discardTerminal(sessionId, taskId) {
+      const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
+      const key = `${taskId}\u0000terminal`
+      // Remembered as seen, a terminal wake arriving later is ignored too.
+      seen.add(key)
+      if (seen.size > REMEMBERED) seen.delete(seen.values().next().value as string)
+      const list = pending.get(sid)
+      if (list === undefined) return
+      const kept = list.filter((w) => !(w.taskId === taskId && w.transition === 'terminal'))
+      if (kept.length === 0) pending.delete(sid)
+      else pending.set(sid, kept)
     },
     stop() {
       stopped = true

@@ -17,6 +17,11 @@ export const isWellFormed: (value: string) => boolean =
     ? (value) => native.call(value) as boolean
     : (value) => !LONE_SURROGATE.test(value)
 
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g')
+
+/** `value` with each lone surrogate replaced by U+FFFD, so the registry can hold it. */
+export const toWellFormed = (value: string): string => value.replace(LONE_SURROGATES, '\uFFFD')
+
 /** The message for a string that is not well-formed UTF-16. */
 export const ILL_FORMED = 'must be well-formed UTF-16 (no lone surrogate)'
 

@@ -1,9 +1,12 @@
 import { type Tool, type ToolSet, tool } from 'ai'
 import type { TaskExecutor } from '../../execution/executor.js'
 import type { TaskSupervisor } from '../../execution/task-supervisor.js'
+import type { WakeQueue } from '../../execution/wake-queue.js'
+import { ValidationError } from '../../model/errors.js'
 import type { JsonValue } from '../../model/json.js'
 import type { SessionTask } from '../../model/schemas.js'
 import { isTerminalState, type TaskWakePolicy } from '../../model/state.js'
+import { toWellFormed } from '../../model/strings.js'
 import type { SessionTaskRegistry } from '../../registry/registry.js'
 import { type TaskView, taskView } from './task-view.js'
 
@@ -28,6 +31,12 @@ export type BackgroundToolsOptions = {
    * with {@link aiToolExecutor}) claims and runs it.
    */
   enqueue?: SessionTaskRegistry | undefined
+  /**
+   * The wake queue given to {@link wakeSteps}: a call answered with its
+   * outcome in the foreground drops the task's terminal wake from it, so the
+   * model is not told twice.
+   */
+  queue?: WakeQueue | undefined
   /** When the task wakes the model (see {@link wakeSteps}). @default 'on_terminal' (its end; 'on_activity' adds its questions and messages) */
   wakePolicy?: TaskWakePolicy | undefined
 }
@@ -41,7 +50,17 @@ export type BackgroundToolOutput = TaskView & { note?: string }
 const NOTE =
   'Runs in the background. You will be told when it finishes or needs an answer; task_status shows it now.'
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+// What a tool threw, as a message the registry can hold: any value (even
+// one whose toString throws), well-formed, at most 2000 characters.
+function messageOf(error: unknown): string {
+  let text: string
+  try {
+    text = error instanceof Error ? error.message : String(error)
+  } catch {
+    text = 'the tool threw a value that cannot be printed'
+  }
+  return toWellFormed(text).slice(0, 2000) || 'the tool failed'
+}
 
 // A value as JSON the registry can hold (undefined as null); throws on what JSON cannot carry.
 const asJson = (value: unknown): JsonValue =>
@@ -99,6 +118,8 @@ export function aiToolExecutor(tools: ToolSet, options: { kind?: string } = {}):
           if (isAsyncIterable(value)) {
             let last: unknown
             for await (const part of value) {
+              // A canceled run stops reading (which also ends the iterator).
+              if (ctx.signal.aborted) return
               last = part
               await ctx.sink.post({ content: [{ type: 'data', data: asJson(part) }] })
             }
@@ -109,11 +130,14 @@ export function aiToolExecutor(tools: ToolSet, options: { kind?: string } = {}):
         } catch (error) {
           // A cancel or deadline aborted the tool: `cancel` ends the task.
           if (ctx.signal.aborted) return
-          await ctx.sink
-            .update({ state: 'failed', error: { kind: 'tool_error', message: messageOf(error) } })
-            .catch(() => {})
+          const failed = (message: string) =>
+            ctx.sink.update({ state: 'failed', error: { kind: 'tool_error', message } })
+          // Should the registry refuse the message still, the task fails all the same.
+          await failed(messageOf(error)).catch(() => failed('the tool failed'))
         }
-      })()
+      })().catch(() => {
+        // Only a registry that is gone gets here: the reaper or a deadline ends the task.
+      })
     },
     async cancel(_task, ctx) {
       const reason = (ctx.signal.reason as { kind?: unknown } | undefined)?.kind
@@ -142,6 +166,12 @@ export function backgroundTools<T extends { [name: string]: ToolShape }>(
   const { supervisor, sessionId } = options
   const kind = options.kind ?? AI_TOOL_KIND
   const foregroundMs = options.foregroundMs ?? 0
+  if (!Number.isSafeInteger(foregroundMs) || foregroundMs < 0) {
+    const problem = 'must be a whole number of milliseconds, 0 or more'
+    throw new ValidationError(`invalid BackgroundToolsOptions: foregroundMs: ${problem}`, [
+      { path: ['foregroundMs'], message: problem },
+    ])
+  }
   const out: { [name: string]: Tool<unknown, BackgroundToolOutput> } = {}
   for (const [name, original] of Object.entries(tools)) {
     out[name] = tool({
@@ -165,7 +195,9 @@ export function backgroundTools<T extends { [name: string]: ToolShape }>(
           ).task
         }
         const view = taskView(task)
-        return isTerminalState(task.state) ? view : { ...view, note: NOTE }
+        if (!isTerminalState(task.state)) return { ...view, note: NOTE }
+        options.queue?.discardTerminal(sessionId, task.id)
+        return view
       },
     } as Tool<unknown, BackgroundToolOutput>)
   }

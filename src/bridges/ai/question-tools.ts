@@ -25,9 +25,22 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 const looksLikeSchema = (v: unknown): v is Json =>
   isObject(v) && (typeof v.type === 'string' || Array.isArray(v.enum) || isObject(v.properties))
 
-// Provider tool names: letters, digits, _ and -, at most 64.
-const toolName = (task: SessionTask) =>
-  `answer_${task.id}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)
+// FNV-1a of a string, as 8 hex digits: short names for long ids.
+function hash(text: string): string {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0).toString(16).padStart(8, '0')
+}
+
+// Provider tool names: letters, digits, _ and -, at most 64. A task id that
+// does not fit as it is gets a hash of it, so two tasks never share a name.
+const toolName = (task: SessionTask) => {
+  const plain = `answer_${task.id}`
+  return /^[A-Za-z0-9_-]{1,64}$/.test(plain) ? plain : `answer_${hash(task.id)}`
+}
 
 /**
  * One tool per task of the session that waits for an answer, named
@@ -57,11 +70,17 @@ export async function questionTools(
           properties: { answer: looksLikeSchema(expected) ? expected : { type: 'string' } },
           required: ['answer'],
         }
-    out[toolName(task)] = tool({
+    let name = toolName(task)
+    // Hash collisions are unlikely; a second task of one name gets its own.
+    for (let n = 2; name in out; n++) name = `${toolName(task).slice(0, 60)}_${n}`
+    out[name] = tool({
       description: `Answers the question of task "${task.displayName}": ${request.prompt}`,
       inputSchema: jsonSchema<Json>(schema as JSONSchema7),
       execute: async (input: Json): Promise<AnswerOutput> => {
-        const value = whole ? input : input.answer
+        const value = whole ? input : input?.answer
+        if (value === undefined) {
+          return { ...taskView(task), delivered: false, why: 'the answer is missing' }
+        }
         const { delivery } = await supervisor.message(sessionId, task.id, {
           ...(typeof value === 'string'
             ? { text: value }

@@ -26,6 +26,8 @@ export type TaskPartsOptions = {
   filter?: ((task: SessionTask) => boolean) | undefined
   /** Also forward `task.output` deltas as transient parts. @default true */
   output?: boolean | undefined
+  /** Stops forwarding when aborted (say, the request's signal). */
+  signal?: AbortSignal | undefined
 }
 
 /**
@@ -34,7 +36,8 @@ export type TaskPartsOptions = {
  * `data-task` with the task's id as the part id (the UI replaces the card
  * in place) and its model view as data; output deltas go out as transient
  * `data-task-output` parts (not kept in the message). Returns the function
- * that stops forwarding; call it before the stream closes.
+ * that stops forwarding: call it in a `finally` (the SDK's writer drops
+ * writes after its stream closed without telling), or pass `signal`.
  */
 export function writeTaskParts(options: TaskPartsOptions): () => void {
   const { registry, sessionId, writer } = options
@@ -64,8 +67,12 @@ export function writeTaskParts(options: TaskPartsOptions): () => void {
       off()
     }
   })
-  return () => {
+  const stop = () => {
     open = false
     off()
+    options.signal?.removeEventListener('abort', stop)
   }
+  if (options.signal?.aborted === true) stop()
+  else options.signal?.addEventListener('abort', stop, { once: true })
+  return stop
 }

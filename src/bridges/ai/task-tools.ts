@@ -95,6 +95,12 @@ export function taskTools(options: TaskToolsOptions): {
         taskId,
         answer,
       }): Promise<(TaskView & { delivered: boolean; why?: string }) | TaskToolRefusal> => {
+        if (
+          typeof answer !== 'string' &&
+          (typeof answer !== 'object' || answer === null || Array.isArray(answer))
+        ) {
+          return { error: 'answer must be text or a JSON object' }
+        }
         const task = await read(taskId)
         if (task === undefined) return unknown(taskId)
         const question = task.state === 'awaiting_input' ? task.inputRequest : undefined
@@ -129,7 +135,9 @@ export function taskTools(options: TaskToolsOptions): {
       }),
       execute: async ({ taskId, seconds }) => {
         if ((await read(taskId)) === undefined) return unknown(taskId)
-        const ms = Math.min(maxWaitMs, Math.max(1, Math.round((seconds ?? 5) * 1000)))
+        // The SDK does not check inputs against a plain JSON schema: a model's odd value is taken as 5.
+        const asked = typeof seconds === 'number' && Number.isFinite(seconds) ? seconds : 5
+        const ms = Math.min(maxWaitMs, Math.max(1, Math.round(asked * 1000)))
         const { task, timedOut } = await supervisor.wait(sessionId, taskId, {
           until: 'settled',
           timeoutMs: ms,

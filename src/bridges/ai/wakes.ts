@@ -1,5 +1,6 @@
 import type { ModelMessage, PrepareStepFunction, PrepareStepResult, ToolSet } from 'ai'
 import type { WakeQueue } from '../../execution/wake-queue.js'
+import { ValidationError } from '../../model/errors.js'
 import type { TaskWake } from '../../model/schemas.js'
 
 /** Options of {@link wakeSteps}. */
@@ -42,8 +43,18 @@ export function wakeSteps<TOOLS extends ToolSet>(
     const wakes = options.queue.drain(options.sessionId)
     if (wakes.length === 0) return mine
     const messages = mine?.messages ?? step.messages
-    const message = format(wakes)
-    options.onMessage?.(message, wakes)
+    // The wakes are drained: a format or a listener that throws must not lose them.
+    let message: ModelMessage
+    try {
+      message = format(wakes)
+    } catch {
+      message = wakeMessage(wakes)
+    }
+    try {
+      options.onMessage?.(message, wakes)
+    } catch {
+      // The runtime's history misses this message; the model still gets it.
+    }
     return { ...(mine ?? {}), messages: [...messages, message] } as PrepareStepResult<TOOLS>
   }
 }
@@ -58,6 +69,12 @@ export async function nextWakes(
   sessionId: string,
   options: { timeoutMs: number; pollMs?: number; signal?: AbortSignal },
 ): Promise<TaskWake[]> {
+  if (!Number.isFinite(options.timeoutMs) || options.timeoutMs < 0) {
+    const problem = 'must be a finite number of milliseconds, 0 or more'
+    throw new ValidationError(`invalid nextWakes options: timeoutMs: ${problem}`, [
+      { path: ['timeoutMs'], message: problem },
+    ])
+  }
   const until = Date.now() + options.timeoutMs
   for (;;) {
     if (queue.pending(sessionId) > 0) return queue.drain(sessionId)
