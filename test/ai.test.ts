@@ -422,4 +422,68 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
     expect(r.steps[1]?.toolResults[0]?.output).toMatchObject({ delivered: true, result: 'yes' })
     expect(await questionTools({ supervisor: agents, registry, sessionId })).toEqual({})
   })
+
+  test.each([
+    [true, 'succeeded'],
+    [false, 'awaiting_input'],
+  ])(
+    "with approveAnswers, a person approves (%s) the model's answer through the SDK flow",
+    async (approved, state) => {
+      const { registry, sessionId, until } = setup({})
+      const executors = new TaskExecutorRegistry()
+      executors.register({
+        kind: 'asker',
+        executor: () => ({
+          kind: 'asker',
+          async start(_task, ctx) {
+            await ctx.sink.requestInput({
+              id: 'q',
+              prompt: 'Ship it?',
+              expected: { type: 'string' },
+            })
+          },
+          async deliver(_task, message, ctx) {
+            const text = message.content.map((p) => (p.type === 'text' ? p.text : '')).join('')
+            await ctx.sink.update({ state: 'succeeded', result: { answer: text } })
+          },
+          async cancel(_task, ctx) {
+            await ctx.sink.state('canceled')
+          },
+        }),
+      })
+      const agents = createTaskSupervisor({ registry, executors })
+      supervisors.push(agents)
+      const asker = await agents.spawn({ sessionId, kind: 'asker', displayName: 'release' })
+      await until(asker.id, (t) => t.state === 'awaiting_input')
+      const tools = taskTools({ supervisor: agents, registry, sessionId, approveAnswers: true })
+      const { model } = scripted([
+        { call: 'task_answer', input: { taskId: asker.id, answer: 'yes' } },
+        { text: 'asked for your approval' },
+        { text: 'done' },
+      ])
+      const r1 = await generateText({ model, prompt: 'answer it', tools, stopWhen: stepCountIs(3) })
+      const request = r1.content.find((c) => c.type === 'tool-approval-request')
+      expect(request).toBeDefined()
+      // Nothing is sent before the person decides.
+      expect((await registry.get(sessionId, asker.id))?.state).toBe('awaiting_input')
+      const messages: ModelMessage[] = [
+        { role: 'user', content: 'answer it' },
+        ...r1.response.messages,
+        {
+          role: 'tool',
+          content: [
+            {
+              type: 'tool-approval-response',
+              approvalId: (request as { approvalId: string }).approvalId,
+              approved,
+            },
+          ],
+        },
+      ]
+      await generateText({ model, messages, tools, stopWhen: stepCountIs(3) })
+      const after = await registry.get(sessionId, asker.id)
+      expect(after?.state).toBe(state)
+      if (approved) expect(after?.result).toEqual({ answer: 'yes' })
+    },
+  )
 })

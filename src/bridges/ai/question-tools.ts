@@ -10,6 +10,8 @@ export type QuestionToolsOptions = {
   supervisor: TaskSupervisor
   registry: SessionTaskRegistry
   sessionId: string
+  /** A person approves each answer through the SDK's tool-approval flow before it is sent. @default false */
+  approveAnswers?: boolean | undefined
 }
 
 /** What an answer tool returns: the task after the answer, and whether it was taken. */
@@ -75,6 +77,7 @@ export async function questionTools(
     for (let n = 2; name in out; n++) name = `${toolName(task).slice(0, 60)}_${n}`
     out[name] = tool({
       description: `Answers the question of task "${task.displayName}": ${request.prompt}`,
+      ...(options.approveAnswers === true ? { needsApproval: true } : {}),
       inputSchema: jsonSchema<Json>(schema as JSONSchema7),
       execute: async (input: Json): Promise<AnswerOutput> => {
         const value = whole ? input : input?.answer

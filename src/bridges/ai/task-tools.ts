@@ -13,6 +13,12 @@ export type TaskToolsOptions = {
   sessionId: string
   /** The longest `task_wait` may wait. @default 30000 */
   maxWaitMs?: number | undefined
+  /**
+   * A person approves each answer the model gives a task, through the SDK's
+   * tool-approval flow (`needsApproval`), before it is sent; a denied answer
+   * is not sent and the task keeps waiting. @default false
+   */
+  approveAnswers?: boolean | undefined
 }
 
 /** What a task tool answers when it cannot do what was asked. */
@@ -79,6 +85,7 @@ export function taskTools(options: TaskToolsOptions): {
     }),
     task_answer: tool({
       description: "Answers a background task's question (see its question.expected for the shape)",
+      ...(options.approveAnswers === true ? { needsApproval: true } : {}),
       inputSchema: jsonSchema<{ taskId: string; answer: string | { [key: string]: JsonValue } }>({
         type: 'object',
         properties: {
