@@ -15,6 +15,7 @@ import {
   backgroundTools,
   nextWakes,
   questionTools,
+  runWhileTasksOpen,
   taskTools,
   wakeSteps,
   writeTaskParts,
@@ -486,4 +487,34 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
       if (approved) expect(after?.result).toEqual({ answer: 'yes' })
     },
   )
+
+  test('runWhileTasksOpen keeps the loop going until the background work settled, each wake given once', async () => {
+    const slow = slowTool()
+    const { registry, supervisor, queue, sessionId } = setup({ deploy: slow.deploy })
+    const tools = backgroundTools({ deploy: slow.deploy }, { supervisor, sessionId })
+    const { model, prompts } = scripted([
+      { call: 'deploy', input: { service: 'api' } },
+      { text: 'Deploying.' },
+      { text: 'The api is deployed.' },
+    ])
+    const texts: string[] = []
+    const result = await runWhileTasksOpen(
+      { registry, queue, sessionId, idleTimeoutMs: 5000 },
+      async (n) => {
+        const r = await generateText({
+          model,
+          prompt: n === 0 ? 'deploy api' : 'go on',
+          tools,
+          prepareStep: wakeSteps({ queue, sessionId }),
+          stopWhen: stepCountIs(3),
+        })
+        texts.push(r.text)
+        // The deploy finishes while the model is idle, after the first turn.
+        if (n === 0) setTimeout(() => slow.release(1), 20)
+      },
+    )
+    expect(result).toEqual({ turns: 2, open: 0 })
+    expect(texts).toEqual(['Deploying.', 'The api is deployed.'])
+    expect(said(prompts.at(-1) ?? []).match(/Background task updates/g)).toHaveLength(1)
+  })
 })

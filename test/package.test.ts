@@ -303,6 +303,7 @@ describe('public surface', { timeout: SLOW }, () => {
       'backgroundTools',
       'nextWakes',
       'questionTools',
+      'runWhileTasksOpen',
       'taskTools',
       'taskView',
       'wakeMessage',

@@ -2,6 +2,8 @@ import type { ModelMessage, PrepareStepFunction, PrepareStepResult, ToolSet } fr
 import type { WakeQueue } from '../../execution/wake-queue.js'
 import { ValidationError } from '../../model/errors.js'
 import type { TaskWake } from '../../model/schemas.js'
+import { isTerminalState } from '../../model/state.js'
+import type { SessionTaskRegistry } from '../../registry/registry.js'
 
 /** Options of {@link wakeSteps}. */
 export type WakeStepsOptions<TOOLS extends ToolSet> = {
@@ -82,5 +84,50 @@ export async function nextWakes(
     await new Promise((resolve) =>
       setTimeout(resolve, Math.min(options.pollMs ?? 25, until - Date.now())),
     )
+  }
+}
+
+/** Options of {@link runWhileTasksOpen}. */
+export type RunWhileTasksOpenOptions = {
+  registry: SessionTaskRegistry
+  queue: WakeQueue
+  sessionId: string
+  /** How long to wait for the next wake before giving up. @default 300000 */
+  idleTimeoutMs?: number | undefined
+  /** The most turns to run. @default 20 */
+  maxTurns?: number | undefined
+  signal?: AbortSignal | undefined
+}
+
+/**
+ * Keeps the agent loop going until the session's tasks have settled: runs
+ * `turn` (your `generateText`/`streamText` call with {@link wakeSteps}),
+ * then, while any task of the session is unfinished, waits for the next
+ * wake and runs `turn` again, which hands the wakes to the model. Stops
+ * when no task is open, after `maxTurns`, or when no wake came within
+ * `idleTimeoutMs`. The wakes are left in the queue for `turn` to take.
+ */
+export async function runWhileTasksOpen(
+  options: RunWhileTasksOpenOptions,
+  turn: (index: number) => Promise<void>,
+): Promise<{ turns: number; open: number }> {
+  const { registry, queue, sessionId } = options
+  const maxTurns = options.maxTurns ?? 20
+  const idle = options.idleTimeoutMs ?? 300_000
+  // A function, not a field read: the signal may abort while this waits.
+  const aborted = () => options.signal?.aborted === true
+  let turns = 0
+  for (;;) {
+    await turn(turns)
+    turns++
+    const open = (await registry.list(sessionId)).filter((t) => !isTerminalState(t.state)).length
+    if (open === 0 || turns >= maxTurns || aborted()) return { turns, open }
+    const until = Date.now() + idle
+    while (queue.pending(sessionId) === 0 && Date.now() < until && !aborted()) {
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(25, Math.max(1, until - Date.now()))),
+      )
+    }
+    if (queue.pending(sessionId) === 0) return { turns, open }
   }
 }
