@@ -91,7 +91,10 @@ describe('example SSE server', () => {
 
   test('streams a snapshot then live changes, and resumes from Last-Event-ID without a snapshot', async () => {
     server = await startSseServer()
-    const spawned = await fetch(`${server.url}/sessions/demo/tasks?steps=2&stepMs=10`, {
+    // Steps long enough that the task is still running when the stream
+    // connects, also on a loaded machine: a task finished before it would
+    // show in the snapshot, and no live change would come.
+    const spawned = await fetch(`${server.url}/sessions/demo/tasks?steps=2&stepMs=400`, {
       method: 'POST',
     })
     expect(spawned.status).toBe(201)
