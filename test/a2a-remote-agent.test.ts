@@ -1,19 +1,10 @@
 import type { Message, TaskState } from '@a2a-js/sdk'
 import type { AgentExecutor, ExecutionEventBus, RequestContext } from '@a2a-js/sdk/server'
-import { PGlite } from '@electric-sql/pglite'
-import pg from 'pg'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { SampleAgent } from '../examples/a2a-server/agent.js'
-import {
-  fromPGlite,
-  fromPgPool,
-  migrate,
-  PostgresSessionTaskRegistry,
-} from '../src/backends/postgres/index.js'
 import { type A2AClientExecutorOptions, a2aClientExecutor } from '../src/bridges/a2a/index.js'
 import {
   createTaskSupervisor,
-  InMemorySessionTaskRegistry,
   type SessionTask,
   TaskExecutorRegistry,
   type TaskSupervisor,
@@ -22,70 +13,16 @@ import {
 } from '../src/index.js'
 import type { SessionTaskRegistry } from '../src/registry/registry.js'
 import { closeRemoteAgents, type RemoteAgent, remoteAgent } from './fixtures/a2a-remote.js'
+import { registryBackends, untilTask } from './fixtures/registries.js'
 
 // A remote A2A agent (the SDK's own server, store and client over HTTP on
 // 127.0.0.1) run as a session task by a2aClientExecutor under the
 // supervisor: streamed and polled, input round trips, cancel, timeout,
 // re-attach after the worker is gone, and what a hostile remote sends.
 
-const pglite = new PGlite()
-const pools: pg.Pool[] = []
-const backends: { name: string; make: () => Promise<SessionTaskRegistry> }[] = [
-  { name: 'in memory', make: async () => new InMemorySessionTaskRegistry() },
-  {
-    name: 'PGlite',
-    make: async () => {
-      await pglite.waitReady
-      const client = fromPGlite(pglite)
-      const prefix = `a2ar${Math.random().toString(36).slice(2, 8)}_`
-      await migrate(client, { prefix })
-      return new PostgresSessionTaskRegistry({ client, prefix })
-    },
-  },
-]
-const url = process.env.TEST_DATABASE_URL
-if (url !== undefined && url !== '') {
-  backends.push({
-    name: 'PostgreSQL',
-    make: async () => {
-      const pool = new pg.Pool({ connectionString: url, max: 4 })
-      pool.on('error', () => {})
-      pools.push(pool)
-      const client = fromPgPool(pool)
-      const prefix = `a2ar${Math.random().toString(36).slice(2, 8)}_`
-      await migrate(client, { prefix })
-      return new PostgresSessionTaskRegistry({ client, prefix })
-    },
-  })
-}
-afterAll(async () => {
-  await closeRemoteAgents()
-  await pglite.close()
-  await Promise.all(pools.map((p) => p.end()))
-})
-
-// Resolves at the first record of the task that passes `test` (an event, not a sleep).
-function until(
-  registry: SessionTaskRegistry,
-  id: string,
-  test: (task: SessionTask) => boolean,
-): Promise<SessionTask> {
-  return new Promise((resolve) => {
-    const off = registry.subscribe('s1', (_type, payload) => {
-      const task = (payload as { task?: SessionTask }).task
-      if (task?.id === id && test(task)) {
-        off()
-        resolve(task)
-      }
-    })
-    void registry.get('s1', id).then((task) => {
-      if (task !== undefined && test(task)) {
-        off()
-        resolve(task)
-      }
-    })
-  })
-}
+const backends = registryBackends('a2ar')
+afterAll(closeRemoteAgents)
+const until = untilTask
 
 // An agent that answers with what no record can hold.
 class HostileAgent implements AgentExecutor {

@@ -2,12 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { generateText, jsonSchema, type ModelMessage, stepCountIs, tool } from 'ai'
-import { MockLanguageModelV4 } from 'ai/test'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
 import { fromPgPool, migrate, PostgresSessionTaskRegistry } from '../src/backends/postgres/index.js'
 import { backgroundTools, nextWakes, taskTools, wakeSteps } from '../src/bridges/ai/index.js'
 import { createTaskSupervisor, createWakeQueue, TaskExecutorRegistry } from '../src/index.js'
+import { scripted } from './fixtures/ai.js'
 
 // session-tasks/ai across processes on one PostgreSQL server: the chat
 // process runs the AI SDK loop and queues its background tool calls; a
@@ -18,44 +18,6 @@ const url = process.env.TEST_DATABASE_URL
 const supported = Number(process.versions.node.split('.')[0]) >= 22
 const worker = fileURLToPath(new URL('./fixtures/ai-worker.ts', import.meta.url))
 const root = fileURLToPath(new URL('..', import.meta.url))
-
-const usage = {
-  inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
-  outputTokens: { total: 1, text: 1, reasoning: 0 },
-}
-type Turn = { call: string; input: unknown } | { text: string }
-function scripted(turns: Turn[]) {
-  const prompts: unknown[] = []
-  let i = 0
-  const model = new MockLanguageModelV4({
-    doGenerate: async (options) => {
-      prompts.push(options.prompt)
-      const turn = turns[Math.min(i++, turns.length - 1)] as Turn
-      if ('text' in turn) {
-        return {
-          content: [{ type: 'text', text: turn.text }],
-          finishReason: { unified: 'stop', raw: undefined },
-          usage,
-          warnings: [],
-        }
-      }
-      return {
-        content: [
-          {
-            type: 'tool-call',
-            toolCallId: `c${i}`,
-            toolName: turn.call,
-            input: JSON.stringify(turn.input),
-          },
-        ],
-        finishReason: { unified: 'tool-calls', raw: undefined },
-        usage,
-        warnings: [],
-      }
-    },
-  })
-  return { model, prompts }
-}
 
 if (url === undefined || url === '' || !supported) {
   describe('session-tasks/ai across processes', () => {

@@ -9,7 +9,6 @@ import {
   tool,
   type UIMessage,
 } from 'ai'
-import { MockLanguageModelV4 } from 'ai/test'
 import { describe, expect, test } from 'vitest'
 import {
   backgroundTools,
@@ -20,14 +19,10 @@ import {
   wakeSteps,
   writeTaskParts,
 } from '../src/bridges/ai/index.js'
-import {
-  createTaskSupervisor,
-  createWakeQueue,
-  type SessionTask,
-  TaskExecutorRegistry,
-  type TaskSupervisor,
-} from '../src/index.js'
-import { aiHarness } from './fixtures/ai.js'
+import { createWakeQueue, type SessionTask, type TaskSupervisor } from '../src/index.js'
+import type { JsonValue } from '../src/model/json.js'
+import { aiHarness, answerText, askingSupervisor, scripted } from './fixtures/ai.js'
+import { untilTask } from './fixtures/registries.js'
 
 // session-tasks/ai with the AI SDK's own loop (generateText) driven by its
 // mock language model: a background tool that answers at once, the model
@@ -41,48 +36,6 @@ if (!supported) {
   console.warn(
     `SKIPPED test/ai.test.ts: ai 7 needs Node.js 22 or later, this is ${process.version}`,
   )
-}
-
-const usage = {
-  inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
-  outputTokens: { total: 1, text: 1, reasoning: 0 },
-}
-const finish = (unified: 'stop' | 'tool-calls') => ({ unified, raw: undefined })
-type Turn = { call: string; input: unknown } | { text: string }
-
-// A model that plays a script, one turn per step, and records every prompt it saw.
-function scripted(turns: Turn[]) {
-  const prompts: ModelMessage[][] = []
-  let i = 0
-  const model = new MockLanguageModelV4({
-    doGenerate: async (options) => {
-      prompts.push(options.prompt as ModelMessage[])
-      const turn = turns[Math.min(i, turns.length - 1)] as Turn
-      i++
-      if ('text' in turn) {
-        return {
-          content: [{ type: 'text', text: turn.text }],
-          finishReason: finish('stop'),
-          usage,
-          warnings: [],
-        }
-      }
-      return {
-        content: [
-          {
-            type: 'tool-call',
-            toolCallId: `call-${i}`,
-            toolName: turn.call,
-            input: JSON.stringify(turn.input),
-          },
-        ],
-        finishReason: finish('tool-calls'),
-        usage,
-        warnings: [],
-      }
-    },
-  })
-  return { model, prompts }
 }
 
 const said = (messages: ModelMessage[]) => JSON.stringify(messages)
@@ -121,21 +74,7 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
     const queue = createWakeQueue(registry)
     const sessionId = 'chat-1'
     const until = (id: string, test: (t: SessionTask) => boolean) =>
-      new Promise<SessionTask>((resolve) => {
-        const off = registry.subscribe(sessionId, (_type, payload) => {
-          const task = (payload as { task?: SessionTask }).task
-          if (task?.id === id && test(task)) {
-            off()
-            resolve(task)
-          }
-        })
-        void registry.get(sessionId, id).then((task) => {
-          if (task !== undefined && test(task)) {
-            off()
-            resolve(task)
-          }
-        })
-      })
+      untilTask(registry, id, test, sessionId)
     return { registry, supervisor, queue, sessionId, until }
   }
 
@@ -230,30 +169,13 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
   test('task_answer answers a task that asks; a task of another session is unknown', async () => {
     const { registry, supervisor, sessionId, until } = setup({})
     // A subagent that asks which region, and finishes with the answer.
-    const executors = new TaskExecutorRegistry()
-    executors.register({
-      kind: 'subagent',
-      executor: () => ({
-        kind: 'subagent',
-        async start(_task, ctx) {
-          await ctx.sink.requestInput({
-            id: 'region',
-            prompt: 'Which region?',
-            expected: { type: 'string' },
-          })
-        },
-        async deliver(_task, message, ctx) {
-          const text = message.content.map((p) => (p.type === 'text' ? p.text : '')).join('')
-          await ctx.sink.update({ state: 'succeeded', result: { region: text } })
-        },
-        async cancel(_task, ctx) {
-          await ctx.sink.state('canceled')
-        },
-      }),
-    })
-    const agents = createTaskSupervisor({ registry, executors })
+    const agents = askingSupervisor(
+      registry,
+      () => ({ id: 'region', prompt: 'Which region?', expected: { type: 'string' } }),
+      (m) => ({ region: answerText(m) }),
+    )
     supervisors.push(agents)
-    const sub = await agents.spawn({ sessionId, kind: 'subagent', displayName: 'planner' })
+    const sub = await agents.spawn({ sessionId, kind: 'asker', displayName: 'planner' })
     await until(sub.id, (t) => t.state === 'awaiting_input')
     const tools = taskTools({ supervisor: agents, registry, sessionId })
     const { model } = scripted([
@@ -357,7 +279,6 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
 
   test('questionTools gives each waiting task an answer tool whose input schema is its expected shape', async () => {
     const { registry, sessionId, until } = setup({})
-    const executors = new TaskExecutorRegistry()
     const asks: Record<string, unknown> = {
       form: {
         type: 'object',
@@ -366,31 +287,21 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
       },
       word: { type: 'string', enum: ['yes', 'no'] },
     }
-    executors.register({
-      kind: 'asker',
-      executor: () => ({
-        kind: 'asker',
-        async start(task, ctx) {
-          const which = (task.spec as { ask: string }).ask
-          await ctx.sink.requestInput({
-            id: 'q',
-            prompt: `which ${which}?`,
-            expected: asks[which] as never,
-          })
-        },
-        async deliver(_task, message, ctx) {
-          const part = message.content[0]
-          await ctx.sink.update({
-            state: 'succeeded',
-            result: part?.type === 'data' ? part.data : part?.type === 'text' ? part.text : null,
-          })
-        },
-        async cancel(_task, ctx) {
-          await ctx.sink.state('canceled')
-        },
-      }),
-    })
-    const agents = createTaskSupervisor({ registry, executors })
+    const agents = askingSupervisor(
+      registry,
+      (task) => {
+        const which = (task.spec as { ask: string }).ask
+        return { id: 'q', prompt: `which ${which}?`, expected: asks[which] as JsonValue }
+      },
+      (m) => {
+        const part = m.content[0]
+        return part?.type === 'data'
+          ? (part.data as JsonValue)
+          : part?.type === 'text'
+            ? part.text
+            : null
+      },
+    )
     supervisors.push(agents)
     const form = await agents.spawn({
       sessionId,
@@ -431,28 +342,11 @@ describe.skipIf(!supported)('session-tasks/ai with generateText', () => {
     "with approveAnswers, a person approves (%s) the model's answer through the SDK flow",
     async (approved, state) => {
       const { registry, sessionId, until } = setup({})
-      const executors = new TaskExecutorRegistry()
-      executors.register({
-        kind: 'asker',
-        executor: () => ({
-          kind: 'asker',
-          async start(_task, ctx) {
-            await ctx.sink.requestInput({
-              id: 'q',
-              prompt: 'Ship it?',
-              expected: { type: 'string' },
-            })
-          },
-          async deliver(_task, message, ctx) {
-            const text = message.content.map((p) => (p.type === 'text' ? p.text : '')).join('')
-            await ctx.sink.update({ state: 'succeeded', result: { answer: text } })
-          },
-          async cancel(_task, ctx) {
-            await ctx.sink.state('canceled')
-          },
-        }),
-      })
-      const agents = createTaskSupervisor({ registry, executors })
+      const agents = askingSupervisor(
+        registry,
+        () => ({ id: 'q', prompt: 'Ship it?', expected: { type: 'string' } }),
+        (m) => ({ answer: answerText(m) }),
+      )
       supervisors.push(agents)
       const asker = await agents.spawn({ sessionId, kind: 'asker', displayName: 'release' })
       await until(asker.id, (t) => t.state === 'awaiting_input')

@@ -1,14 +1,6 @@
-import { PGlite } from '@electric-sql/pglite'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import pg from 'pg'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
-import {
-  fromPGlite,
-  fromPgPool,
-  migrate,
-  PostgresSessionTaskRegistry,
-} from '../src/backends/postgres/index.js'
 import { type McpClientExecutorOptions, mcpClientExecutor } from '../src/bridges/mcp/index.js'
 import {
   createTaskSupervisor,
@@ -25,71 +17,16 @@ import {
   mcpRemote,
   serveMcpRemote,
 } from './fixtures/mcp-remote.js'
+import { registryBackends, untilTask } from './fixtures/registries.js'
 
 // A remote MCP tool call (the SDK's own server, task store and message
 // queue) run as a session task by mcpClientExecutor under the supervisor:
 // status and progress, elicitation answered through the supervisor,
 // cancel, timeout, failures, a server without tasks, and re-attach.
 
-const pglite = new PGlite()
-const pools: pg.Pool[] = []
-const newPrefix = () => `mcpr${Math.random().toString(36).slice(2, 8)}_`
-const backends: { name: string; make: () => Promise<SessionTaskRegistry> }[] = [
-  { name: 'in memory', make: async () => new InMemorySessionTaskRegistry() },
-  {
-    name: 'PGlite',
-    make: async () => {
-      await pglite.waitReady
-      const client = fromPGlite(pglite)
-      const prefix = newPrefix()
-      await migrate(client, { prefix })
-      return new PostgresSessionTaskRegistry({ client, prefix })
-    },
-  },
-]
-const url = process.env.TEST_DATABASE_URL
-if (url !== undefined && url !== '') {
-  backends.push({
-    name: 'PostgreSQL',
-    make: async () => {
-      const pool = new pg.Pool({ connectionString: url, max: 4 })
-      pool.on('error', () => {})
-      pools.push(pool)
-      const client = fromPgPool(pool)
-      const prefix = newPrefix()
-      await migrate(client, { prefix })
-      return new PostgresSessionTaskRegistry({ client, prefix })
-    },
-  })
-}
-afterAll(async () => {
-  await closeMcpRemotes()
-  await pglite.close()
-  await Promise.all(pools.map((p) => p.end()))
-})
-
-// Resolves at the first record of the task that passes `test` (an event, not a sleep).
-function until(
-  registry: SessionTaskRegistry,
-  id: string,
-  test: (task: SessionTask) => boolean,
-): Promise<SessionTask> {
-  return new Promise((resolve) => {
-    const off = registry.subscribe('s1', (_type, payload) => {
-      const task = (payload as { task?: SessionTask }).task
-      if (task?.id === id && test(task)) {
-        off()
-        resolve(task)
-      }
-    })
-    void registry.get('s1', id).then((task) => {
-      if (task !== undefined && test(task)) {
-        off()
-        resolve(task)
-      }
-    })
-  })
-}
+const backends = registryBackends('mcpr')
+afterAll(closeMcpRemotes)
+const until = untilTask
 
 async function httpClient(url: string): Promise<Client> {
   const client = new Client(
