@@ -367,6 +367,40 @@ describe('housekeeping', () => {
     await supervisor.close()
   })
 
+  test('a pass in flight when the supervisor closes ends quietly: no reap, no notice', async () => {
+    vi.useFakeTimers({ now: T0 })
+    try {
+      const registry = new InMemorySessionTaskRegistry()
+      const onError = vi.fn()
+      const supervisor = createTaskSupervisor({
+        registry,
+        executors: new TaskExecutorRegistry(),
+        onError,
+      })
+      // The deadline step of the pass is still reading when close() runs.
+      let release = () => {}
+      const realList = registry.listOverdue.bind(registry)
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const reap = vi.spyOn(registry, 'listStale')
+      const spy = vi.spyOn(registry, 'listOverdue').mockImplementation(async (query) => {
+        await held
+        return realList(query)
+      })
+      supervisor.startHousekeeping({ intervalMs: 1000 })
+      await vi.advanceTimersByTimeAsync(1000)
+      expect(spy).toHaveBeenCalledTimes(1)
+      await supervisor.close()
+      release()
+      await vi.advanceTimersByTimeAsync(5000)
+      expect(reap).not.toHaveBeenCalled()
+      expect(onError).not.toHaveBeenCalled()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   test('close stops housekeeping', async () => {
     vi.useFakeTimers({ now: T0 })
     try {

@@ -42,32 +42,38 @@ export class Housekeeping {
     const report =
       (opts.onError as ((error: unknown, context: string) => void) | undefined) ?? this.deps.onError
     const retainMs = opts.retainFinishedMs ?? 30 * DAY_MS
+    const limit = opts.limit ?? 50
+    const steps: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+      ['housekeeping deadlines', () => passes.deadlines(limit)],
+      [
+        'housekeeping reap',
+        () =>
+          passes.reap({
+            staleAfterMs: opts.staleAfterMs ?? 300_000,
+            maxAttempts: opts.maxAttempts ?? 3,
+            limit,
+          }),
+      ],
+      [
+        'housekeeping prune',
+        () => passes.prune({ finishedBefore: new Date(clock().getTime() - retainMs), limit }),
+      ],
+    ]
     let running = false
+    let stopped = false
     const pass = async () => {
       // A slow pass is not overlapped by the next tick.
       if (running) return
       running = true
-      try {
-        await passes.deadlines(opts.limit ?? 50)
-      } catch (error) {
-        report(error, 'housekeeping deadlines')
-      }
-      try {
-        await passes.reap({
-          staleAfterMs: opts.staleAfterMs ?? 300_000,
-          maxAttempts: opts.maxAttempts ?? 3,
-          limit: opts.limit ?? 50,
-        })
-      } catch (error) {
-        report(error, 'housekeeping reap')
-      }
-      try {
-        await passes.prune({
-          finishedBefore: new Date(clock().getTime() - retainMs),
-          limit: opts.limit ?? 50,
-        })
-      } catch (error) {
-        report(error, 'housekeeping prune')
+      for (const [context, step] of steps) {
+        // Stopped (or the supervisor closed) while a step was in flight: the
+        // rest of the pass would only fail against a closed supervisor.
+        if (stopped) break
+        try {
+          await step()
+        } catch (error) {
+          report(error, context)
+        }
       }
       running = false
     }
@@ -75,7 +81,6 @@ export class Housekeeping {
     // millisecond past 2^31-1 ms; unref'd: housekeeping alone must not keep
     // the process alive.
     const intervalMs = opts.intervalMs ?? 60_000
-    let stopped = false
     let cancel = () => {}
     const arm = () => {
       cancel = startTimer(

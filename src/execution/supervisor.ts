@@ -263,8 +263,9 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     // Through the supervisor object, so that a wrapped reap or prune is the one that runs.
     passes: {
       deadlines: (limit) => (closed ? Promise.resolve(0) : deadlines.sweep(limit)),
-      reap: (reapOptions) => supervisor.reap(reapOptions),
-      prune: (pruneOptions) => supervisor.prune(pruneOptions),
+      // A pass that was in flight when close() ran ends quietly, not with a notice.
+      reap: (reapOptions) => (closed ? Promise.resolve(undefined) : supervisor.reap(reapOptions)),
+      prune: (pruneOptions) => (closed ? Promise.resolve([]) : supervisor.prune(pruneOptions)),
     },
   })
 
