@@ -1,10 +1,10 @@
 import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import type { StoreEventSink } from '../../registry/store.js'
+import { rowToEvent } from '../records.js'
 import type { Cursor } from './cursor-table.js'
 import * as table from './cursor-table.js'
 import { type Notice, parseNotice } from './notice.js'
 import { OutageRecovery } from './outage-recovery.js'
-import { rowToEvent } from './rows.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
 

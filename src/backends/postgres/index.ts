@@ -1,14 +1,9 @@
+export type { TableNames } from '../table-names.js'
+export { DEFAULT_TABLE_PREFIX, tableNames } from '../table-names.js'
 export type { DatabaseClock } from './clock.js'
 export { createDatabaseClock, DATABASE_CLOCK_QUERY } from './clock.js'
-export type { MigrateOptions, Migration, TableNames } from './migrations.js'
-export {
-  DEFAULT_TABLE_PREFIX,
-  MIGRATIONS,
-  migrate,
-  migrationStatements,
-  SCHEMA_VERSION,
-  tableNames,
-} from './migrations.js'
+export type { MigrateOptions, Migration } from './migrations.js'
+export { MIGRATIONS, migrate, migrationStatements, SCHEMA_VERSION } from './migrations.js'
 export type { PostgresSessionTaskRegistryOptions } from './registry.js'
 export { PostgresSessionTaskRegistry } from './registry.js'
 export type {

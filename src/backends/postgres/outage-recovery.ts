@@ -1,4 +1,5 @@
 import type { EventGap, SequencedEvent } from '../../events/event.js'
+import { rowToEvent } from '../records.js'
 import {
   type Cursor,
   type CursorTable,
@@ -6,7 +7,6 @@ import {
   READ_ATTEMPTS,
   RETRY_BASE_MS,
 } from './cursor-table.js'
-import { rowToEvent } from './rows.js'
 import type { SqlClient } from './sql-client.js'
 import type { Statements } from './statements.js'
 

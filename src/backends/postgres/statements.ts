@@ -1,14 +1,8 @@
-import type { TableNames } from './migrations.js'
+import type { TableNames } from '../table-names.js'
 
 const terminalStates = `('succeeded', 'failed', 'canceled')`
 const unfinishedStates = `('queued', 'running', 'awaiting_input')`
 const slotStates = `('running', 'awaiting_input')`
-
-/**
- * A kind as the `kind` column holds it: its JSON text, because a kind may
- * contain U+0000, which a PostgreSQL `text` value cannot.
- */
-export const kindKey = (kind: string): string => JSON.stringify(kind)
 
 // Any constant: claims of one table prefix take this advisory lock with the
 // hash of the tasks table's name, so they are serialised with each other only.

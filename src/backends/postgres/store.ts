@@ -14,12 +14,13 @@ import type {
   StoreTaskQuery,
   TaskDecision,
 } from '../../registry/store.js'
+import { kindKey, parseMessage, parseTask, rowToEvent } from '../records.js'
+import type { TableNames } from '../table-names.js'
 import { EventRelay } from './event-relay.js'
-import type { TableNames } from './migrations.js'
 import { retrying } from './retry.js'
-import { parseMessage, parseTask, queryTasks, rowToEvent } from './rows.js'
+import { queryTasks } from './rows.js'
 import type { SqlClient } from './sql-client.js'
-import { kindKey, type Statements, statements } from './statements.js'
+import { type Statements, statements } from './statements.js'
 import { TaskWriter } from './task-writer.js'
 
 /** Options of {@link PostgresTaskStore}. */

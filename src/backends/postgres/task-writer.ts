@@ -8,11 +8,11 @@ import {
   type TaskDecision,
   type TaskWrite,
 } from '../../registry/store.js'
+import { parseMessage, parseTask } from '../records.js'
 import { ClaimLock } from './claim-lock.js'
 import type { EventRelay } from './event-relay.js'
 import { type CachedRecord, nextVersion, RecordCache } from './record-cache.js'
 import { retrying } from './retry.js'
-import { parseMessage, parseTask } from './rows.js'
 import type { SqlClient, SqlTx } from './sql-client.js'
 import type { Statements } from './statements.js'
 import { type WriteGuard, type WriteTarget, writeStatement } from './write-statement.js'

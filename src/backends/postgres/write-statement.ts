@@ -2,8 +2,8 @@ import type { SessionTask } from '../../model/schemas.js'
 import { taskIdOf } from '../../registry/replay-log.js'
 import type { TaskWrite } from '../../registry/store.js'
 import { toPublicTask } from '../../rules/projection.js'
-import type { TableNames } from './migrations.js'
-import { kindKey } from './statements.js'
+import { kindKey } from '../records.js'
+import type { TableNames } from '../table-names.js'
 
 /** Where a write statement goes and what it tells other processes. */
 export type WriteTarget = {

@@ -1,8 +1,9 @@
 // The shared state of one describePostgresRegistry run: two lazily migrated
 // clients, a wipe between tests and registries closed after each test.
-import { migrate, type TableNames, tableNames } from '../../backends/postgres/migrations.js'
+import { migrate } from '../../backends/postgres/migrations.js'
 import { PostgresSessionTaskRegistry } from '../../backends/postgres/registry.js'
 import type { SqlClient } from '../../backends/postgres/sql-client.js'
+import { type TableNames, tableNames } from '../../backends/table-names.js'
 import type { ContractExpect, ContractTest } from '../contract/runner.js'
 import type { PostgresTestEnvironment } from './environment.js'
 

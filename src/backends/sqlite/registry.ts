@@ -1,0 +1,139 @@
+import * as z from 'zod'
+import type { ListenerErrorHandler } from '../../events/emitter.js'
+import type { EventGap } from '../../events/event.js'
+import { FunctionSchema } from '../../model/schemas.js'
+import { parseInput } from '../../model/validate.js'
+import { SessionTaskRegistryCore } from '../../registry/core.js'
+import { DEFAULT_TABLE_PREFIX, tableNames } from '../table-names.js'
+import type { SqliteDriver } from './driver.js'
+import { SqliteTaskStore } from './store.js'
+
+/** Options of {@link SqliteSessionTaskRegistry}. */
+export type SqliteSessionTaskRegistryOptions = {
+  /** The database, through `fromBetterSqlite3(db)` or `fromNodeSqlite(db)`; run `migrate` on it first. */
+  driver: SqliteDriver
+  /**
+   * The clock that stamps records, messages and wakes. Processes on one
+   * machine share its clock, so the default needs no alignment.
+   * @default () => new Date()
+   */
+  now?: (() => Date) | undefined
+  /**
+   * How often `start()`ed delivery looks for other processes' commits
+   * (`PRAGMA data_version`, one cheap call when nothing changed).
+   * @default 20
+   */
+  pollIntervalMs?: number | undefined
+  /**
+   * How long a write waits, in all, for another process's write lock
+   * before it fails with SQLITE_BUSY. Waiting is asynchronous (short
+   * pauses between tries), so this process's other work goes on.
+   * @default 5000
+   */
+  busyTimeoutMs?: number | undefined
+  /**
+   * Receives errors thrown by event listeners; the operation never fails.
+   * @default logs with console.error
+   */
+  onListenerError?: ListenerErrorHandler | undefined
+  /**
+   * Told when committed events could not be delivered to this process
+   * (SPEC 12.5): streams re-read a snapshot and `onEventGap` hooks run first.
+   * @default logs with console.warn
+   */
+  onEventGap?: ((gap: EventGap) => void) | undefined
+  /**
+   * How many recent events of each session `stream({ since })` can replay.
+   * @default 1000
+   */
+  replayBuffer?: number | undefined
+  /**
+   * Table name prefix; must match the one given to `migrate`.
+   * @default 'session_tasks_'
+   */
+  prefix?: string | undefined
+  /**
+   * Receives failures that have no caller to go to (a poll that failed).
+   * @default logs with console.error
+   */
+  onError?: ((error: unknown) => void) | undefined
+}
+
+const DriverSchema = z.custom<SqliteDriver>(
+  (v) =>
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as SqliteDriver).exec === 'function' &&
+    typeof (v as SqliteDriver).prepare === 'function' &&
+    typeof (v as SqliteDriver).isBusy === 'function',
+  'must be a SqliteDriver (use fromBetterSqlite3 or fromNodeSqlite)',
+)
+
+const OptionsSchema = z.strictObject({
+  driver: DriverSchema,
+  now: FunctionSchema.optional(),
+  pollIntervalMs: z.int('must be an integer').min(1, 'must be positive').optional(),
+  busyTimeoutMs: z.int('must be an integer').min(0, 'must not be negative').optional(),
+  onListenerError: FunctionSchema.optional(),
+  onEventGap: FunctionSchema.optional(),
+  replayBuffer: z.int('must be an integer').min(0, 'must not be negative').optional(),
+  prefix: z
+    .string()
+    .regex(/^([a-z_][a-z0-9_]{0,39})?$/, 'must be up to 40 characters of a-z, 0-9 and _')
+    .optional(),
+  onError: FunctionSchema.optional(),
+})
+
+const defaultOnError = (error: unknown) => {
+  console.error('session-tasks: SQLite registry background failure', error)
+}
+
+/**
+ * A `SessionTaskRegistry` stored in a SQLite database file (better-sqlite3
+ * or node:sqlite): the registry core over a {@link SqliteTaskStore}. Every
+ * write is one `BEGIN IMMEDIATE` transaction, so several processes on one
+ * machine can share the file. Events reach this process's listeners right
+ * after its own commits and other processes' once `start()` polls for them.
+ */
+export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
+  private readonly sqlite: SqliteTaskStore
+  private readonly pollIntervalMs: number
+
+  constructor(options: SqliteSessionTaskRegistryOptions) {
+    const o = parseInput(OptionsSchema, options, 'SQLite registry options')
+    const store = new SqliteTaskStore({
+      driver: o.driver,
+      tables: tableNames(o.prefix ?? DEFAULT_TABLE_PREFIX),
+      replayBuffer: o.replayBuffer ?? 1000,
+      busyTimeoutMs: o.busyTimeoutMs ?? 5000,
+      reportError: (o.onError as ((error: unknown) => void) | undefined) ?? defaultOnError,
+    })
+    super(store, {
+      now: o.now as (() => Date) | undefined,
+      onListenerError: o.onListenerError as ListenerErrorHandler | undefined,
+      onEventGap: o.onEventGap as ((gap: EventGap) => void) | undefined,
+    })
+    this.sqlite = store
+    this.pollIntervalMs = o.pollIntervalMs ?? 20
+  }
+
+  /**
+   * Starts delivering other processes' events (polling every
+   * `pollIntervalMs`). Until then only this process's own writes, and what
+   * others committed before each of them, reach its listeners. Idempotent.
+   * The poll timer keeps the process alive until `close()`.
+   */
+  async start(): Promise<void> {
+    this.sqlite.feed.start(this.pollIntervalMs)
+  }
+
+  /** Stops polling. Stored data, listeners and the connection stay as they are. */
+  async close(): Promise<void> {
+    this.sqlite.feed.stop()
+  }
+
+  /** Counts of what this process tracks in memory, for leak checks and metrics. */
+  stats(): { trackedSessions: number; watchedSessions: number; eventSessions: number } {
+    return { ...this.sqlite.feed.stats(), eventSessions: this.hub.sessionCount }
+  }
+}
