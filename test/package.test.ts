@@ -325,6 +325,19 @@ describe('public surface', { timeout: SLOW }, () => {
     ])
   })
 
+  test('the sorted list of runtime exports of session-tasks/sqlite', async () => {
+    const names = Object.keys(await import('../src/backends/sqlite/index.js')).sort()
+    expect(names).toEqual([
+      'SQLITE_MIGRATIONS',
+      'SQLITE_SCHEMA_VERSION',
+      'SqliteSessionTaskRegistry',
+      'SqliteTaskStore',
+      'fromBetterSqlite3',
+      'fromNodeSqlite',
+      'migrate',
+    ])
+  })
+
   test('the sorted list of runtime exports of session-tasks/postgres/testing', async () => {
     const names = Object.keys(await import('../src/backends/postgres/testing.js')).sort()
     expect(names).toMatchInlineSnapshot(`
@@ -394,6 +407,9 @@ describe('bundle size', { timeout: SLOW }, () => {
       '@ai-sdk',
       'node_modules/pg/',
       'pglite',
+      'better-sqlite3',
+      'node:sqlite',
+      'backends/sqlite',
     ]) {
       expect(inputs.filter((file) => file.includes(optional))).toEqual([])
     }

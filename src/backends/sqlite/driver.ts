@@ -41,10 +41,15 @@ export interface SqliteDriver {
 
 /** What {@link fromBetterSqlite3} needs of a `better-sqlite3` (12.x) `Database`. */
 export type BetterSqlite3Like = {
+  /** Runs SQL without results. */
   exec(sql: string): unknown
+  /** Prepares a statement. */
   prepare(sql: string): {
+    /** Runs it. */
     run(...params: unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint }
+    /** Every row. */
     all(...params: unknown[]): unknown[]
+    /** The first row. */
     get(...params: unknown[]): unknown
   }
 }

@@ -143,8 +143,9 @@ export class EventFeed {
   pending(): void {
     const version = this.readDataVersion()
     if (version === this.dataVersion) return
-    this.dataVersion = version
     this.readAll()
+    // Only once everything is read: a read that failed is tried again next time.
+    this.dataVersion = version
   }
 
   /** Delivers what other processes committed, when the file changed since the last look. */

@@ -42,6 +42,8 @@ export type SqliteTaskStoreOptions = {
 // Events stay stored at least this long (per session) even with a smaller
 // replay buffer: other processes read them from the feed.
 const MIN_RETAINED_EVENTS = 1000
+// How long one try waits for the write lock inside SQLite.
+const SYNC_BUSY_WAIT_MS = 5
 // Markers of deleted sessions stay this long, for processes that poll late.
 const MARKER_RETENTION_MS = 24 * 60 * 60 * 1000
 
@@ -65,7 +67,7 @@ const nullable = (value: string | undefined): SqliteValue => value ?? null
  * transaction: the write lock is taken first, so reading the record,
  * deciding and storing the record, message and numbered events are one
  * atomic step across every process on the file. Events reach this process
- * through its {@link EventFeed}.
+ * through its event feed (the events table, read in commit order).
  */
 export class SqliteTaskStore implements SessionTaskStore {
   private readonly driver: SqliteDriver
@@ -81,6 +83,10 @@ export class SqliteTaskStore implements SessionTaskStore {
     this.driver = options.driver
     this.sql = sqliteStatements(options.tables)
     this.busy = { busyTimeoutMs: options.busyTimeoutMs }
+    // SQLite's own busy handler sleeps inside the call, blocking the event
+    // loop (better-sqlite3 waits up to 5 s by default): wait a moment there,
+    // and longer asynchronously between tries (see whileBusy).
+    this.driver.exec(`PRAGMA busy_timeout = ${SYNC_BUSY_WAIT_MS}`)
     this.replayBuffer = options.replayBuffer
     this.retain = Math.max(options.replayBuffer, MIN_RETAINED_EVENTS)
     this.feed = new EventFeed({

@@ -1,6 +1,7 @@
 import { migrate } from '../../backends/postgres/migrations.js'
 import { type Seen, T0 } from '../contract/helpers.js'
-import { eventually, type PostgresChecks } from './harness.js'
+import { eventually } from '../contract/processes.js'
+import type { PostgresChecks } from './harness.js'
 
 /** PostgreSQL checks on one database: migrations, round trips, fences and concurrent writes. */
 export function databaseChecks({

@@ -76,16 +76,3 @@ export function postgresHarness(env: PostgresTestEnvironment): PostgresHarness {
     },
   }
 }
-
-/** Resolves once `check` returns true, polling every few ms; rejects after `timeoutMs`. */
-export async function eventually(
-  check: () => boolean,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
