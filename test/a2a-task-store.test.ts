@@ -13,6 +13,7 @@ import {
 import { SessionTasksA2ATaskStore } from '../src/bridges/a2a/index.js'
 import { InMemorySessionTaskRegistry } from '../src/index.js'
 import type { SessionTaskRegistry } from '../src/registry/registry.js'
+import { sqliteFiles } from './fixtures/sqlite.js'
 
 // The A2A TaskStore over three registries: what the SDK's request handler
 // does with a store (save after each event, load, list), checked against
@@ -85,6 +86,13 @@ const backends: Backend[] = [
     close: () => pglite.close(),
   },
 ]
+const sqlite = sqliteFiles('a2a')
+backends.push({
+  name: sqlite.name,
+  durable: true,
+  make: (prefix) => sqlite.make(prefix),
+  close: () => sqlite.close(),
+})
 const url = process.env.TEST_DATABASE_URL
 const pools: pg.Pool[] = []
 if (url !== undefined && url !== '') {

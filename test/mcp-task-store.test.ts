@@ -13,6 +13,7 @@ import {
 import { SessionTasksMcpMessageQueue, SessionTasksMcpTaskStore } from '../src/bridges/mcp/index.js'
 import { InMemorySessionTaskRegistry } from '../src/index.js'
 import type { SessionTaskRegistry } from '../src/registry/registry.js'
+import { sqliteFiles } from './fixtures/sqlite.js'
 
 // The MCP experimental-tasks TaskStore and TaskMessageQueue over three
 // registries: what the SDK's task-aware server asks of them, checked
@@ -48,6 +49,12 @@ const backends: Backend[] = [
     },
   },
 ]
+const sqlite = sqliteFiles('mcp')
+backends.push({
+  name: sqlite.name,
+  durable: true,
+  make: (clock, prefix) => sqlite.make(prefix, { now: now(clock) }),
+})
 const url = process.env.TEST_DATABASE_URL
 if (url !== undefined && url !== '') {
   backends.push({
@@ -67,6 +74,7 @@ if (url !== undefined && url !== '') {
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end()))
   await pglite.close()
+  await sqlite.close()
 })
 
 const queued = (n: number): QueuedMessage => ({
