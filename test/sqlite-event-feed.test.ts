@@ -175,6 +175,7 @@ for (const [name, open] of sqliteDrivers) {
         other.exec('COMMIT')
       }
       expect(await a.list('s')).toEqual([])
+      await a.close()
     })
 
     test('a deleted session’s marker is pruned a day later', async () => {

@@ -110,8 +110,29 @@ function numberedByName(statement: Prepared, sql: string): SqliteStatement {
   }
 }
 
-/** Adapts a `better-sqlite3` 12.x `Database` (open it yourself; the registry never closes it). */
+// One driver per connection: the registry tells two registries on one
+// connection apart by their driver (see SqliteSessionTaskRegistry).
+const adapted = new WeakMap<object, SqliteDriver>()
+
+function once(db: BetterSqlite3Like, make: () => SqliteDriver): SqliteDriver {
+  if (typeof db !== 'object' || db === null) return make()
+  let driver = adapted.get(db)
+  if (driver === undefined) {
+    driver = make()
+    adapted.set(db, driver)
+  }
+  return driver
+}
+
+/**
+ * Adapts a `better-sqlite3` 12.x `Database` (open it yourself; the registry
+ * never closes it). The same database always gives the same driver.
+ */
 export function fromBetterSqlite3(db: BetterSqlite3Like): SqliteDriver {
+  return once(db, () => betterSqlite3Driver(db))
+}
+
+function betterSqlite3Driver(db: BetterSqlite3Like): SqliteDriver {
   return cached(
     db,
     (error) => {
@@ -122,11 +143,16 @@ export function fromBetterSqlite3(db: BetterSqlite3Like): SqliteDriver {
   )
 }
 
-/** Adapts a `node:sqlite` `DatabaseSync` (Node >= 22.5; open it yourself; the registry never closes it). */
+/**
+ * Adapts a `node:sqlite` `DatabaseSync` (Node >= 22.5; open it yourself;
+ * the registry never closes it). The same database always gives the same driver.
+ */
 export function fromNodeSqlite(db: NodeSqliteLike): SqliteDriver {
-  return cached(db, (error) => {
-    // node:sqlite reports the primary result code as `errcode` (extended codes keep it in the low byte).
-    const errcode = (error as { errcode?: unknown } | null)?.errcode
-    return typeof errcode === 'number' && (errcode & 0xff) === SQLITE_BUSY
-  })
+  return once(db, () =>
+    cached(db, (error) => {
+      // node:sqlite reports the primary result code as `errcode` (extended codes keep it in the low byte).
+      const errcode = (error as { errcode?: unknown } | null)?.errcode
+      return typeof errcode === 'number' && (errcode & 0xff) === SQLITE_BUSY
+    }),
+  )
 }

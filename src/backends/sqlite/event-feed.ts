@@ -159,8 +159,13 @@ export class EventFeed {
       const rows = this.o.driver.prepare(this.o.sql.feed).all(this.readThrough, BATCH)
       for (const row of rows) {
         const gid = Number(row.gid)
-        this.unsent.push({ gid, sessionId: row.session_id as string, seq: Number(row.seq), row })
         this.readThrough = gid
+        const sessionId = row.session_id as string
+        const seq = Number(row.seq)
+        // Kept only if it may be delivered: a long backlog of sessions nobody
+        // here follows costs no memory.
+        if (row.origin === this.o.origin || (seq !== 0 && !this.interested(sessionId))) continue
+        this.unsent.push({ gid, sessionId, seq, row })
       }
       if (rows.length < BATCH) return
     }

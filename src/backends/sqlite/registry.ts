@@ -84,6 +84,27 @@ const OptionsSchema = z.strictObject({
   onError: FunctionSchema.optional(),
 })
 
+// Connections (drivers) and table prefixes that back an open registry: a
+// second registry on the same pair would never hear the first one's writes
+// (PRAGMA data_version only changes for other connections' commits).
+const inUse = new WeakMap<SqliteDriver, Set<string>>()
+
+function claimConnection(driver: SqliteDriver, prefix: string): () => void {
+  let prefixes = inUse.get(driver)
+  if (prefixes === undefined) {
+    prefixes = new Set()
+    inUse.set(driver, prefixes)
+  }
+  if (prefixes.has(prefix)) {
+    throw new TypeError(
+      `session-tasks: SQLite registry options: driver: this connection already backs a registry on prefix '${prefix}' (open one connection per registry, or close() the other first)`,
+    )
+  }
+  prefixes.add(prefix)
+  const taken = prefixes
+  return () => taken.delete(prefix)
+}
+
 const defaultOnError = (error: unknown) => {
   console.error('session-tasks: SQLite registry background failure', error)
 }
@@ -98,16 +119,25 @@ const defaultOnError = (error: unknown) => {
 export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
   private readonly sqlite: SqliteTaskStore
   private readonly pollIntervalMs: number
+  private readonly release: () => void
 
   constructor(options: SqliteSessionTaskRegistryOptions) {
     const o = parseInput(OptionsSchema, options, 'SQLite registry options')
-    const store = new SqliteTaskStore({
-      driver: o.driver,
-      tables: tableNames(o.prefix ?? DEFAULT_TABLE_PREFIX),
+    const prefix = o.prefix ?? DEFAULT_TABLE_PREFIX
+    const release = claimConnection(o.driver, prefix)
+    let store: SqliteTaskStore
+    try {
+      store = new SqliteTaskStore({
+        driver: o.driver,
+        tables: tableNames(prefix),
       replayBuffer: o.replayBuffer ?? 1000,
       busyTimeoutMs: o.busyTimeoutMs ?? 5000,
-      reportError: (o.onError as ((error: unknown) => void) | undefined) ?? defaultOnError,
-    })
+        reportError: (o.onError as ((error: unknown) => void) | undefined) ?? defaultOnError,
+      })
+    } catch (error) {
+      release()
+      throw error
+    }
     super(store, {
       now: o.now as (() => Date) | undefined,
       onListenerError: o.onListenerError as ListenerErrorHandler | undefined,
@@ -115,6 +145,7 @@ export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
     })
     this.sqlite = store
     this.pollIntervalMs = o.pollIntervalMs ?? 20
+    this.release = release
   }
 
   /**
@@ -127,9 +158,14 @@ export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
     this.sqlite.feed.start(this.pollIntervalMs)
   }
 
-  /** Stops polling. Stored data, listeners and the connection stay as they are. */
+  /**
+   * Stops polling and frees the connection for another registry (this one
+   * still works, hearing only its own writes). Stored data, listeners and
+   * the connection stay as they are.
+   */
   async close(): Promise<void> {
     this.sqlite.feed.stop()
+    this.release()
   }
 
   /** Counts of what this process tracks in memory, for leak checks and metrics. */
