@@ -103,6 +103,18 @@ describe('the packed tarball', { timeout: SLOW }, () => {
     expect(stray).toEqual([])
   })
 
+  test('every module ships a source map with its TypeScript source inside', async () => {
+    const modules = packedFiles.filter((file) => file.endsWith('.js'))
+    expect(modules.length).toBeGreaterThan(50)
+    expect(modules.filter((file) => !packedFiles.includes(`${file}.map`))).toEqual([])
+    const map = JSON.parse(await readFile(path.join(ROOT, 'dist/index.js.map'), 'utf8')) as {
+      sources: string[]
+      sourcesContent?: string[]
+    }
+    expect(map.sources).toEqual(['../src/index.ts'])
+    expect(map.sourcesContent?.[0]).toContain('export')
+  })
+
   test('publint finds no error or warning', async () => {
     const bytes = await readFile(tarball)
     // Linting the tarball itself, so this is exactly what npm would publish.

@@ -54,6 +54,19 @@ describe('testing helpers', () => {
     await supervisor.close()
   })
 
+  test('states() lists the states a task went through, not one per update', async () => {
+    const { registry } = createTestRegistry()
+    const events = recordEvents(registry, 's')
+    const task = await registry.create({ sessionId: 's', kind: 'k', displayName: 'x' })
+    await registry.update('s', task.id, { state: 'running' })
+    await registry.update('s', task.id, { progress: { current: 1, total: 2 } })
+    await registry.update('s', task.id, { progress: { current: 2, total: 2 } })
+    await registry.update('s', task.id, { state: 'succeeded' })
+    expect(events.types().filter((type) => type === 'task.updated')).toHaveLength(4)
+    expect(events.states(task.id)).toEqual(['running', 'succeeded'])
+    events.stop()
+  })
+
   test('expectTaskToSettle rejects with a readable message when the task ends otherwise', async () => {
     const { registry } = createTestRegistry()
     const executors = new TaskExecutorRegistry()

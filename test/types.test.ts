@@ -26,6 +26,7 @@ import {
   type StreamItem,
   type StreamSnapshotItem,
   type TaskArtifact,
+  type TaskExecutor,
   type TaskMessage,
   type TaskMessageDirection,
   type TaskMessagePart,
@@ -221,6 +222,19 @@ describe('records and inputs', () => {
 })
 
 describe('events and listeners', () => {
+  it('events(sessionId).on types the payload by event name, without casts', () => {
+    typeOnly((registry: SessionTaskRegistry) => {
+      registry.events('s').on('task.updated', ({ task }) => {
+        expectTypeOf(task).toEqualTypeOf<SessionTask>()
+      })
+      registry.events('s').on('task.output', ({ delta }) => {
+        expectTypeOf(delta).toEqualTypeOf<string>()
+      })
+      // @ts-expect-error task.output carries no task
+      registry.events('s').on('task.output', ({ task }) => task)
+    })
+  })
+
   it('SessionTaskEvents: the payload of each event type', () => {
     expectTypeOf<SessionTaskEventType>().toEqualTypeOf<
       | 'task.created'
@@ -352,6 +366,31 @@ describe('events and listeners', () => {
 })
 
 describe('registry and supervisor signatures', () => {
+  it('an executor may be synchronous: start, deliver, cancel and reconcile may return void', () => {
+    const sync: TaskExecutor = {
+      kind: 'sync',
+      start(_task, ctx) {
+        void ctx.sink.state('running')
+      },
+      deliver() {},
+      cancel() {},
+      reconcile() {},
+    }
+    const promised: TaskExecutor = {
+      kind: 'async',
+      async start() {},
+      async cancel() {},
+    }
+    expectTypeOf(sync).toExtend<TaskExecutor>()
+    expectTypeOf(promised.cancel).returns.toEqualTypeOf<Promise<void> | void>()
+    const wrong: TaskExecutor = {
+      kind: 'wrong',
+      // @ts-expect-error cancel must return void or a promise of void, not a value
+      cancel: () => 42,
+    }
+    expectTypeOf(wrong.kind).toEqualTypeOf<string>()
+  })
+
   it('registry methods resolve to records, messages and counts', () => {
     type R = SessionTaskRegistry
     expectTypeOf<R['create']>().parameters.toEqualTypeOf<[CreateSessionTask]>()

@@ -17,6 +17,8 @@ export interface TaskExecutionContext {
 /**
  * Control plane of one task kind: the runtime calls in, the running work
  * reports back through `ctx.sink`. Only `kind` and `cancel` are required.
+ * Each method may be synchronous or return a promise; a synchronous throw
+ * is treated like a rejection.
  */
 export interface TaskExecutor {
   /** The task kind this executor runs. */
@@ -24,17 +26,30 @@ export interface TaskExecutor {
   /** True when a task whose worker died can be started again (default false). */
   canReattach?(task: SessionTask): boolean
   /** Launches the work; may resolve as soon as it is running. */
-  start?(task: SessionTask, ctx: TaskExecutionContext): Promise<void>
+  start?(task: SessionTask, ctx: TaskExecutionContext): Promise<void> | void
   /** Hands an inbound message to the running work. */
-  deliver?(task: SessionTask, message: TaskMessage, ctx: TaskExecutionContext): Promise<void>
+  deliver?(task: SessionTask, message: TaskMessage, ctx: TaskExecutionContext): Promise<void> | void
   /** Asks the work to stop; settle the task through `ctx.sink` when it has. */
-  cancel(task: SessionTask, ctx: TaskExecutionContext): Promise<void>
+  cancel(task: SessionTask, ctx: TaskExecutionContext): Promise<void> | void
   /** Brings the record in line with the outside world (default: nothing to do). */
-  reconcile?(task: SessionTask, ctx: TaskExecutionContext): Promise<void>
+  reconcile?(task: SessionTask, ctx: TaskExecutionContext): Promise<void> | void
 }
 
-/** An executor with every optional method filled in by its documented default. */
-export type ResolvedTaskExecutor = Required<TaskExecutor>
+/** An executor with every optional method filled in by its documented default, each returning a promise. */
+export type ResolvedTaskExecutor = {
+  /** The task kind this executor runs. */
+  readonly kind: string
+  /** True when a task whose worker died can be started again. */
+  canReattach(task: SessionTask): boolean
+  /** Launches the work. */
+  start(task: SessionTask, ctx: TaskExecutionContext): Promise<void>
+  /** Hands an inbound message to the running work. */
+  deliver(task: SessionTask, message: TaskMessage, ctx: TaskExecutionContext): Promise<void>
+  /** Asks the work to stop. */
+  cancel(task: SessionTask, ctx: TaskExecutionContext): Promise<void>
+  /** Brings the record in line with the outside world. */
+  reconcile(task: SessionTask, ctx: TaskExecutionContext): Promise<void>
+}
 
 /** How a capability contributes an executor for one kind. */
 export interface TaskExecutorPlugin {

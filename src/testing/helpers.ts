@@ -63,7 +63,11 @@ export type EventRecorder = {
   }[]
   /** The event types so far, in order. */
   types(): SessionTaskEventType[]
-  /** The states of one task's `task.updated` events, in order. */
+  /**
+   * The states one task went through, in order: the state of each of its
+   * `task.updated` events that changed it (progress, heartbeats and other
+   * updates within one state add nothing).
+   */
   states(taskId: string): SessionTaskState[]
   /** Stops recording. */
   stop(): void
@@ -82,7 +86,8 @@ export function recordEvents(registry: SessionTaskRegistry, sessionId: string): 
           (e) =>
             e.type === 'task.updated' && (e.payload as { task: SessionTask }).task.id === taskId,
         )
-        .map((e) => (e.payload as { task: SessionTask }).task.state),
+        .map((e) => (e.payload as { task: SessionTask }).task.state)
+        .filter((state, i, all) => i === 0 || all[i - 1] !== state),
     stop,
   }
 }
