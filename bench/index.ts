@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { runAdmission } from './admission.js'
 import { runCore } from './core.js'
 import { type Budget, canMeasureHeap, progress, quick, settle } from './harness.js'
-import { keptSection, PG_SCALE_END, PG_SCALE_START, withSection } from './kept-section.js'
+import { withKeptSections } from './kept-section.js'
 import { markdown } from './markdown.js'
 import { type MemoryResult, runMessageMemory } from './memory.js'
 import { runPostgres } from './postgres.js'
@@ -108,18 +108,10 @@ async function main(): Promise<void> {
   printConsole(results)
   await mkdir(out('bench'), { recursive: true })
   await writeFile(out('bench/results.json'), `${JSON.stringify(results, null, 2)}\n`)
-  // The PostgreSQL throughput section comes from `npm run bench:pg-scale`: kept as it is.
+  // The PostgreSQL and SQLite throughput sections come from `npm run
+  // bench:pg-scale` and `npm run bench:sqlite`: kept as they are.
   const previous = await readFile(out('BENCHMARKS.md'), 'utf8').catch(() => '')
-  const kept = keptSection(previous)
-  await writeFile(
-    out('BENCHMARKS.md'),
-    kept === undefined
-      ? markdown(results)
-      : withSection(
-          markdown(results),
-          kept.slice(PG_SCALE_START.length + 1, -PG_SCALE_END.length - 1),
-        ),
-  )
+  await writeFile(out('BENCHMARKS.md'), withKeptSections(markdown(results), previous))
   await writeFile(out('bench/scaling.svg'), svg(results))
   progress(
     `wrote BENCHMARKS.md, bench/results.json and bench/scaling.svg under ${outDir} in ${results.meta.durationSeconds.toFixed(0)} s`,

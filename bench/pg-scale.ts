@@ -71,8 +71,8 @@ function median(runs: Case[]): Case {
 }
 type Done = { kind: 'done'; count: number; elapsedMs: number; statements: number; cpuMs: number }
 
-// Busy CPU time of the whole machine in ms (Linux), or undefined elsewhere.
-async function machineCpuMs(): Promise<number | undefined> {
+/** Busy CPU time of the whole machine in ms (Linux), or undefined elsewhere. */
+export async function machineCpuMs(): Promise<number | undefined> {
   const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? ''
   if (!line.startsWith('cpu ')) return undefined
   const [user, nice, system, , , irq, softirq, steal] = line

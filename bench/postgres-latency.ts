@@ -7,6 +7,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { PostgresSessionTaskRegistry } from '../src/backends/postgres/index.js'
 import type { SessionTaskEvents } from '../src/events/emitter.js'
+import type { SessionTaskRegistry } from '../src/registry/registry.js'
 
 /** The session the latency probe writes to. */
 export const LATENCY_SESSION = 'latency'
@@ -43,7 +44,8 @@ export type LatencyResult = {
   write: Percentiles
 }
 
-function percentiles(samples: number[]): Percentiles {
+/** Percentiles of `samples` (ms), interpolated. */
+export function percentiles(samples: number[]): Percentiles {
   const n = samples.length
   const sorted = samples.slice().sort((a, b) => a - b)
   const q = (p: number) => {
@@ -116,13 +118,29 @@ type ChildMessage =
   | { error: string }
 
 /** B as a registry in a child process (bench/postgres-listener.ts). */
-export async function childReceiver(url: string, prefix: string): Promise<Receiver> {
+export function childReceiver(url: string, prefix: string): Promise<Receiver> {
   const script = fileURLToPath(new URL('./postgres-listener.ts', import.meta.url))
+  return forkedReceiver(script, [prefix, LATENCY_SESSION], { BENCH_PG_LISTENER_URL: url })
+}
+
+/**
+ * B as a listener script in a child process, speaking the protocol of
+ * bench/postgres-listener.ts over IPC (ready, then `{ i, t }` per event;
+ * 'stop' answered by `{ stopped, errors }`). `onChild` is told of the
+ * child as soon as it is forked (so a caller can kill it by pid).
+ */
+export async function forkedReceiver(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  onChild?: (child: ChildProcess) => void,
+): Promise<Receiver> {
   // fork keeps this process's execArgv (`--import tsx`), so the child runs TypeScript too.
-  const child: ChildProcess = fork(script, [prefix, LATENCY_SESSION], {
-    env: { ...process.env, BENCH_PG_LISTENER_URL: url },
+  const child: ChildProcess = fork(script, args, {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
+  onChild?.(child)
   const w = waiters()
   let stopped: ((errors: string[]) => void) | undefined
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
@@ -158,17 +176,25 @@ export async function childReceiver(url: string, prefix: string): Promise<Receiv
 
 let progressBase = 1_000_000
 
-/** Sequential updates by A, each awaited until B's listener has seen it. */
+/**
+ * Sequential updates by A, each awaited until B's listener has seen it;
+ * `pauseMs`, when given, says how long to wait before each update (a
+ * polling B would otherwise always be written to at the same point of its
+ * poll interval, right after the poll that delivered the previous one).
+ */
 export async function sampleLatency(
-  a: PostgresSessionTaskRegistry,
+  a: Pick<SessionTaskRegistry, 'update'>,
   taskId: string,
   receiver: Receiver,
   path: LatencyPath,
   samples: number,
+  pauseMs?: () => number,
 ): Promise<LatencyResult> {
   const delivery: number[] = []
   const write: number[] = []
   for (let k = 0; k < LATENCY_WARMUP + samples; k++) {
+    const pause = pauseMs?.() ?? 0
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause))
     const current = progressBase++
     const seen = receiver.next(current)
     const t0 = process.hrtime.bigint()

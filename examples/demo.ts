@@ -11,6 +11,7 @@ import {
   type SessionTaskEventType,
   TaskExecutorRegistry,
 } from '../src/index.js'
+import { LiveView, plain, wrap } from './demo-table.js'
 import { backgroundToolExecutor } from './executors/background-tool.js'
 import { externalAgentExecutor } from './executors/external-agent.js'
 import { monitorExecutor } from './executors/monitor.js'
@@ -48,7 +49,7 @@ const wakes = createWakeQueue(registry)
 const t0 = Date.now()
 const names = new Map<string, string>()
 const stamp = () => dim(`${((Date.now() - t0) / 1000).toFixed(3)}s`)
-const name = (taskId: string) => cyan((names.get(taskId) ?? taskId).padEnd(16))
+const name = (taskId: string) => cyan(plain(names.get(taskId) ?? taskId).padEnd(16))
 const stateColor = (state: string) =>
   state === 'succeeded'
     ? green(state)
@@ -58,11 +59,10 @@ const stateColor = (state: string) =>
         ? yellow(state)
         : state
 
-function progressBar(task: SessionTask): string {
+function progressBar(task: SessionTask, width = 12): string {
   const p = task.progress
   if (p?.current === undefined) return ''
-  if (p.total === undefined) return ` ${p.current} ${p.unit ?? ''}`.trimEnd()
-  const width = 12
+  if (p.total === undefined) return ` ${p.current} ${plain(p.unit ?? '')}`.trimEnd()
   const filled = Math.round((p.current / Math.max(p.total, 1)) * width)
   return ` [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.current}/${p.total}`
 }
@@ -79,8 +79,8 @@ function describe(
     }
     case 'task.updated': {
       const { task } = payload as SessionTaskEvents['task.updated']
-      const detail = task.stateDetail ? dim(` - ${task.stateDetail}`) : ''
-      const extra = task.error ? red(` ${task.error.kind}: ${task.error.message}`) : ''
+      const detail = task.stateDetail ? dim(` - ${plain(task.stateDetail)}`) : ''
+      const extra = task.error ? red(` ${task.error.kind}: ${plain(task.error.message)}`) : ''
       const cancel = task.cancelRequestedAt && !task.finishedAt ? yellow(' (cancel requested)') : ''
       return `${name(task.id)} ${stateColor(task.state)}${progressBar(task)}${detail}${extra}${cancel}`
     }
@@ -91,15 +91,15 @@ function describe(
       const text = message.content
         .map((p) => (p.type === 'text' ? p.text : JSON.stringify(p.data)))
         .join(' ')
-      return `${name(taskId)} ${bold(arrow)}: ${text}`
+      return `${name(taskId)} ${bold(arrow)}: ${plain(text)}`
     }
     case 'task.output': {
       const { taskId, stream, delta } = payload as SessionTaskEvents['task.output']
-      return `${name(taskId)} ${dim(`${stream} |`)} ${delta.trimEnd()}`
+      return `${name(taskId)} ${dim(`${stream} |`)} ${plain(delta).trimEnd()}`
     }
     case 'task.wake': {
       const wake = payload as SessionTaskEvents['task.wake']
-      return `${name(wake.taskId)} ${bold(yellow('WAKE'))} ${wake.text.split('\n').join(dim(' / '))}`
+      return `${name(wake.taskId)} ${bold(yellow('WAKE'))} ${wake.text.split('\n').map(plain).join(dim(' / '))}`
     }
     case 'task.deleted': {
       const { taskId } = payload as SessionTaskEvents['task.deleted']
@@ -109,19 +109,31 @@ function describe(
 }
 
 // On a terminal: a live table redrawn in place, with the latest events below.
-// Piped: one plain line per event (heartbeats that change nothing visible are skipped).
-const live = process.stdout.isTTY === true && process.env.DEMO_PLAIN === undefined
+// It is fitted to the terminal's width and height (measured again on resize),
+// so no line wraps and the redraw never leaves copies behind.
+// Piped: one plain line per event (heartbeats that change nothing visible are
+// skipped), no colours and no escape codes at all.
+const tty = process.stdout.isTTY === true
+const live = tty && process.env.DEMO_PLAIN === undefined
 const tasks = new Map<string, SessionTask>()
 const recent: string[] = []
-let drawnLines = 0
-let drawPending = false
+const RECENT = 10
 
-function table(): string[] {
+/** Prints a line that stays put; on a terminal it is wrapped to the width, never cut. */
+function print(text = '', indent?: string) {
+  const width = tty ? Math.max((process.stdout.columns || 80) - 1, 20) : Number.POSITIVE_INFINITY
+  for (const line of text.split('\n')) {
+    process.stdout.write(`${wrap(line, width, indent).join('\n')}\n`)
+  }
+}
+
+function table(width: number): string[] {
+  const bar = width >= 100 ? 12 : 8
   const rows = [...tasks.values()].map((task) => {
     const detail = task.error
-      ? red(`${task.error.kind}: ${task.error.message}`)
-      : dim(task.summary ?? task.stateDetail ?? '')
-    return `  ${cyan(task.displayName.padEnd(14))} ${task.kind.padEnd(16)} ${stateColor(task.state.padEnd(14))}${progressBar(task).padEnd(26)} ${detail}`
+      ? red(`${task.error.kind}: ${plain(task.error.message)}`)
+      : dim(plain(task.summary ?? task.stateDetail ?? ''))
+    return `  ${cyan(plain(task.displayName).padEnd(14))} ${task.kind.padEnd(16)} ${stateColor(task.state.padEnd(14))}${progressBar(task, bar).padEnd(bar + 8)} ${detail}`
   })
   return [
     bold(`  ${'task'.padEnd(14)} ${'kind'.padEnd(16)} ${'state'.padEnd(14)}progress`),
@@ -129,19 +141,22 @@ function table(): string[] {
   ]
 }
 
-let frozen = false
+function frame(width: number, height: number): string[] {
+  const top = [...table(width), '', bold('  latest events')]
+  const room = Math.max(0, Math.min(RECENT, height - top.length))
+  return [...top, ...recent.slice(recent.length - room).map((line) => `  ${line}`)]
+}
+
+const view = live ? new LiveView(process.stdout, frame) : undefined
+let drawPending = false
 function draw() {
   drawPending = false
-  if (frozen) return
-  const lines = [...table(), '', bold('  latest events'), ...recent.map((line) => `  ${line}`)]
-  const width = process.stdout.columns ?? 120
-  const clipped = lines.map((line) =>
-    line.length > width + 40 ? `${line.slice(0, width + 37)}...` : line,
-  )
-  process.stdout.write(
-    `${drawnLines > 0 ? `\x1b[${drawnLines}A` : ''}\x1b[0J${clipped.join('\n')}\n`,
-  )
-  drawnLines = clipped.length
+  view?.render()
+}
+
+function remember(line: string) {
+  recent.push(line)
+  if (recent.length > RECENT) recent.shift()
 }
 
 let previous = ''
@@ -154,11 +169,10 @@ registry.subscribe(SESSION, (type, payload) => {
   if (line === previous) return
   previous = line
   if (!live) {
-    console.log(`${stamp()}  ${line}`)
+    print(`${stamp()}  ${line}`)
     return
   }
-  recent.push(`${stamp()}  ${line}`)
-  if (recent.length > 10) recent.shift()
+  remember(`${stamp()}  ${line}`)
   if (!drawPending) {
     drawPending = true
     setTimeout(draw, 40)
@@ -168,15 +182,15 @@ registry.subscribe(SESSION, (type, payload) => {
 // Narration goes through here so that the live view stays in one piece.
 function say(text: string) {
   if (live) {
-    recent.push(`${stamp()}  ${text}`)
-    if (recent.length > 10) recent.shift()
+    remember(`${stamp()}  ${text}`)
     draw()
   } else {
-    console.log(`${stamp()}  ${text}`)
+    print(`${stamp()}  ${text}`)
   }
 }
 
-console.log(bold(`session-tasks demo: session '${SESSION}' spawns five background tasks\n`))
+print(bold(`session-tasks demo: session '${SESSION}' spawns five background tasks\n`))
+draw()
 
 const tool = await supervisor.spawn({
   sessionId: SESSION,
@@ -232,26 +246,27 @@ const canceled = await supervisor.cancel(SESSION, monitor.id)
 say(`cancel returned state: ${stateColor(canceled?.state ?? 'unknown')}`)
 
 for (const task of [tool, sub, agent, stuck]) await supervisor.wait(SESSION, task.id)
-if (live) {
-  draw()
-  frozen = true
+draw()
+view?.stop()
+
+print(bold('\nwakes the agent would get on its next turn:'))
+for (const wake of wakes.drain(SESSION)) {
+  const [first = '', ...more] = wake.text.split('\n').map(plain)
+  print(`  - ${first}`)
+  for (const line of more) print(`    ${line}`)
 }
 
-console.log(bold('\nwakes the agent would get on its next turn:'))
-for (const wake of wakes.drain(SESSION)) console.log(`  - ${wake.text.split('\n').join('\n    ')}`)
-
-console.log(bold('\nfinal records:'))
+print(bold('\nfinal records:'))
 for (const task of await registry.list(SESSION)) {
-  const why = task.error ? ` (${task.error.kind})` : task.summary ? ` (${task.summary})` : ''
-  console.log(
-    `  ${task.displayName.padEnd(14)} ${task.kind.padEnd(16)} ${stateColor(task.state)}${why}`,
+  const why = task.error ? ` (${task.error.kind})` : task.summary ? ` (${plain(task.summary)})` : ''
+  print(
+    `  ${plain(task.displayName).padEnd(14)} ${task.kind.padEnd(16)} ${stateColor(task.state)}${why}`,
+    '    ',
   )
 }
 const messages = await registry.listMessages(SESSION, monitor.id, { limit: 2 })
-console.log(
-  dim(
-    `\nlast two monitor messages: ${messages.map((m) => (m.content[0]?.type === 'text' ? m.content[0].text : '')).join(' | ')}`,
-  ),
-)
+const texts = messages.map((m) => (m.content[0]?.type === 'text' ? plain(m.content[0].text) : ''))
+print()
+print(dim(`last two monitor messages: ${texts.join(' | ')}`))
 await supervisor.close()
 wakes.stop()

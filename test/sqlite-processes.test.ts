@@ -245,6 +245,7 @@ describe(`several processes on one SQLite file (${driverName})`, { timeout: 45_0
     const sessions = ['s0', 's1', 's2']
     const OPS = 200
     const HOLD_AT = 40
+    const GATE_AT = 100
     try {
       // a listens through subscribeAll, b through one subscribe per session.
       await Promise.all([
@@ -256,8 +257,12 @@ describe(`several processes on one SQLite file (${driverName})`, { timeout: 45_0
       const startGid = Math.max(0, ...readBack(db).events.map((e) => e.gid))
 
       const holdFile = join(dir, 'held')
+      // The survivors cannot finish before the victim holds the lock: at GATE_AT they wait for it.
       const loops = [a, b].map((n) =>
-        n.request<number>({ cmd: 'loop', tag: n.name, sessions, ops: OPS }, 40_000),
+        n.request<number>(
+          { cmd: 'loop', tag: n.name, sessions, ops: OPS, gateAt: GATE_AT, holdFile },
+          40_000,
+        ),
       )
       const victimLoop = victim
         .request({ cmd: 'loop', tag: 'v', sessions, ops: OPS, holdAt: HOLD_AT, holdFile }, 40_000)
@@ -277,6 +282,13 @@ describe(`several processes on one SQLite file (${driverName})`, { timeout: 45_0
         () => victim.output(),
       )
       expect(heldToken).toBe(`v.${HOLD_AT}`)
+      // Both survivors are inside a write, waiting for the victim's lock, when it dies.
+      type Progress = { done: number; writing: boolean }
+      const atKill = await eventually(async () => {
+        const now = await Promise.all([a, b].map((n) => n.request<Progress>({ cmd: 'progress' })))
+        return now.every((p) => p.writing) ? now : undefined
+      }, 'the survivors to wait for the lock')
+      for (const p of atKill) expect(p.done).toBeLessThanOrEqual(GATE_AT)
       const { signal } = await kill(victim)
       expect(signal).toBe('SIGKILL')
       expect(await victimLoop).toBe('died')
@@ -298,11 +310,12 @@ describe(`several processes on one SQLite file (${driverName})`, { timeout: 45_0
       expect(stored.tasks.some((task) => task.displayName === heldToken)).toBe(false)
       expect(stored.tasks.some((task) => task.stateDetail === heldToken)).toBe(false)
       expect(stored.messages.some((m) => m.text === heldToken)).toBe(false)
-      // The survivors went on writing after the victim died (its lock was released).
+      // The survivors' writes from the one in flight at the kill on all landed after it.
       const victimLast = Math.max(...events.filter((e) => author(e) === 'v').map((e) => e.gid))
-      expect(events.filter((e) => e.gid > victimLast && author(e) !== 'v').length).toBeGreaterThan(
-        0,
-      )
+      ;[a, b].forEach((n, i) => {
+        const later = events.filter((e) => e.gid > victimLast && author(e) === n.name)
+        expect(later.length, n.name).toBeGreaterThanOrEqual(OPS - (atKill[i]?.done ?? 0))
+      })
       // Every session's seqs are 1..head, each once: none lost or reused by the rollback.
       for (const sessionId of sessions) {
         const seqs = stored.events.filter((e) => e.sessionId === sessionId).map((e) => e.seq)

@@ -130,8 +130,8 @@ export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
       store = new SqliteTaskStore({
         driver: o.driver,
         tables: tableNames(prefix),
-      replayBuffer: o.replayBuffer ?? 1000,
-      busyTimeoutMs: o.busyTimeoutMs ?? 5000,
+        replayBuffer: o.replayBuffer ?? 1000,
+        busyTimeoutMs: o.busyTimeoutMs ?? 5000,
         reportError: (o.onError as ((error: unknown) => void) | undefined) ?? defaultOnError,
       })
     } catch (error) {
