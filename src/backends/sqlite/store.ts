@@ -2,7 +2,6 @@ import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import { generateProcessId } from '../../model/ids.js'
 import type { SessionTask } from '../../model/schemas.js'
 import type { SessionTaskState } from '../../model/state.js'
-import { taskIdOf } from '../../registry/replay-log.js'
 import {
   GENERATED_MESSAGE_PREFIX,
   type RunningCounts,
@@ -17,11 +16,11 @@ import {
   type TaskDecision,
   type TaskWrite,
 } from '../../registry/store.js'
-import { toPublicTask } from '../../rules/projection.js'
 import { kindKey, parseMessage, parseTask, rowToEvent } from '../records.js'
 import type { TableNames } from '../table-names.js'
 import type { SqliteDriver, SqliteValue } from './driver.js'
 import { EventFeed } from './event-feed.js'
+import { appendEvents, type OwnEvents, taskColumns } from './rows.js'
 import { type SqliteStatements, sqliteStatements } from './statements.js'
 import { immediate, reading } from './transaction.js'
 
@@ -53,14 +52,6 @@ type Committed<R> = {
   own?: OwnEvents | undefined
   deleted?: { sessionId: string; gid: number } | undefined
 }
-type OwnEvents = {
-  sessionId: string
-  first: number
-  firstGid: number
-  events: readonly StoredEvent[]
-}
-
-const nullable = (value: string | undefined): SqliteValue => value ?? null
 
 /**
  * The SQLite {@link SessionTaskStore}. Each write is one `BEGIN IMMEDIATE`
@@ -139,44 +130,9 @@ export class SqliteTaskStore implements SessionTaskStore {
     }
   }
 
-  /** Numbers and stores a session's events; trims what falls out of retention. */
   private appendEvents(sessionId: string, events: readonly StoredEvent[]): OwnEvents | undefined {
-    if (events.length === 0) return undefined
-    const last = Number(this.driver.prepare(this.sql.allocate).get(sessionId, events.length)?.seq)
-    const first = last - events.length + 1
-    const insert = this.driver.prepare(this.sql.insertEvent)
-    let firstGid = 0
-    events.forEach((event, i) => {
-      // Task events are stored as public projections: other processes and replays never see a secret.
-      const data =
-        event.type === 'task.created' || event.type === 'task.updated'
-          ? toPublicTask(event.data)
-          : event.data
-      const { lastInsertRowid } = insert.run(
-        sessionId,
-        first + i,
-        taskIdOf(event),
-        event.type,
-        JSON.stringify(data),
-        this.origin,
-      )
-      if (i === 0) firstGid = Number(lastInsertRowid)
-    })
-    if (last > this.retain) this.run(this.sql.trim, sessionId, last - this.retain)
-    return { sessionId, first, firstGid, events }
-  }
-
-  private columns(task: SessionTask): SqliteValue[] {
-    return [
-      task.state,
-      kindKey(task.kind),
-      JSON.stringify(task),
-      task.updatedAt,
-      nullable(task.heartbeatAt),
-      nullable(task.finishedAt),
-      nullable(task.deadlineAt),
-      nullable(task.expiresAt),
-    ]
+    const at = { driver: this.driver, sql: this.sql, origin: this.origin, retain: this.retain }
+    return appendEvents(at, sessionId, events)
   }
 
   /** Inserts unless the id exists in any session. */
@@ -186,7 +142,7 @@ export class SqliteTaskStore implements SessionTaskStore {
       if (row !== undefined) {
         return { value: { inserted: false, existing: parseTask(row.record as string) } }
       }
-      this.run(this.sql.insert, task.id, task.sessionId, task.createdAt, ...this.columns(task))
+      this.run(this.sql.insert, task.id, task.sessionId, task.createdAt, ...taskColumns(task))
       return { value: { inserted: true }, own: this.appendEvents(task.sessionId, events) }
     })
   }
@@ -238,7 +194,7 @@ export class SqliteTaskStore implements SessionTaskStore {
         return { value: { result, duplicate: parseMessage(stored.record as string) } }
       }
     }
-    if (write.task !== undefined) this.run(this.sql.update, ...this.columns(write.task), task.id)
+    if (write.task !== undefined) this.run(this.sql.update, ...taskColumns(write.task), task.id)
     if (message !== undefined) {
       this.run(
         this.sql.insertMessage,
