@@ -7,6 +7,7 @@ import { SessionTaskRegistryCore } from '../../registry/core.js'
 import { DEFAULT_TABLE_PREFIX, tableNames } from '../table-names.js'
 import type { SqliteDriver } from './driver.js'
 import { SqliteTaskStore } from './store.js'
+import { SQLITE_SYNCHRONOUS, type SqliteSynchronous } from './wal.js'
 
 /** Options of {@link SqliteSessionTaskRegistry}. */
 export type SqliteSessionTaskRegistryOptions = {
@@ -31,6 +32,14 @@ export type SqliteSessionTaskRegistryOptions = {
    * @default 5000
    */
   busyTimeoutMs?: number | undefined
+  /**
+   * `PRAGMA synchronous` for the connection. `FULL` syncs the WAL on every
+   * commit: a commit that returned survives a power loss. `NORMAL` syncs at
+   * checkpoints only: faster, still safe against a crashed process, but the
+   * last commits can be lost on a power failure (the file stays consistent).
+   * @default 'FULL'
+   */
+  synchronous?: SqliteSynchronous | undefined
   /**
    * Receives errors thrown by event listeners; the operation never fails.
    * @default logs with console.error
@@ -74,6 +83,7 @@ const OptionsSchema = z.strictObject({
   now: FunctionSchema.optional(),
   pollIntervalMs: z.int('must be an integer').min(1, 'must be positive').optional(),
   busyTimeoutMs: z.int('must be an integer').min(0, 'must not be negative').optional(),
+  synchronous: z.enum(SQLITE_SYNCHRONOUS).optional(),
   onListenerError: FunctionSchema.optional(),
   onEventGap: FunctionSchema.optional(),
   replayBuffer: z.int('must be an integer').min(0, 'must not be negative').optional(),
@@ -132,6 +142,7 @@ export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
         tables: tableNames(prefix),
         replayBuffer: o.replayBuffer ?? 1000,
         busyTimeoutMs: o.busyTimeoutMs ?? 5000,
+        synchronous: o.synchronous ?? 'FULL',
         reportError: (o.onError as ((error: unknown) => void) | undefined) ?? defaultOnError,
       })
     } catch (error) {

@@ -23,6 +23,7 @@ import { EventFeed } from './event-feed.js'
 import { appendEvents, type OwnEvents, taskColumns } from './rows.js'
 import { type SqliteStatements, sqliteStatements } from './statements.js'
 import { immediate, reading } from './transaction.js'
+import { CHECKPOINT_EVERY_COMMITS, type SqliteSynchronous, WalKeeper } from './wal.js'
 
 /** Options of {@link SqliteTaskStore}. */
 export type SqliteTaskStoreOptions = {
@@ -36,6 +37,8 @@ export type SqliteTaskStoreOptions = {
   busyTimeoutMs: number
   /** Receives failures that have no caller to go to. */
   reportError: (error: unknown) => void
+  /** `PRAGMA synchronous` for the connection. */
+  synchronous: SqliteSynchronous
 }
 
 // Events stay stored at least this long (per session) even with a smaller
@@ -67,6 +70,7 @@ export class SqliteTaskStore implements SessionTaskStore {
   private readonly replayBuffer: number
   private readonly retain: number
   private readonly origin = generateProcessId()
+  private readonly wal: WalKeeper
   /** Delivery of this and other processes' events. @internal */
   readonly feed: EventFeed
 
@@ -78,6 +82,13 @@ export class SqliteTaskStore implements SessionTaskStore {
     // loop (better-sqlite3 waits up to 5 s by default): wait a moment there,
     // and longer asynchronously between tries (see whileBusy).
     this.driver.exec(`PRAGMA busy_timeout = ${SYNC_BUSY_WAIT_MS}`)
+    this.wal = new WalKeeper({
+      driver: this.driver,
+      synchronous: options.synchronous,
+      checkpointEvery: CHECKPOINT_EVERY_COMMITS,
+      busyWaitMs: SYNC_BUSY_WAIT_MS,
+      reportError: options.reportError,
+    })
     this.replayBuffer = options.replayBuffer
     this.retain = Math.max(options.replayBuffer, MIN_RETAINED_EVENTS)
     this.feed = new EventFeed({
@@ -124,6 +135,7 @@ export class SqliteTaskStore implements SessionTaskStore {
         },
         (committed) => this.feed.committed(committed.own, committed.deleted),
       )
+      this.wal.committed()
       return done.value
     } finally {
       this.feed.flush()
