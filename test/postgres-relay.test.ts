@@ -54,6 +54,28 @@ describe('PostgreSQL event relay memory', () => {
 })
 
 describe('node-postgres adapter: connection errors', () => {
+  test('one pool gets one adapter per options, so registries on it add no listeners', async () => {
+    const { EventEmitter } = await import('node:events')
+    const poolEvents = new EventEmitter()
+    const pool = {
+      query: async () => ({ rows: [] }),
+      connect: async () => {
+        throw new Error('not used')
+      },
+      on: (event: string, listener: (arg: never) => void) =>
+        poolEvents.on(event, listener as (...args: unknown[]) => void),
+    }
+    const first = fromPgPool(pool)
+    for (let i = 0; i < 20; i++) expect(fromPgPool(pool)).toBe(first)
+    expect(poolEvents.listenerCount('error') + poolEvents.listenerCount('connect')).toBe(2)
+    const onError = () => {}
+    const own = fromPgPool(pool, { onError })
+    expect(own).not.toBe(first)
+    expect(fromPgPool(pool, { onError })).toBe(own)
+    expect(fromPgPool(pool, { prepare: false })).not.toBe(first)
+    expect(poolEvents.listenerCount('error')).toBe(3)
+  })
+
   test('a connection that fails as it joins the pool, before its checkout resolves, is handled', async () => {
     // pg.Pool hands a new connection over from inside the driver's read of
     // the server's messages; an error message in the same read (a backend

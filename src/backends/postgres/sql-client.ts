@@ -135,6 +135,23 @@ const RECONNECT_MAX_MS = 30_000
  * one dedicated connection, re-established with backoff when it fails.
  */
 export function fromPgPool(pool: PgPoolLike, options: PgPoolAdapterOptions = {}): SqlClient {
+  // One adapter per pool and options: each one listens on the pool and on
+  // every connection, so a new one per registry would pile up listeners.
+  const made = adapters.get(pool) ?? []
+  adapters.set(pool, made)
+  const same = made.find((a) => a.onError === options.onError && a.prepare === options.prepare)
+  if (same !== undefined) return same.client
+  const client = adaptPool(pool, options)
+  made.push({ onError: options.onError, prepare: options.prepare, client })
+  return client
+}
+
+const adapters = new WeakMap<
+  PgPoolLike,
+  { onError: PgPoolAdapterOptions['onError']; prepare: boolean | undefined; client: SqlClient }[]
+>()
+
+function adaptPool(pool: PgPoolLike, options: PgPoolAdapterOptions): SqlClient {
   const onPoolError =
     options.onError ??
     ((error: Error) => console.error('session-tasks: an idle PostgreSQL connection failed', error))
