@@ -342,6 +342,7 @@ describe('public surface', { timeout: SLOW }, () => {
     expect(names).toEqual([
       'SQLITE_MIGRATIONS',
       'SQLITE_SCHEMA_VERSION',
+      'SQLITE_SYNCHRONOUS',
       'SqliteSessionTaskRegistry',
       'SqliteTaskStore',
       'fromBetterSqlite3',
@@ -543,6 +544,7 @@ async function sourceExports(): Promise<string[]> {
 // publint, attw and the export lists.
 describe('installed from the tarball into a fresh project', { timeout: SLOW }, () => {
   let project: string
+  let installLog = ''
   // The type-checks are slow (lib.dom and zod's declarations, skipLibCheck
   // off): they all start once the project is installed and run side by side.
   let checks: {
@@ -606,6 +608,7 @@ describe('installed from the tarball into a fresh project', { timeout: SLOW }, (
       project,
     )
     if (installed.code !== 0) throw new Error(`npm install failed\n${show(installed)}`)
+    installLog = `${installed.stdout}\n${installed.stderr}`
     await writeFile(path.join(project, 'require.cjs'), REQUIRE)
     await writeFile(path.join(project, 'consumer.ts'), CONSUMER_TS)
     await writeFile(path.join(project, 'consumer.cts'), CONSUMER_CTS)
@@ -625,6 +628,11 @@ describe('installed from the tarball into a fresh project', { timeout: SLOW }, (
     // Let tsc finish before the temp folder goes, whatever failed.
     if (checks) await Promise.all(Object.values(checks))
   }, SLOW)
+
+  test('installing the package prints no npm warning (no peer, engine or deprecation notice)', () => {
+    const warnings = installLog.split('\n').filter((line) => /\bnpm warn\b|\bWARN\b/i.test(line))
+    expect(warnings).toEqual([])
+  })
 
   test('npm installed the package and its dependencies', async () => {
     for (const name of ['session-tasks', ...DEPENDENCIES]) {
