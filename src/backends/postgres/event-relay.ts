@@ -1,6 +1,7 @@
 import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import type { StoreEventSink } from '../../registry/store.js'
 import { rowToEvent } from '../records.js'
+import { WatchSet } from '../watch-set.js'
 import type { Cursor } from './cursor-table.js'
 import * as table from './cursor-table.js'
 import { type Notice, parseNotice } from './notice.js'
@@ -29,9 +30,9 @@ export type EventRelayOptions = {
  */
 export class EventRelay {
   private sink: StoreEventSink | undefined
-  private readonly watched = new Map<string, number>()
+  private readonly watches = new WatchSet()
   private readonly cursors = new table.CursorTable(
-    (sessionId) => this.watched.has(sessionId) || this.pulls.has(sessionId),
+    (sessionId) => this.watches.has(sessionId) || this.pulls.has(sessionId),
   )
   private readonly recovery: OutageRecovery
   private readonly pulls = new Map<string, { epoch: string; first: number; last: number }>()
@@ -41,7 +42,6 @@ export class EventRelay {
   // While listening: the last seq of own writes handed to the core, per session, until
   // their notice comes back; it tells a notice of an already delivered write from a newer one.
   private readonly ownHandled = new Map<string, number>()
-  private watchingAll = 0
   private listening: Promise<() => Promise<void>> | undefined
 
   constructor(private readonly o: EventRelayOptions) {
@@ -86,34 +86,19 @@ export class EventRelay {
 
   /** Marks a session (or, with undefined, every session) as listened to here; returns the release. */
   watch(sessionId: string | undefined): () => void {
-    if (sessionId === undefined) this.watchingAll++
-    else this.watched.set(sessionId, (this.watched.get(sessionId) ?? 0) + 1)
-    let active = true
-    return () => {
-      if (!active) return
-      active = false
-      if (sessionId === undefined) {
-        this.watchingAll--
-        return
-      }
-      const left = (this.watched.get(sessionId) ?? 1) - 1
-      if (left > 0) {
-        this.watched.set(sessionId, left)
-        return
-      }
-      this.watched.delete(sessionId)
+    return this.watches.add(sessionId, (released) => {
       // Nobody here follows the session any more: forget where we were.
-      if (this.watchingAll === 0) this.cursors.delete(sessionId)
-    }
+      if (released !== undefined && !this.watches.everySession) this.cursors.delete(released)
+    })
   }
 
   private interested(sessionId: string): boolean {
-    return this.watchingAll > 0 || this.watched.has(sessionId)
+    return this.watches.follows(sessionId)
   }
 
   /** Counts of what the relay tracks, for leak checks. */
   stats(): { trackedSessions: number; watchedSessions: number } {
-    return { trackedSessions: this.cursors.size, watchedSessions: this.watched.size }
+    return { trackedSessions: this.cursors.size, watchedSessions: this.watches.size }
   }
 
   /**
@@ -123,7 +108,7 @@ export class EventRelay {
   reset(sessionId: string, epoch: string | undefined, tellCore = true): void {
     this.cursors.bury(sessionId, epoch)
     this.placing.done(sessionId)
-    this.watched.delete(sessionId)
+    this.watches.delete(sessionId)
     if (tellCore) this.sink?.deleted(sessionId)
   }
 

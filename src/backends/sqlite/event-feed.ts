@@ -2,6 +2,7 @@ import type { SequencedEvent, StoredEvent } from '../../events/event.js'
 import { startTimer } from '../../execution/timer.js'
 import type { StoreEventSink } from '../../registry/store.js'
 import { rowToEvent } from '../records.js'
+import { WatchSet } from '../watch-set.js'
 import type { SqliteDriver, SqliteRow } from './driver.js'
 import type { SqliteStatements } from './statements.js'
 
@@ -43,8 +44,7 @@ export class EventFeed {
   private head = 0
   private dataVersion: number
   private readonly last = new Map<string, number>()
-  private readonly watched = new Map<string, number>()
-  private watchingAll = 0
+  private readonly watches = new WatchSet()
   private stopPolling: (() => void) | undefined
 
   constructor(private readonly o: EventFeedOptions) {
@@ -97,36 +97,21 @@ export class EventFeed {
 
   /** Marks a session (or, with undefined, every session) as listened to here; returns the release. */
   watch(sessionId: string | undefined): () => void {
-    if (sessionId === undefined) this.watchingAll++
-    else this.watched.set(sessionId, (this.watched.get(sessionId) ?? 0) + 1)
-    let active = true
-    return () => {
-      if (!active) return
-      active = false
-      if (sessionId === undefined) {
-        this.watchingAll--
-        if (this.watchingAll === 0) {
-          for (const id of this.last.keys()) if (!this.watched.has(id)) this.last.delete(id)
-        }
-        return
-      }
-      const left = (this.watched.get(sessionId) ?? 1) - 1
-      if (left > 0) {
-        this.watched.set(sessionId, left)
-        return
-      }
-      this.watched.delete(sessionId)
-      if (this.watchingAll === 0) this.last.delete(sessionId)
-    }
+    return this.watches.add(sessionId, (released) => {
+      // Remembered seqs are for gap checks of followed sessions only.
+      if (released === undefined) {
+        for (const id of this.last.keys()) if (!this.watches.has(id)) this.last.delete(id)
+      } else if (!this.watches.everySession) this.last.delete(released)
+    })
   }
 
   /** Counts of what the feed tracks, for leak checks. */
   stats(): { trackedSessions: number; watchedSessions: number } {
-    return { trackedSessions: this.last.size, watchedSessions: this.watched.size }
+    return { trackedSessions: this.last.size, watchedSessions: this.watches.size }
   }
 
   private interested(sessionId: string): boolean {
-    return this.watchingAll > 0 || this.watched.has(sessionId)
+    return this.watches.follows(sessionId)
   }
 
   private readDataVersion(): number {
