@@ -107,6 +107,7 @@ for (const [name, open] of sqliteDrivers) {
         driver: writer,
         synchronous: 'FULL',
         checkpointEvery: 1,
+        busyWaitMs: 5,
         reportError: (e) => errors.push(e),
       })
       writer.exec('INSERT INTO t VALUES (1)')

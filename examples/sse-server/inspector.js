@@ -5,13 +5,7 @@
 // and only http(s) artifact URLs become links. Cards are updated in place,
 // so a half-typed answer survives progress events.
 
-import {
-  el,
-  messageItem,
-  renderArtifacts,
-  renderProgress,
-  setText,
-} from '/inspector-render.js'
+import { el, messageItem, renderArtifacts, renderProgress, setText } from '/inspector-render.js'
 
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled'])
 
