@@ -25,18 +25,24 @@ export {
   TaskExecutorRegistry,
 } from './execution/executor-registry.js'
 export type { ReapOptions, ReapOutcome, ReapResult } from './execution/reaper.js'
-export type { SinkMessage, TaskSink } from './execution/sink.js'
+export type { RegistryTaskSinkOptions, SinkMessage, TaskSink } from './execution/sink.js'
 export { RegistryTaskSink } from './execution/sink.js'
 export type { TaskSupervisor } from './execution/supervisor.js'
 export { createTaskSupervisor } from './execution/supervisor.js'
 export type {
+  CancelOptions,
   HousekeepingOptions,
   MessageDelivery,
+  MessageOptions,
   SpawnOptions,
   SupervisorMessage,
+  TaskRef,
   TaskSupervisorOptions,
+  WaitAllResult,
+  WaitAnyResult,
   WaitOptions,
 } from './execution/supervisor-options.js'
+export type { TimerOptions, TimerSource } from './execution/timer.js'
 export type { WakeQueue } from './execution/wake-queue.js'
 export { createWakeQueue } from './execution/wake-queue.js'
 export type { A2AStateMapping, A2ATaskState } from './interop/a2a.js'

@@ -1434,8 +1434,16 @@ class Harness {
         return write({ inputRequest: action.request }, () => sink.requestInput(action.request))
       case 'artifact':
         return write({ appendArtifact: action.artifact }, () => sink.artifact(action.artifact))
-      case 'heartbeat':
-        return write({ heartbeatAt: new Date(this.t).toISOString() }, () => sink.heartbeat())
+      case 'heartbeat': {
+        // A heartbeat leaves a finished task alone: no write, no event.
+        const target = m.find(sid, tid)
+        if (target === undefined || !isTerminal(target.task.state)) {
+          return write({ heartbeatAt: new Date(this.t).toISOString() }, () => sink.heartbeat())
+        }
+        this.stepKind = 'quiet'
+        resultOf(await settle(() => sink.heartbeat()))
+        return
+      }
       case 'update':
         return write(action.update, () => sink.update(action.update))
       case 'output': {

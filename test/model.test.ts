@@ -303,8 +303,39 @@ const CASES: Record<string, SchemaCase> = {
     invalid: [{ now: new Date(0) }, { replayBuffer: -1 }, { onListenerError: 1 }, { x: 1 }],
   },
   SpawnOptionsSchema: {
-    valid: [{}, { timeoutMs: 1 }],
-    invalid: [{ timeoutMs: 0 }, { timeoutMs: '1' }, { retries: 1 }],
+    valid: [{}, { timeoutMs: 1 }, { signal: new AbortController().signal }],
+    invalid: [{ timeoutMs: 0 }, { timeoutMs: '1' }, { retries: 1 }, { signal: {} }],
+  },
+  CancelOptionsSchema: {
+    valid: [{}, { reason: 'user stopped it' }, { signal: new AbortController().signal }],
+    invalid: [{ reason: '' }, { reason: 1 }, { signal: 'abort' }, { force: true }],
+  },
+  MessageOptionsSchema: {
+    valid: [{}, { signal: new AbortController().signal }],
+    invalid: [{ signal: true }, { timeoutMs: 1 }],
+  },
+  WaitRefsSchema: {
+    valid: [
+      { refs: [{ sessionId: 's', taskId: 't' }] },
+      {
+        refs: [
+          { sessionId: 's', taskId: 't' },
+          { sessionId: 's2', taskId: 't' },
+        ],
+      },
+    ],
+    invalid: [
+      { refs: [] },
+      { refs: [{ sessionId: 's' }] },
+      { refs: [{ sessionId: '', taskId: 't' }] },
+      {
+        refs: [
+          { sessionId: 's', taskId: 't' },
+          { sessionId: 's', taskId: 't' },
+        ],
+      },
+      { refs: 's/t' },
+    ],
   },
   SupervisorMessageSchema: {
     valid: [

@@ -2,7 +2,7 @@ import type { SessionTask, SessionTaskUpdate } from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import { taskKey } from './task-key.js'
-import { startTimer } from './timer.js'
+import type { TimerSource } from './timer.js'
 
 /** What {@link Deadlines} needs from the supervisor that owns it. */
 export type DeadlineDeps = {
@@ -21,6 +21,7 @@ export type DeadlineDeps = {
   attemptOf: (key: string) => number | undefined
   /** True once the supervisor is closing: no grace timer is started then. */
   isClosed: () => boolean
+  timers: TimerSource
 }
 
 // The latest instant a stored timestamp can hold (a four-digit year): a
@@ -75,7 +76,10 @@ export class Deadlines {
     this.deadlines.get(key)?.()
     this.deadlines.set(
       key,
-      startTimer(timeoutMs, () => void this.expire(sessionId, taskId, `after ${timeoutMs} ms`)),
+      this.deps.timers.startTimer(
+        timeoutMs,
+        () => void this.expire(sessionId, taskId, `after ${timeoutMs} ms`),
+      ),
     )
   }
 
@@ -87,7 +91,10 @@ export class Deadlines {
     const delay = Math.max(0, Date.parse(at) - this.deps.clock().getTime())
     this.deadlines.set(
       key,
-      startTimer(delay, () => void this.expire(task.sessionId, task.id, `at its deadline ${at}`)),
+      this.deps.timers.startTimer(
+        delay,
+        () => void this.expire(task.sessionId, task.id, `at its deadline ${at}`),
+      ),
     )
   }
 
@@ -142,9 +149,10 @@ export class Deadlines {
 
   /**
    * After a `cancel()`: ends the task `canceled` if it is still not terminal
-   * `cancelGraceMs` from now (an executor that ignores its signal).
+   * `cancelGraceMs` from now (an executor that ignores its signal); the
+   * cancel's `reason`, if any, ends the detail line.
    */
-  graceAfterCancel(task: SessionTask): void {
+  graceAfterCancel(task: SessionTask, reason?: string): void {
     if (this.deps.isClosed()) return
     const key = taskKey(task.sessionId, task.id)
     const attempt = this.deps.attemptOf(key) ?? task.attempt
@@ -152,7 +160,9 @@ export class Deadlines {
     if (this.graces.get(key)?.attempt === attempt) return
     this.force(task.sessionId, task.id, attempt, {
       state: 'canceled',
-      stateDetail: `did not stop within ${this.deps.cancelGraceMs} ms of cancel`,
+      stateDetail: `did not stop within ${this.deps.cancelGraceMs} ms of cancel${
+        reason === undefined ? '' : `: ${reason}`
+      }`,
     })
   }
 
@@ -171,7 +181,7 @@ export class Deadlines {
     const { registry, onError } = this.deps
     const key = taskKey(sessionId, taskId)
     this.graces.get(key)?.stop()
-    const stop = startTimer(Math.max(0, delayMs), () => {
+    const stop = this.deps.timers.startTimer(Math.max(0, delayMs), () => {
       this.graces.delete(key)
       registry
         .update(sessionId, taskId, { ...update, expectedAttempt: attempt, incrementAttempt: true })

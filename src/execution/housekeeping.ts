@@ -2,7 +2,7 @@ import type { PruneOptions } from '../model/scan-schemas.js'
 import { HousekeepingOptionsSchema } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { ReapOptions } from './reaper.js'
-import { startTimer } from './timer.js'
+import type { TimerSource } from './timer.js'
 
 /** The passes housekeeping runs, each as the supervisor exposes it. */
 export type HousekeepingPasses = {
@@ -19,6 +19,7 @@ export type HousekeepingDeps = {
   clock: () => Date
   onError: (error: unknown, context: string) => void
   passes: HousekeepingPasses
+  timers: TimerSource
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -83,7 +84,7 @@ export class Housekeeping {
     const intervalMs = opts.intervalMs ?? 60_000
     let cancel = () => {}
     const arm = () => {
-      cancel = startTimer(
+      cancel = this.deps.timers.startTimer(
         intervalMs,
         () => {
           if (stopped) return

@@ -7,7 +7,7 @@ import type { ResolvedTaskExecutor, TaskExecutionContext } from './executor.js'
 import type { TaskExecutorRegistry } from './executor-registry.js'
 import { RegistryTaskSink } from './sink.js'
 import { taskIdOfKey, taskKey } from './task-key.js'
-import { startTimer } from './timer.js'
+import type { TimerSource } from './timer.js'
 
 /** What {@link RunTable} needs from the supervisor that owns it. */
 export type RunTableDeps = {
@@ -15,6 +15,9 @@ export type RunTableDeps = {
   executors: TaskExecutorRegistry
   onError: (error: unknown, context: string) => void
   slots: SlotSource
+  timers: TimerSource
+  /** Receives the failed writes of the sinks handed to executors (see `RegistryTaskSinkOptions`). */
+  onSinkError?: ((error: unknown, context: string) => void) | undefined
 }
 
 type Run = {
@@ -26,6 +29,9 @@ type Run = {
   cancelCalled: boolean
   slot: Slot | undefined
 }
+
+/** Why a run is being canceled: the abort kind and the caller's reason, if one was given. */
+type CancelIntent = { kind: 'canceled' | 'timeout'; reason?: string | undefined }
 
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
@@ -78,7 +84,7 @@ export class RunTable {
   private readonly loose = new AbortController()
   // Why a run is about to be canceled, for whichever cancel call comes first
   // (a deadline's own, or one reacting to the cancel request it wrote).
-  private readonly intents = new Map<string, 'canceled' | 'timeout'>()
+  private readonly intents = new Map<string, CancelIntent>()
 
   constructor(deps: RunTableDeps) {
     this.deps = deps
@@ -131,7 +137,7 @@ export class RunTable {
       sessionId: task.sessionId,
       attempt: task.attempt,
       controller: new AbortController(),
-      sink: new RegistryTaskSink(registry, task.sessionId, task.id, task.attempt),
+      sink: this.sinkFor(task),
       cancelCalled: false,
       slot: undefined,
     }
@@ -197,19 +203,20 @@ export class RunTable {
 
   /**
    * Aborts the task's signal and calls `executor.cancel` once per run; with
-   * no executor for its kind, the task is canceled outright.
+   * no executor for its kind, the task is canceled outright. The signal's
+   * reason carries the cancel's own `reason` text when one was given.
    */
   async cancel(task: SessionTask, given?: 'canceled' | 'timeout'): Promise<void> {
     const { registry, executors, onError } = this.deps
     const key = taskKey(task.sessionId, task.id)
-    const kind = given ?? this.intents.get(key) ?? 'canceled'
+    const intent = this.intents.get(key)
+    const kind = given ?? intent?.kind ?? 'canceled'
     const run = this.runs.get(key)
     if (run !== undefined) {
       if (run.cancelCalled) return
       run.cancelCalled = true
-      run.controller.abort(
-        new TaskAbortReason(kind, kind === 'timeout' ? 'task timed out' : 'task canceled'),
-      )
+      const text = kind === 'timeout' ? 'task timed out' : (intent?.reason ?? 'task canceled')
+      run.controller.abort(new TaskAbortReason(kind, text))
     }
     const executor = executors.find(task.kind)
     if (executor === undefined) {
@@ -226,9 +233,15 @@ export class RunTable {
     }
   }
 
-  /** Records that the task's run is being canceled for `kind`, before the cancel request is written. */
-  intend(key: string, kind: 'canceled' | 'timeout'): void {
-    if (this.runs.has(key)) this.intents.set(key, kind)
+  /**
+   * Records that the task's run is being canceled for `kind` (with the
+   * caller's `reason`), before the cancel request is written. A timeout
+   * overrides an earlier intent; a cancel does not override a timeout.
+   */
+  intend(key: string, kind: 'canceled' | 'timeout', reason?: string): void {
+    if (!this.runs.has(key)) return
+    if (kind === 'canceled' && this.intents.has(key)) return
+    this.intents.set(key, { kind, reason })
   }
 
   /** Aborts the task's signal with `reason`, leaving the run in place. */
@@ -260,7 +273,7 @@ export class RunTable {
   /** Resolves once no run is live, or after `maxMs`, whichever is first. */
   whenIdle(maxMs: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const cancel = startTimer(maxMs, done)
+      const cancel = this.deps.timers.startTimer(maxMs, done)
       const idle = this.idle
       function done() {
         cancel()
@@ -281,13 +294,18 @@ export class RunTable {
     this.intents.clear()
   }
 
+  private sinkFor(task: SessionTask): RegistryTaskSink {
+    const { registry, onSinkError } = this.deps
+    return new RegistryTaskSink(registry, task.sessionId, task.id, task.attempt, {
+      onError: onSinkError,
+    })
+  }
+
   private context(task: SessionTask, run: Run | undefined): TaskExecutionContext {
     return {
       registry: this.deps.registry,
       sessionId: task.sessionId,
-      sink:
-        run?.sink ??
-        new RegistryTaskSink(this.deps.registry, task.sessionId, task.id, task.attempt),
+      sink: run?.sink ?? this.sinkFor(task),
       // Work an executor starts for a task with no run here (say, a
       // delivery's follow-up) still stops when the supervisor closes.
       signal: run?.controller.signal ?? this.loose.signal,

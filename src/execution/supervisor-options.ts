@@ -1,8 +1,9 @@
-import type { TaskMessagePart } from '../model/schemas.js'
+import type { SessionTask, TaskMessagePart } from '../model/schemas.js'
 import type { DispatchMode } from '../model/supervisor-schemas.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import type { ConcurrencyLimits } from './admission.js'
 import type { TaskExecutorRegistry } from './executor-registry.js'
+import type { TimerSource } from './timer.js'
 
 /** Options of `createTaskSupervisor`. */
 export type TaskSupervisorOptions = {
@@ -60,6 +61,15 @@ export type TaskSupervisorOptions = {
    * @default console.error
    */
   onError?: ((error: unknown, context: string) => void) | undefined
+  /**
+   * Where deadlines, cancel graces, wait timeouts, housekeeping and the
+   * close grace are timed. A manual clock (`createManualClock` from
+   * `session-tasks/testing`) fires them when it is moved; give the registry
+   * (or `now`) the same clock; `close()` waits out its grace on it too.
+   * The shared-dispatch sweep stays on the platform's timers.
+   * @default the platform's `setTimeout`
+   */
+  timers?: TimerSource | undefined
 }
 
 export type { DispatchMode } from '../model/supervisor-schemas.js'
@@ -68,6 +78,39 @@ export type { DispatchMode } from '../model/supervisor-schemas.js'
 export type SpawnOptions = {
   /** Cancel the task this long after spawn; fail it with `timeout` if it does not settle. */
   timeoutMs?: number | undefined
+  /**
+   * Ties the task to the caller's work (an agent's turn). Aborted before
+   * spawn: it rejects with the signal's reason and creates nothing. Aborted
+   * before spawn resolves: it rejects with the reason, and the task it
+   * created is canceled. Aborted later, while the task is not terminal: the
+   * task is canceled as by `cancel()`, with the reason's message as the
+   * cancel reason. The listener is removed once the task is terminal. A
+   * spawn that returns an existing task (a caller id seen before) does not
+   * tie that task to the signal.
+   */
+  signal?: AbortSignal | undefined
+}
+
+/** Options of `supervisor.cancel`. */
+export type CancelOptions = {
+  /**
+   * Why: the message of `ctx.signal.reason` the executor sees, and the
+   * `stateDetail` when the supervisor ends the task itself (a queued task,
+   * or the forced end after `cancelGraceMs`).
+   */
+  reason?: string | undefined
+  /** Aborted before the cancel request is recorded: rejects with its reason, records nothing. */
+  signal?: AbortSignal | undefined
+}
+
+/** Options of `supervisor.message`. */
+export type MessageOptions = {
+  /**
+   * Aborted before the message is recorded (also while it waits behind an
+   * earlier message of the task): rejects with its reason, records nothing.
+   * Once recorded, the message is delivered whatever the signal does.
+   */
+  signal?: AbortSignal | undefined
 }
 
 /** The body of `supervisor.message`: `text` or `content`. */
@@ -80,17 +123,46 @@ export type SupervisorMessage = {
 /** Whether the executor took an inbound message. */
 export type MessageDelivery = 'delivered' | { failed: string }
 
-/** Options of `supervisor.wait`. */
+/** Options of `supervisor.wait`, `waitAny` and `waitAll`. */
 export type WaitOptions = {
   /**
-   * `terminal`, or `settled` (terminal or awaiting_input).
+   * `terminal` (succeeded, failed or canceled), or `settled` (terminal or
+   * `awaiting_input`). A task that asks for input is not done: with
+   * `terminal` the wait goes on past `awaiting_input`; a runtime that
+   * answers questions waits with `settled`.
    * @default 'terminal'
    */
   until?: 'terminal' | 'settled' | undefined
-  /** Give up after this long and resolve with `timedOut: true`. */
+  /**
+   * Give up after this long and resolve with `timedOut: true` (and the
+   * current records).
+   * @default no timeout: the wait lasts until the task matches, is deleted, or `signal` aborts
+   */
   timeoutMs?: number | undefined
-  /** Reject with the signal's reason when aborted. */
+  /** Reject with the signal's reason when aborted (at once when already aborted). */
   signal?: AbortSignal | undefined
+}
+
+/** One task, by session and id (`supervisor.waitAny`, `waitAll`). */
+export type TaskRef = {
+  sessionId: string
+  taskId: string
+}
+
+/**
+ * What `supervisor.waitAny` resolves with: the first task (lowest index
+ * among those that matched at once) and every task's fresh record, in
+ * `refs` order; on a timeout, only the records.
+ */
+export type WaitAnyResult =
+  | { timedOut: false; index: number; task: SessionTask; tasks: SessionTask[] }
+  | { timedOut: true; index?: undefined; task?: undefined; tasks: SessionTask[] }
+
+/** What `supervisor.waitAll` resolves with: every task's fresh record, in `refs` order. */
+export type WaitAllResult = {
+  tasks: SessionTask[]
+  /** True when `timeoutMs` passed first; then some `tasks` do not match. */
+  timedOut: boolean
 }
 
 /** Options of `supervisor.startHousekeeping`. */

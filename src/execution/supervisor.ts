@@ -1,9 +1,8 @@
 import { checkedClock } from '../model/clock.js'
-import { NoExecutorError, UnsupportedOperationError } from '../model/errors.js'
+import { isValidationError, NoExecutorError, UnsupportedOperationError } from '../model/errors.js'
 import { generateProcessId } from '../model/ids.js'
 import { PruneOptionsSchema } from '../model/scan-schemas.js'
 import {
-  type CreateSessionTask,
   CreateSessionTaskSchema,
   SessionIdSchema,
   type SessionTask,
@@ -12,28 +11,35 @@ import {
 } from '../model/schemas.js'
 import { isTerminalState } from '../model/state.js'
 import {
+  CancelOptionsSchema,
+  MessageOptionsSchema,
   SpawnOptionsSchema,
   SupervisorMessageSchema,
   SupervisorOptionsSchema,
   WaitOptionsSchema,
+  WaitRefsSchema,
 } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import { TaskAbortReason } from './abort-reason.js'
 import { Admission } from './admission.js'
-import { Deadlines, spawnDeadline } from './deadlines.js'
+import { Cancellation } from './cancellation.js'
+import { Deadlines } from './deadlines.js'
 import { DeliveryLine, deliverMessage } from './delivery.js'
-import { handBack, isLimitRefusal, runHooks, SharedDispatch } from './dispatcher.js'
+import { handBack, runHooks, SharedDispatch } from './dispatcher.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
 import { recheckAfterGaps } from './gap-recheck.js'
 import { Housekeeping } from './housekeeping.js'
 import { createReaper } from './reaper.js'
 import { RunTable, settleSoon, watchTerminal } from './runs.js'
+import { abortReasonText, SpawnSignals } from './spawn-signals.js'
+import { Spawner } from './spawner.js'
 import type { TaskSupervisorOptions } from './supervisor-options.js'
 import { taskKey } from './task-key.js'
-import type { TaskSupervisor } from './task-supervisor.js'
-import { waitForTask } from './wait.js'
+import { asyncDisposeKey, type TaskSupervisor } from './task-supervisor.js'
+import { platformTimers, type TimerSource } from './timer.js'
+import { type TaskWait, waitForAll, waitForAny, waitForTask } from './wait.js'
 
 export type { TaskSupervisor } from './task-supervisor.js'
 
@@ -48,6 +54,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   const executors = (o.executors as TaskExecutorRegistry | undefined) ?? defaultTaskExecutors()
   const given = o.now as (() => Date) | undefined
   const clock = given === undefined ? () => registry.now() : checkedClock(given)
+  const timers = (o.timers as TimerSource | undefined) ?? platformTimers
   const cancelGraceMs = o.cancelGraceMs ?? 5000
   const onError =
     (o.onError as TaskSupervisorOptions['onError']) ??
@@ -61,70 +68,9 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     )
   }
   let closed = false
-  // Spawns of a caller id in flight, so a racing second spawn gets the same task.
-  const spawning = new Map<string, Promise<SessionTask>>()
   // The message in flight per task, so answers are delivered one at a time.
   const messaging = new DeliveryLine()
-
-  async function spawnNew(
-    parsed: CreateSessionTask,
-    opts: { timeoutMs?: number | undefined },
-    executor: ResolvedTaskExecutor,
-  ): Promise<SessionTask> {
-    // The deadline is stored with the record (SPEC 12.4), and timed here.
-    const due = spawnDeadline(clock(), opts.timeoutMs, parsed.deadlineAt)
-    const task = await registry.create(
-      due.deadlineAt === undefined ? parsed : { ...parsed, deadlineAt: due.deadlineAt },
-    )
-    // Closed while creating: the record stays queued for another supervisor; nothing starts here.
-    if (isTerminalState(task.state) || closed) return task
-    if (due.timeoutMs !== undefined) deadlines.arm(task.sessionId, task.id, due.timeoutMs)
-    const waiting = () =>
-      registry.update(task.sessionId, task.id, {
-        stateDetail: 'waiting for a concurrency slot',
-        expectedAttempt: task.attempt,
-        expectedState: 'queued',
-      })
-    if (dispatch === undefined) await startOrWait(task, executor, 'start_failed', waiting)
-    else if (isLimitRefusal(await dispatch.claimNow(task))) await waiting()
-    const after = await registry.get(task.sessionId, task.id)
-    if (after === undefined) {
-      // Deleted while it was being started (its session's deletion hook ran
-      // before this run existed): release what the start took.
-      const key = taskKey(task.sessionId, task.id)
-      runs.abort(key, new TaskAbortReason('deleted', 'session deleted'))
-      forget(key)
-      return task
-    }
-    return after
-  }
-
-  /**
-   * Starts the task now when the limits allow and nothing waits before it
-   * (FIFO), else puts it on the wait list; `whileQueued` runs before the
-   * list is pumped, so a start never overtakes it.
-   */
-  async function startOrWait(
-    task: SessionTask,
-    executor: ResolvedTaskExecutor,
-    failKind: string,
-    whileQueued?: () => Promise<unknown>,
-  ): Promise<void> {
-    if (admission.canStart(task.sessionId, task.kind) && !admission.hasStartable()) {
-      await settleSoon(runs.launch(task, executor, failKind))
-      return
-    }
-    admission.enqueue({
-      key: taskKey(task.sessionId, task.id),
-      sessionId: task.sessionId,
-      taskId: task.id,
-      kind: task.kind,
-      attempt: task.attempt,
-      failKind,
-    })
-    await whileQueued?.()
-    admission.schedule()
-  }
+  const signals = new SpawnSignals()
 
   // The two need each other; the queue is only pumped on a later microtask, after both exist.
   const admission: Admission = new Admission({
@@ -132,37 +78,32 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     onError,
     prepare: (queued, wanted) => runs.prepareQueued(queued, wanted),
   })
-  const runs = new RunTable({ registry, executors, onError, slots: admission })
+  const runs = new RunTable({
+    registry,
+    executors,
+    onError,
+    slots: admission,
+    timers,
+    // A bad value is a bug in the executor, hidden if it discarded the
+    // write's promise; a stale post or a registry fault reaches its caller.
+    onSinkError: (error, context) => {
+      if (isValidationError(error)) onError(error, context)
+    },
+  })
 
-  // `anyQueued`: also a task queued in the registry but not here (shared
-  // dispatch, and deadlines); otherwise `cancel()` leaves those to the executor.
-  const cancelWaiting = async (
-    task: SessionTask,
-    detail: string,
-    anyQueued: boolean,
-  ): Promise<boolean> => {
-    const key = taskKey(task.sessionId, task.id)
-    if (!shared && admission.withdraw(key)) {
-      await registry.update(task.sessionId, task.id, { state: 'canceled', stateDetail: detail })
-      return true
-    }
-    if (!anyQueued || runs.has(key) || task.state !== 'queued') return false
-    // Queued in the registry, not here (another supervisor's, or anyone's
-    // to claim): a compare-and-set, so a claim that won first keeps it.
-    const outcome = await registry.updateWithOutcome(task.sessionId, task.id, {
-      state: 'canceled',
-      stateDetail: detail,
-      expectedState: 'queued',
-      expectedAttempt: task.attempt,
-    })
-    return outcome?.applied === true && outcome.changed
-  }
+  const cancellation = new Cancellation({
+    registry,
+    admission,
+    runs,
+    shared,
+    graceAfterCancel: (task, reason) => deadlines.graceAfterCancel(task, reason),
+  })
 
   const deadlines = new Deadlines({
     registry,
     cancelGraceMs,
     onError,
-    cancelWaiting: (task, detail) => cancelWaiting(task, detail, true),
+    cancelWaiting: (task, detail) => cancellation.cancelWaiting(task, detail, true),
     // A task of a kind unknown here, running elsewhere, is left to its owner and the forced end.
     cancelRunning: (task) =>
       runs.has(taskKey(task.sessionId, task.id)) || executors.find(task.kind) !== undefined
@@ -172,6 +113,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     clock,
     attemptOf: (key) => runs.attemptOf(key),
     isClosed: () => closed,
+    timers,
   })
 
   const dispatch =
@@ -198,12 +140,25 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     admission.schedule()
   }
 
+  const spawner = new Spawner({
+    registry,
+    clock,
+    admission,
+    runs,
+    deadlines,
+    dispatch,
+    forget,
+    isClosed: () => closed,
+  })
+
   const unsubscribe = watchTerminal(registry, (key, deleted) => {
+    signals.release(key)
     // A deleted task's executor is told to stop: nothing it writes lands any more.
     if (deleted && runs.has(key)) runs.abort(key, new TaskAbortReason('deleted', 'task deleted'))
     if (runs.has(key) || deadlines.pending(key) || admission.tracks(key)) forget(key)
   })
   const unhook = registry.onSessionDeleted?.((sessionId) => {
+    signals.releaseSession(sessionId)
     for (const key of runs.keysIn(sessionId)) {
       runs.abort(key, new TaskAbortReason('deleted', 'session deleted'))
       forget(key)
@@ -235,6 +190,31 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     parseInput(TaskIdSchema, taskId, 'taskId'),
   ]
 
+  const waitOf = (waitOptions: unknown): TaskWait => {
+    const opts =
+      waitOptions === undefined ? {} : parseInput(WaitOptionsSchema, waitOptions, 'WaitOptions')
+    opts.signal?.throwIfAborted()
+    return {
+      until: opts.until ?? 'terminal',
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      timers,
+    }
+  }
+
+  // A spawn's signal, once the task exists: an abort cancels it.
+  const tieToSignal = (task: SessionTask, signal: AbortSignal, spawning: { done: boolean }) => {
+    signals.bind(taskKey(task.sessionId, task.id), signal, () => {
+      // Aborted mid-spawn: the spawn itself cancels, once the start is through.
+      if (!spawning.done) return
+      supervisor
+        .cancel(task.sessionId, task.id, { reason: abortReasonText(signal.reason) })
+        .catch((error: unknown) =>
+          onError(error, `canceling task '${task.id}' on its spawn signal`),
+        )
+    })
+  }
+
   const reap = createReaper({
     registry,
     executors,
@@ -251,7 +231,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       // A run here is superseded in place (it hands over its slot); any other
       // re-attached task waits for a slot like a queued one.
       if (runs.has(key)) return settleSoon(runs.launch(task, executor, 'orphaned'))
-      return startOrWait(task, executor, 'orphaned')
+      return spawner.startOrWait(task, executor, 'orphaned')
     },
     isWaiting: (task) => admission.tracks(taskKey(task.sessionId, task.id)),
     requeue: shared,
@@ -260,6 +240,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   const housekeeping = new Housekeeping({
     clock,
     onError,
+    timers,
     // Through the supervisor object, so that a wrapped reap or prune is the one that runs.
     passes: {
       deadlines: (limit) => (closed ? Promise.resolve(0) : deadlines.sweep(limit)),
@@ -278,69 +259,72 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       const parsed = parseInput(CreateSessionTaskSchema, input, 'CreateSessionTask')
       const executor = findExecutor(parsed.kind)
       if (closed) throw new UnsupportedOperationError('the supervisor is closed')
-      if (parsed.id === undefined) return spawnNew(parsed, opts, executor)
-      // Spawning an existing caller id is idempotent: it is not started twice,
-      // also when two spawns of it race (the second waits for the first).
-      const key = taskKey(parsed.sessionId, parsed.id)
-      const inFlight = spawning.get(key)
-      if (inFlight !== undefined) return inFlight
-      const existing = await registry.get(parsed.sessionId, parsed.id)
-      if (existing !== undefined) return existing
-      const again = spawning.get(key)
-      if (again !== undefined) return again
-      const started = spawnNew(parsed, opts, executor)
-      spawning.set(key, started)
-      try {
-        return await started
-      } finally {
-        if (spawning.get(key) === started) spawning.delete(key)
+      const { signal } = opts
+      if (signal === undefined) return (await spawner.spawn(parsed, opts, executor)).task
+      signal.throwIfAborted()
+      const spawning = { done: false }
+      const { task, created } = await spawner.spawn(parsed, opts, executor, (t) =>
+        tieToSignal(t, signal, spawning),
+      )
+      spawning.done = true
+      if (!signal.aborted) return task
+      if (created && !isTerminalState(task.state)) {
+        await supervisor
+          .cancel(task.sessionId, task.id, { reason: abortReasonText(signal.reason) })
+          .catch((error: unknown) =>
+            onError(error, `canceling task '${task.id}' on its spawn signal`),
+          )
       }
+      throw signal.reason
     },
 
-    async cancel(sessionId, taskId) {
+    async cancel(sessionId, taskId, cancelOptions) {
       const [sid, tid] = ids(sessionId, taskId)
-      const task = await registry.requestCancel(sid, tid)
-      if (task === undefined) return undefined
-      if (
-        !isTerminalState(task.state) &&
-        !(await cancelWaiting(task, 'canceled before it started', shared))
-      ) {
-        await runs.cancel(task)
-        const after = await registry.get(sid, tid)
-        if (after !== undefined && !isTerminalState(after.state)) deadlines.graceAfterCancel(after)
-        return after
-      }
-      return registry.get(sid, tid)
+      const opts =
+        cancelOptions === undefined
+          ? {}
+          : parseInput(CancelOptionsSchema, cancelOptions, 'CancelOptions')
+      opts.signal?.throwIfAborted()
+      return cancellation.cancel(sid, tid, opts.reason)
     },
 
-    async message(sessionId, taskId, body) {
+    async message(sessionId, taskId, body, messageOptions) {
       const [sid, tid] = ids(sessionId, taskId)
       const parsed = parseInput(SupervisorMessageSchema, body, 'SupervisorMessage')
+      const { signal } =
+        messageOptions === undefined
+          ? {}
+          : parseInput(MessageOptionsSchema, messageOptions, 'MessageOptions')
+      signal?.throwIfAborted()
       const content: TaskMessagePart[] = parsed.content ?? [
         { type: 'text', text: parsed.text ?? '' },
       ]
       // One message of a task at a time here: a second answer waits until
       // the first was delivered (or put back).
-      return messaging.run(taskKey(sid, tid), () =>
-        deliverMessage(
+      return messaging.run(taskKey(sid, tid), () => {
+        signal?.throwIfAborted()
+        return deliverMessage(
           { registry, executors, contextFor: (task) => runs.contextFor(task) },
           sid,
           tid,
           { content, inReplyTo: parsed.inReplyTo },
-        ),
-      )
+        )
+      })
     },
 
     async wait(sessionId, taskId, waitOptions) {
       const [sid, tid] = ids(sessionId, taskId)
-      const opts =
-        waitOptions === undefined ? {} : parseInput(WaitOptionsSchema, waitOptions, 'WaitOptions')
-      opts.signal?.throwIfAborted()
-      return waitForTask(registry, sid, tid, {
-        until: opts.until ?? 'terminal',
-        timeoutMs: opts.timeoutMs,
-        signal: opts.signal,
-      })
+      return waitForTask(registry, sid, tid, waitOf(waitOptions))
+    },
+
+    async waitAny(refs, waitOptions) {
+      const list = parseInput(WaitRefsSchema, { refs }, 'waitAny').refs
+      return waitForAny(registry, list, waitOf(waitOptions))
+    },
+
+    async waitAll(refs, waitOptions) {
+      const list = parseInput(WaitRefsSchema, { refs }, 'waitAll').refs
+      return waitForAll(registry, list, waitOf(waitOptions))
     },
 
     async reconcile(sessionId, taskId) {
@@ -382,6 +366,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       closed = true
       housekeeping.stopAll()
       dispatch?.stop()
+      signals.releaseAll()
       admission.close()
       runs.abortAll(new TaskAbortReason('closed', 'supervisor closed'))
       if (runs.size > 0) await runs.whenIdle(cancelGraceMs)
@@ -392,6 +377,8 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       unhook?.()
       unhookGap?.()
     },
+
+    [asyncDisposeKey()]: () => supervisor.close(),
   }
 
   dispatch?.start()

@@ -5,8 +5,11 @@ import {
   FunctionSchema,
   InputRequestIdSchema,
   messageContent,
+  nonEmpty,
   positive,
+  SessionIdSchema,
   str,
+  TaskIdSchema,
 } from './schemas.js'
 
 // The supervisor's option shapes; the record and registry shapes are in schemas.ts.
@@ -47,8 +50,22 @@ export const DISPATCH_MODES = ['local', 'shared'] as const
 /** How a supervisor starts queued tasks (see {@link DISPATCH_MODES}). */
 export type DispatchMode = (typeof DISPATCH_MODES)[number]
 
+const signal = z.instanceof(AbortSignal, { message: 'must be an AbortSignal' })
+
 /** Options of `supervisor.spawn`. */
-export const SpawnOptionsSchema = z.strictObject({ timeoutMs: positive.optional() })
+export const SpawnOptionsSchema = z.strictObject({
+  timeoutMs: positive.optional(),
+  signal: signal.optional(),
+})
+
+/** Options of `supervisor.cancel`. */
+export const CancelOptionsSchema = z.strictObject({
+  reason: nonEmpty.optional(),
+  signal: signal.optional(),
+})
+
+/** Options of `supervisor.message`. */
+export const MessageOptionsSchema = z.strictObject({ signal: signal.optional() })
 
 /** The body of `supervisor.message`: `text` or `content` (exactly one). */
 export const SupervisorMessageSchema = z
@@ -65,7 +82,26 @@ export const SupervisorMessageSchema = z
 export const WaitOptionsSchema = z.strictObject({
   until: z.enum(['terminal', 'settled']).optional(),
   timeoutMs: positive.optional(),
-  signal: z.instanceof(AbortSignal, { message: 'must be an AbortSignal' }).optional(),
+  signal: signal.optional(),
+})
+
+const TaskRefSchema = z.strictObject({ sessionId: SessionIdSchema, taskId: TaskIdSchema })
+
+/** The tasks of `supervisor.waitAny` and `waitAll`, under `refs`: at least one, none twice. */
+export const WaitRefsSchema = z.strictObject({
+  refs: z
+    .array(TaskRefSchema)
+    .min(1, 'must list at least one task')
+    .superRefine((refs, ctx) => {
+      const first = new Map<string, number>()
+      refs.forEach((ref, i) => {
+        // Both ids are free text: a pair, not a joined string, is the key.
+        const key = JSON.stringify([ref.sessionId, ref.taskId])
+        const earlier = first.get(key)
+        if (earlier === undefined) first.set(key, i)
+        else ctx.addIssue({ code: 'custom', path: [i], message: `repeats refs[${earlier}]` })
+      })
+    }),
 })
 
 /** Options of `supervisor.reap`. */
@@ -98,4 +134,13 @@ export const SupervisorOptionsSchema = z.strictObject({
   sweepIntervalMs: positive.optional(),
   workerId: str().min(1, 'must not be empty').optional(),
   onError: FunctionSchema.optional(),
+  timers: z
+    .custom<object>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as { startTimer?: unknown }).startTimer === 'function',
+      'must be a TimerSource (with startTimer)',
+    )
+    .optional(),
 })

@@ -8,32 +8,7 @@ import {
   type InMemorySessionTaskRegistryOptions,
 } from '../registry/in-memory-registry.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
-
-/** A clock you move by hand. */
-export type ManualClock = {
-  /** The current instant (a fresh Date each call). */
-  now(): Date
-  /** Moves the clock forward by `ms`. */
-  advance(ms: number): void
-  /** Sets the clock to an instant. */
-  set(instant: Date | string | number): void
-}
-
-/** Creates a {@link ManualClock} starting at `start` (default 2026-01-01T00:00:00Z). */
-export function createManualClock(
-  start: Date | string | number = '2026-01-01T00:00:00.000Z',
-): ManualClock {
-  let time = new Date(start).getTime()
-  return {
-    now: () => new Date(time),
-    advance(ms) {
-      time += ms
-    },
-    set(instant) {
-      time = new Date(instant).getTime()
-    },
-  }
-}
+import { createManualClock, type ManualClock } from './manual-clock.js'
 
 /**
  * An in-memory registry on a manual clock, for tests; listener errors are

@@ -11,10 +11,7 @@ export type {
   RegistryContractOptions,
 } from './contract/index.js'
 export { describeRegistryContract } from './contract/index.js'
-export type { EventRecorder, ManualClock } from './helpers.js'
-export {
-  createManualClock,
-  createTestRegistry,
-  expectTaskToSettle,
-  recordEvents,
-} from './helpers.js'
+export type { EventRecorder } from './helpers.js'
+export { createTestRegistry, expectTaskToSettle, recordEvents } from './helpers.js'
+export type { ManualClock } from './manual-clock.js'
+export { createManualClock } from './manual-clock.js'
