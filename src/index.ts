@@ -104,6 +104,7 @@ export type {
   AnyFunction,
   CreateSessionTask,
   DeepReadonly,
+  JsonObject,
   NewTaskMessage,
   SessionTask,
   SessionTaskFilter,
@@ -174,6 +175,8 @@ export {
 } from './model/state.js'
 export type { ClaimOptions, DispatchMode } from './model/supervisor-schemas.js'
 export { DISPATCH_MODES } from './model/supervisor-schemas.js'
+export type { SessionTaskIn, TerminalSessionTask } from './model/task-guards.js'
+export { isTaskInState, isTerminalTask } from './model/task-guards.js'
 export type { SessionTaskRegistryCoreOptions } from './registry/core.js'
 export { SessionTaskRegistryCore } from './registry/core.js'
 export type { InMemorySessionTaskRegistryOptions } from './registry/in-memory-registry.js'

@@ -3,6 +3,7 @@ import {
   UnsupportedOperationError,
   ValidationError,
 } from '../model/errors.js'
+import type { JsonValue } from '../model/json.js'
 import { TaskExecutorPluginSchema, TaskKindSchema } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { ResolvedTaskExecutor, TaskExecutor, TaskExecutorPlugin } from './executor.js'
@@ -58,6 +59,8 @@ function checkExecutor(kind: string, executor: unknown): TaskExecutor {
       throw problem(`executor.${name}`, 'must be a function when present')
     }
   }
+  // A typed executor's `Spec` is its author's word about the kind's specs;
+  // from here on it runs on records as they are stored.
   return executor as TaskExecutor
 }
 
@@ -70,16 +73,17 @@ export class TaskExecutorRegistry {
 
   /**
    * Adds a plugin and returns its unregister function. The factory runs
-   * now, so a broken plugin fails here, not at the first spawn.
+   * now, so a broken plugin fails here, not at the first spawn. `Spec` is
+   * inferred from the plugin's executor and not checked at run time.
    */
-  register(plugin: TaskExecutorPlugin): () => void {
+  register<Spec = JsonValue>(plugin: TaskExecutorPlugin<Spec>): () => void {
     const { kind, executor } = parseInput(TaskExecutorPluginSchema, plugin, 'TaskExecutorPlugin')
     if (this.executors.has(kind)) {
       throw new DuplicateExecutorError(`an executor for task kind '${kind}' is already registered`)
     }
     let made: unknown
     try {
-      made = (executor as TaskExecutorPlugin['executor'])()
+      made = (executor as () => unknown)()
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error)
       throw new ValidationError(
@@ -118,7 +122,9 @@ export function defaultTaskExecutors(): TaskExecutorRegistry {
 }
 
 /** Registers a plugin in the module-level registry; returns its unregister function. */
-export function registerTaskExecutor(plugin: TaskExecutorPlugin): () => void {
+export function registerTaskExecutor<Spec = JsonValue>(
+  plugin: TaskExecutorPlugin<Spec>,
+): () => void {
   return defaultTaskExecutors().register(plugin)
 }
 

@@ -1,3 +1,4 @@
+import type { JsonValue } from '../model/json.js'
 import type { SessionTask, TaskMessage } from '../model/schemas.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import type { TaskSink } from './sink.js'
@@ -18,21 +19,27 @@ export interface TaskExecutionContext {
  * Control plane of one task kind: the runtime calls in, the running work
  * reports back through `ctx.sink`. Only `kind` and `cancel` are required.
  * Each method may be synchronous or return a promise; a synchronous throw
- * is treated like a rejection.
+ * is treated like a rejection. `Spec` is the shape of `task.spec` for this
+ * kind (`TaskExecutor<ReviewSpec>`); the runtime does not check it, so
+ * validate the spec at spawn time if callers are not trusted.
  */
-export interface TaskExecutor {
+export interface TaskExecutor<Spec = JsonValue> {
   /** The task kind this executor runs. */
   readonly kind: string
   /** True when a task whose worker died can be started again (default false). */
-  canReattach?(task: SessionTask): boolean
+  canReattach?(task: SessionTask<Spec>): boolean
   /** Launches the work; may resolve as soon as it is running. */
-  start?(task: SessionTask, ctx: TaskExecutionContext): Promise<void> | void
+  start?(task: SessionTask<Spec>, ctx: TaskExecutionContext): Promise<void> | void
   /** Hands an inbound message to the running work. */
-  deliver?(task: SessionTask, message: TaskMessage, ctx: TaskExecutionContext): Promise<void> | void
+  deliver?(
+    task: SessionTask<Spec>,
+    message: TaskMessage,
+    ctx: TaskExecutionContext,
+  ): Promise<void> | void
   /** Asks the work to stop; settle the task through `ctx.sink` when it has. */
-  cancel(task: SessionTask, ctx: TaskExecutionContext): Promise<void> | void
+  cancel(task: SessionTask<Spec>, ctx: TaskExecutionContext): Promise<void> | void
   /** Brings the record in line with the outside world (default: nothing to do). */
-  reconcile?(task: SessionTask, ctx: TaskExecutionContext): Promise<void> | void
+  reconcile?(task: SessionTask<Spec>, ctx: TaskExecutionContext): Promise<void> | void
 }
 
 /** An executor with every optional method filled in by its documented default, each returning a promise. */
@@ -51,10 +58,10 @@ export type ResolvedTaskExecutor = {
   reconcile(task: SessionTask, ctx: TaskExecutionContext): Promise<void>
 }
 
-/** How a capability contributes an executor for one kind. */
-export interface TaskExecutorPlugin {
+/** How a capability contributes an executor for one kind; `Spec` as in {@link TaskExecutor}. */
+export interface TaskExecutorPlugin<Spec = JsonValue> {
   /** The kind; must equal the created executor's `kind`. */
   kind: string
   /** Creates the executor (called once, at registration). */
-  executor: () => TaskExecutor
+  executor: () => TaskExecutor<Spec>
 }

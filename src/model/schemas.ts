@@ -1,5 +1,14 @@
 import * as z from 'zod'
 import { type JsonValue, JsonValueIssue, toJsonValue } from './json.js'
+import type {
+  NewTaskMessage,
+  TaskMessage,
+  TaskMessagePart,
+  TaskOutput,
+  TaskWake,
+  TaskWakeTransition,
+} from './message.js'
+import type { DeepReadonly } from './readonly.js'
 import {
   SESSION_TASK_STATES,
   TASK_MESSAGE_DIRECTIONS,
@@ -8,7 +17,45 @@ import {
 } from './state.js'
 // Control characters in ids would end up in logs and VFS paths.
 import { CONTROL_CHARACTERS, ILL_FORMED, isWellFormed } from './strings.js'
+import type {
+  CreateSessionTask,
+  JsonObject,
+  SessionTask,
+  SessionTaskFilter,
+  SessionTaskUpdate,
+  TaskArtifact,
+  TaskError,
+  TaskInputRequest,
+  TaskLinks,
+  TaskLinksInput,
+  TaskProgress,
+  TaskStep,
+} from './task.js'
 import { isIsoUtc, normalizeIso } from './time.js'
+
+export type {
+  NewTaskMessage,
+  TaskMessage,
+  TaskMessagePart,
+  TaskOutput,
+  TaskWake,
+  TaskWakeTransition,
+} from './message.js'
+export type { DeepReadonly, Draft } from './readonly.js'
+export type {
+  CreateSessionTask,
+  JsonObject,
+  SessionTask,
+  SessionTaskFilter,
+  SessionTaskUpdate,
+  TaskArtifact,
+  TaskError,
+  TaskInputRequest,
+  TaskLinks,
+  TaskLinksInput,
+  TaskProgress,
+  TaskStep,
+} from './task.js'
 
 // Every string a caller gives must be well-formed UTF-16 (SPEC 4.1).
 /** A well-formed string. @internal */
@@ -46,7 +93,7 @@ export const JsonValueSchema: z.ZodType<JsonValue, unknown> = z
 export const JsonObjectSchema = JsonValueSchema.refine(
   (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
   'must be a JSON object',
-) as z.ZodType<{ readonly [key: string]: JsonValue }, unknown>
+) as z.ZodType<JsonObject, unknown>
 
 /** A session id: 1-256 characters, no control characters. */
 export const SessionIdSchema = boundedId(256)
@@ -248,51 +295,6 @@ export const TaskWakeSchema = z.strictObject({
   createdAt: isoInstant,
 })
 
-/** Readonly all the way down: records at run time (deeply frozen), and what inputs accept. */
-export type DeepReadonly<T> = T extends (...args: never[]) => unknown
-  ? T
-  : T extends readonly (infer U)[]
-    ? readonly DeepReadonly<U>[]
-    : T extends object
-      ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-      : T
-
-/** A shallow writable copy of a readonly type, for code that builds values field by field. */
-export type Draft<T> = { -readonly [K in keyof T]: T[K] }
-
-/** Progress of a task. */
-export type TaskProgress = DeepReadonly<z.infer<typeof TaskProgressSchema>>
-/** One named progress step. */
-export type TaskStep = DeepReadonly<z.infer<typeof TaskStepSchema>>
-/** A structured ask from a task. */
-export type TaskInputRequest = DeepReadonly<z.infer<typeof TaskInputRequestSchema>>
-/** Why a task failed. */
-export type TaskError = DeepReadonly<z.infer<typeof TaskErrorSchema>>
-/** A typed link to something a task produced. */
-export type TaskArtifact = DeepReadonly<z.infer<typeof TaskArtifactSchema>>
-/** Cross-references on a record (`resourceIds` always present). */
-export type TaskLinks = DeepReadonly<z.infer<typeof TaskLinksSchema>>
-/** Cross-references as given on create or update. */
-export type TaskLinksInput = DeepReadonly<z.infer<typeof TaskLinksInputSchema>>
-/** The task record: a snapshot, yours to keep. */
-export type SessionTask = DeepReadonly<z.infer<typeof SessionTaskSchema>>
-/** Input of `registry.create`. */
-export type CreateSessionTask = DeepReadonly<z.infer<typeof CreateSessionTaskSchema>>
-/** A partial update (absent = unchanged). */
-export type SessionTaskUpdate = DeepReadonly<z.infer<typeof SessionTaskUpdateSchema>>
-/** Filter of `registry.list`. */
-export type SessionTaskFilter = DeepReadonly<z.infer<typeof SessionTaskFilterSchema>>
-/** One part of a task message. */
-export type TaskMessagePart = DeepReadonly<z.infer<typeof TaskMessagePartSchema>>
-/** A stored task message. */
-export type TaskMessage = DeepReadonly<z.infer<typeof TaskMessageSchema>>
-/** Input of `registry.recordMessage`. */
-export type NewTaskMessage = DeepReadonly<z.infer<typeof NewTaskMessageSchema>>
-/** Why a wake was raised. */
-export type TaskWakeTransition = z.infer<typeof TaskWakeTransitionSchema>
-/** A nudge for the session's agent. */
-export type TaskWake = DeepReadonly<z.infer<typeof TaskWakeSchema>>
-
 /** Any function: listeners, clocks, factories. */
 export type AnyFunction = (...args: never[]) => unknown
 
@@ -337,9 +339,6 @@ export const TaskOutputSchema = z.strictObject({
   expectedAttempt: positive.optional(),
 })
 
-/** A live output chunk (`task.output`), never stored. */
-export type TaskOutput = DeepReadonly<z.infer<typeof TaskOutputSchema>>
-
 /** An attempt number: a positive integer. */
 export const AttemptSchema = positive
 
@@ -350,3 +349,32 @@ export const NewSinkMessageSchema = z.strictObject({
   inReplyTo: InputRequestIdSchema.optional(),
   expectedAttempt: positive.optional(),
 })
+
+// Compile-time guard against drift: each hand-written type must be exactly
+// (same keys, optionality, readonly-ness and field types) what its schema
+// parses to. An error below is on the line of the pair that differs; compare
+// the two in an editor to see which field.
+type Exactly<A, B> =
+  (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
+type Parsed<S extends z.ZodType> = DeepReadonly<z.output<S>>
+type Expect<T extends true> = T
+/** Compiles only while every named type matches its schema. @internal */
+export type SchemaDrift = [
+  TaskStep: Expect<Exactly<TaskStep, Parsed<typeof TaskStepSchema>>>,
+  TaskProgress: Expect<Exactly<TaskProgress, Parsed<typeof TaskProgressSchema>>>,
+  TaskInputRequest: Expect<Exactly<TaskInputRequest, Parsed<typeof TaskInputRequestSchema>>>,
+  TaskError: Expect<Exactly<TaskError, Parsed<typeof TaskErrorSchema>>>,
+  TaskArtifact: Expect<Exactly<TaskArtifact, Parsed<typeof TaskArtifactSchema>>>,
+  TaskLinks: Expect<Exactly<TaskLinks, Parsed<typeof TaskLinksSchema>>>,
+  TaskLinksInput: Expect<Exactly<TaskLinksInput, Parsed<typeof TaskLinksInputSchema>>>,
+  SessionTask: Expect<Exactly<SessionTask, Parsed<typeof SessionTaskSchema>>>,
+  CreateSessionTask: Expect<Exactly<CreateSessionTask, Parsed<typeof CreateSessionTaskSchema>>>,
+  SessionTaskUpdate: Expect<Exactly<SessionTaskUpdate, Parsed<typeof SessionTaskUpdateSchema>>>,
+  SessionTaskFilter: Expect<Exactly<SessionTaskFilter, Parsed<typeof SessionTaskFilterSchema>>>,
+  TaskMessagePart: Expect<Exactly<TaskMessagePart, Parsed<typeof TaskMessagePartSchema>>>,
+  TaskMessage: Expect<Exactly<TaskMessage, Parsed<typeof TaskMessageSchema>>>,
+  NewTaskMessage: Expect<Exactly<NewTaskMessage, Parsed<typeof NewTaskMessageSchema>>>,
+  TaskWakeTransition: Expect<Exactly<TaskWakeTransition, Parsed<typeof TaskWakeTransitionSchema>>>,
+  TaskWake: Expect<Exactly<TaskWake, Parsed<typeof TaskWakeSchema>>>,
+  TaskOutput: Expect<Exactly<TaskOutput, Parsed<typeof TaskOutputSchema>>>,
+]
