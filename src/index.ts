@@ -43,7 +43,7 @@ export type {
   WaitOptions,
 } from './execution/supervisor-options.js'
 export type { TimerOptions, TimerSource } from './execution/timer.js'
-export type { WakeQueue } from './execution/wake-queue.js'
+export type { WakeQueue, WakeWaitOptions } from './execution/wake-queue.js'
 export { createWakeQueue } from './execution/wake-queue.js'
 export type { A2AStateMapping, A2ATaskState } from './interop/a2a.js'
 export { A2A_TASK_STATES, fromA2ATaskState, toA2ATaskState } from './interop/a2a.js'
@@ -57,6 +57,8 @@ export {
   WireTaskLinksSchema,
   WireTaskMessageSchema,
 } from './interop/wire.js'
+export type { Subscription } from './model/dispose.js'
+export { toSubscription } from './model/dispose.js'
 export type { SessionTaskErrorCode, ValidationIssue } from './model/errors.js'
 export {
   DuplicateExecutorError,

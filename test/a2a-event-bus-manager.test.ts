@@ -3,7 +3,7 @@ import { TaskNotFoundError, UnsupportedOperationError } from '@a2a-js/sdk/errors
 import { ServerCallContext } from '@a2a-js/sdk/server'
 import { describe, expect, test, vi } from 'vitest'
 import { RegistryMirrorBus } from '../src/bridges/a2a/mirror-bus.js'
-import { InMemorySessionTaskRegistry } from '../src/index.js'
+import { InMemorySessionTaskRegistry, toSubscription } from '../src/index.js'
 import {
   backends,
   ctx,
@@ -120,10 +120,10 @@ describe('RegistryMirrorBus', () => {
     registry.subscribe = (sessionId, listener) => {
       live++
       const off = subscribe(sessionId, listener)
-      return () => {
+      return toSubscription(() => {
         live--
         off()
-      }
+      })
     }
     const task = await registry.create({ sessionId: 'a2a//ana/c1', kind: 'a2a', displayName: 't' })
     const bus = new RegistryMirrorBus(registry, task.id, 'a2a//ana/')

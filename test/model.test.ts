@@ -314,6 +314,10 @@ const CASES: Record<string, SchemaCase> = {
     valid: [{}, { signal: new AbortController().signal }],
     invalid: [{ signal: true }, { timeoutMs: 1 }],
   },
+  WakeWaitOptionsSchema: {
+    valid: [{}, { timeoutMs: 1 }, { signal: new AbortController().signal }],
+    invalid: [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { signal: 'x' }, { until: 'terminal' }],
+  },
   WaitRefsSchema: {
     valid: [
       { refs: [{ sessionId: 's', taskId: 't' }] },

@@ -270,6 +270,7 @@ describe('public surface', { timeout: SLOW }, () => {
         "toA2ATaskState",
         "toPublicTask",
         "toServerSentEvents",
+        "toSubscription",
         "toWireMessage",
         "toWireTask",
       ]
@@ -365,16 +366,17 @@ describe('public surface', { timeout: SLOW }, () => {
 
 describe('bundle size', { timeout: SLOW }, () => {
   // esbuild, minified ESM for the browser, gzip level 6 (the zlib default).
-  // Measured when the budgets were last set (0.2 with the durable control
-  // plane: claims, shared dispatch, deadline sweeps, the heap wait list and
-  // event gaps; esbuild 0.28.2, zod 4, nanoid 5, mitt 3):
-  //   library alone, dependencies external:  80,706 B raw, 25,411 B gzip
-  //   full bundle, zod + nanoid + mitt in:  176,033 B raw, 52,847 B gzip
+  // Measured when the budgets were last set (0.2 with the first-week
+  // additions: waitAny/waitAll, signals, timers, disposal, the awaitable
+  // wake queue, type guards; esbuild 0.28.2, zod 4, nanoid 5, mitt 3):
+  //   library alone, dependencies external:  98,581 B raw, 30,867 B gzip
+  //   full bundle, zod + nanoid + mitt in:  193,786 B raw, 58,256 B gzip
   //   `import { isTerminalState }` alone:        97 B raw (sideEffects: false lets it shake)
-  // (At the storage-port refactor they were 20,198 and 47,615 B gzip.)
+  // (With the durable control plane they were 25,411 and 52,847 B gzip; at
+  // the storage-port refactor 20,198 and 47,615.)
   // Budgets are about 15% over the measured gzip figures.
-  const BUDGET_LIBRARY_GZIP = 29_000
-  const BUDGET_FULL_GZIP = 61_000
+  const BUDGET_LIBRARY_GZIP = 35_500
+  const BUDGET_FULL_GZIP = 67_000
 
   async function measure(contents: string, external: string[]) {
     const result = await build({

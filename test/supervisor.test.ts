@@ -14,6 +14,7 @@ import {
   type SessionTask,
   type SessionTaskEventType,
   type SessionTaskListener,
+  type Subscription,
   TASK_ABORT_KINDS,
   TaskAbortReason,
   type TaskExecutionContext,
@@ -23,6 +24,7 @@ import {
   TaskNotFoundError,
   type TaskSupervisor,
   type TaskSupervisorOptions,
+  toSubscription,
   ValidationError,
 } from '../src/index.js'
 
@@ -42,12 +44,12 @@ class CountingRegistry extends InMemorySessionTaskRegistry {
     }
   }
 
-  override subscribe(sessionId: string, listener: SessionTaskListener): () => void {
-    return this.track(super.subscribe(sessionId, listener))
+  override subscribe(sessionId: string, listener: SessionTaskListener): Subscription {
+    return toSubscription(this.track(super.subscribe(sessionId, listener)))
   }
 
-  override subscribeAll(listener: AllSessionsListener): () => void {
-    return this.track(super.subscribeAll(listener))
+  override subscribeAll(listener: AllSessionsListener): Subscription {
+    return toSubscription(this.track(super.subscribeAll(listener)))
   }
 
   override onSessionDeleted(hook: (sessionId: string) => void): () => void {

@@ -13,15 +13,6 @@ import type {
   WaitOptions,
 } from './supervisor-options.js'
 
-// Declared for consumers whose `lib` predates ES2026's explicit resource
-// management (ES2022 + DOM), so the member below type-checks there too; it
-// merges with the lib's (or @types/node's) own declaration where there is one.
-declare global {
-  interface SymbolConstructor {
-    readonly asyncDispose: unique symbol
-  }
-}
-
 /** The control plane an agent runtime calls. */
 export type TaskSupervisor = {
   /** Creates a task and starts it with its kind's executor (or queues it for a slot). */
@@ -67,12 +58,5 @@ export type TaskSupervisor = {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-/**
- * The key of {@link TaskSupervisor}'s dispose method: `Symbol.asyncDispose`,
- * or where the runtime has none (older browsers), the registered symbol that
- * the `await using` helpers of esbuild and Babel fall back to.
- */
-export function asyncDisposeKey(): typeof Symbol.asyncDispose {
-  const native = (Symbol as { asyncDispose?: symbol }).asyncDispose
-  return (native ?? Symbol.for('Symbol.asyncDispose')) as typeof Symbol.asyncDispose
-}
+/** The key of {@link TaskSupervisor}'s dispose method (see `asyncDisposeKey` in model/dispose). */
+export { asyncDisposeKey } from '../model/dispose.js'

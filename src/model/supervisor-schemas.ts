@@ -85,6 +85,12 @@ export const WaitOptionsSchema = z.strictObject({
   signal: signal.optional(),
 })
 
+/** Options of `wakeQueue.next` and `wakeQueue.wakes`. */
+export const WakeWaitOptionsSchema = z.strictObject({
+  timeoutMs: positive.optional(),
+  signal: signal.optional(),
+})
+
 const TaskRefSchema = z.strictObject({ sessionId: SessionIdSchema, taskId: TaskIdSchema })
 
 /** The tasks of `supervisor.waitAny` and `waitAll`, under `refs`: at least one, none twice. */

@@ -7,6 +7,7 @@ import type {
 import type { EventGap } from '../events/event.js'
 import { SessionEventHub } from '../events/hub.js'
 import { checkedClock } from '../model/clock.js'
+import { type Subscription, toSubscription } from '../model/dispose.js'
 import { FunctionSchema, SessionIdSchema, StreamOptionsSchema } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
 import { createSessionStream, type StreamItem, type StreamOptions } from '../stream/stream.js'
@@ -73,17 +74,17 @@ export abstract class ListeningRegistry {
     return this.hub.emitter(sid)
   }
 
-  /** Listens to all of one session's events; returns the unsubscribe function. */
-  subscribe(sessionId: string, listener: SessionTaskListener): () => void {
+  /** Listens to all of one session's events; returns the unsubscribe function (also `Disposable`). */
+  subscribe(sessionId: string, listener: SessionTaskListener): Subscription {
     const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
     parseInput(FunctionSchema, listener, 'listener')
-    return both(this.hub.subscribe(sid, listener), this.store.watch?.(sid))
+    return toSubscription(both(this.hub.subscribe(sid, listener), this.store.watch?.(sid)))
   }
 
-  /** Listens to every session's events; returns the unsubscribe function. */
-  subscribeAll(listener: AllSessionsListener): () => void {
+  /** Listens to every session's events; returns the unsubscribe function (also `Disposable`). */
+  subscribeAll(listener: AllSessionsListener): Subscription {
     parseInput(FunctionSchema, listener, 'listener')
-    return both(this.hub.subscribeAll(listener), this.store.watch?.(undefined))
+    return toSubscription(both(this.hub.subscribeAll(listener), this.store.watch?.(undefined)))
   }
 
   /** Runs `hook` after a session is deleted. */

@@ -1,6 +1,7 @@
 import * as z from 'zod'
 import type { ListenerErrorHandler } from '../../events/emitter.js'
 import type { EventGap } from '../../events/event.js'
+import { asyncDisposeKey } from '../../model/dispose.js'
 import { FunctionSchema } from '../../model/schemas.js'
 import { parseInput } from '../../model/validate.js'
 import { SessionTaskRegistryCore } from '../../registry/core.js'
@@ -8,6 +9,8 @@ import { DEFAULT_TABLE_PREFIX, tableNames } from '../table-names.js'
 import { createDatabaseClock, type DatabaseClock } from './clock.js'
 import type { SqlClient } from './sql-client.js'
 import { PostgresTaskStore } from './store.js'
+
+const ASYNC_DISPOSE: typeof Symbol.asyncDispose = asyncDisposeKey()
 
 /** Options of {@link PostgresSessionTaskRegistry}. */
 export type PostgresSessionTaskRegistryOptions = {
@@ -148,6 +151,11 @@ export class PostgresSessionTaskRegistry extends SessionTaskRegistryCore {
   async close(): Promise<void> {
     this.clockSync?.clock.stop()
     await this.pg.relay.close()
+  }
+
+  /** Calls `close()`: `await using registry = new ...` closes it at block end. */
+  [ASYNC_DISPOSE](): Promise<void> {
+    return this.close()
   }
 
   /** Counts of what this process tracks in memory, for leak checks and metrics. */

@@ -1,6 +1,7 @@
 import * as z from 'zod'
 import type { ListenerErrorHandler } from '../../events/emitter.js'
 import type { EventGap } from '../../events/event.js'
+import { asyncDisposeKey } from '../../model/dispose.js'
 import { FunctionSchema } from '../../model/schemas.js'
 import { parseInput } from '../../model/validate.js'
 import { SessionTaskRegistryCore } from '../../registry/core.js'
@@ -8,6 +9,8 @@ import { DEFAULT_TABLE_PREFIX, tableNames } from '../table-names.js'
 import type { SqliteDriver } from './driver.js'
 import { SqliteTaskStore } from './store.js'
 import { SQLITE_SYNCHRONOUS, type SqliteSynchronous } from './wal.js'
+
+const ASYNC_DISPOSE: typeof Symbol.asyncDispose = asyncDisposeKey()
 
 /** Options of {@link SqliteSessionTaskRegistry}. */
 export type SqliteSessionTaskRegistryOptions = {
@@ -177,6 +180,11 @@ export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
   async close(): Promise<void> {
     this.sqlite.feed.stop()
     this.release()
+  }
+
+  /** Calls `close()`: `await using registry = new ...` closes it at block end. */
+  [ASYNC_DISPOSE](): Promise<void> {
+    return this.close()
   }
 
   /** Counts of what this process tracks in memory, for leak checks and metrics. */

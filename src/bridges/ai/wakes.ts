@@ -23,9 +23,16 @@ export type WakeStepsOptions<TOOLS extends ToolSet> = {
   onMessage?: ((message: ModelMessage, wakes: readonly TaskWake[]) => void) | undefined
 }
 
-/** The default message of a batch of wakes: one user message, one line per wake. */
-export function wakeMessage(wakes: readonly TaskWake[]): ModelMessage {
-  const lines = wakes.map((w) => `- ${w.text}`)
+/**
+ * The default message of a batch of wakes: one user message, one line per
+ * wake (`describe` gives a wake's text; {@link wakeSteps} passes the
+ * queue's, which adds a failed task's error).
+ */
+export function wakeMessage(
+  wakes: readonly TaskWake[],
+  describe: (wake: TaskWake) => string = (wake) => wake.text,
+): ModelMessage {
+  const lines = wakes.map((w) => `- ${describe(w)}`)
   return { role: 'user', content: `Background task updates:\n${lines.join('\n')}` }
 }
 
@@ -39,7 +46,12 @@ export function wakeMessage(wakes: readonly TaskWake[]): ModelMessage {
 export function wakeSteps<TOOLS extends ToolSet>(
   options: WakeStepsOptions<TOOLS>,
 ): PrepareStepFunction<TOOLS> {
-  const format = options.format ?? wakeMessage
+  const queue = options.queue
+  // A hand-made queue may have no describe: the wake's own text then.
+  const describe = (wake: TaskWake) =>
+    typeof queue.describe === 'function' ? queue.describe(wake) : wake.text
+  const byDefault = (wakes: readonly TaskWake[]) => wakeMessage(wakes, describe)
+  const format = options.format ?? byDefault
   return async (step) => {
     const mine: PrepareStepResult<TOOLS> | undefined = await options.prepareStep?.(step)
     const wakes = options.queue.drain(options.sessionId)
@@ -50,7 +62,7 @@ export function wakeSteps<TOOLS extends ToolSet>(
     try {
       message = format(wakes)
     } catch {
-      message = wakeMessage(wakes)
+      message = byDefault(wakes)
     }
     try {
       options.onMessage?.(message, wakes)
