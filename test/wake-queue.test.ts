@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import {
   createWakeQueue,
+  type EventGap,
   InMemorySessionTaskRegistry,
+  InMemoryTaskStore,
+  SessionTaskRegistryCore,
+  type StoreEventSink,
   type TaskWake,
   ValidationError,
 } from '../src/index.js'
@@ -127,6 +131,43 @@ describe('WakeQueue.describe', () => {
     expect(queue.describe({ ...failed })).toBe(failed.text)
     queue.stop()
   })
+
+  test("a failed task's wake rebuilt after lost events carries its error, and goes to a waiting taker", async () => {
+    let sink: StoreEventSink | undefined
+    let losing = false
+    const store = new (class extends InMemoryTaskStore {
+      override attach(out: StoreEventSink): void {
+        sink = out
+        super.attach({
+          ...out,
+          deliver: (sid, events) => (losing ? undefined : out.deliver(sid, events)),
+        })
+      }
+    })()
+    const registry = new SessionTaskRegistryCore(store, { onEventGap: () => {} })
+    const queue = createWakeQueue(registry)
+    const task = await registry.create({
+      sessionId: 's',
+      kind: 'k',
+      displayName: 'deploy',
+      wakePolicy: 'on_terminal',
+      state: 'running',
+    })
+    const waiting = queue.next('s')
+    losing = true
+    await registry.update('s', task.id, {
+      state: 'failed',
+      error: { kind: 'exit', message: 'kubectl exited with 1' },
+    })
+    losing = false
+    const gap: EventGap = { sessionId: 's', after: 1, through: 2 }
+    sink?.gap(gap)
+    const wake = await waiting
+    if (wake === undefined) throw new Error('the rebuilt wake was expected')
+    expect(wake.text).toBe(`Task "deploy" (${task.id}) finished: failed.`)
+    expect(queue.describe(wake)).toBe(`${wake.text}\n- error: kubectl exited with 1`)
+    queue.stop()
+  })
 })
 
 describe('WakeQueue.wakes', () => {
@@ -178,6 +219,77 @@ describe('WakeQueue.wakes', () => {
     for await (const _ of queue.wakes('s')) break
     await finish(registry, 's', 'b')
     expect(queue.pending('s')).toBe(1)
+    queue.stop()
+  })
+
+  test('two loops over one session share its wakes: each wake reaches exactly one of them', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    const queue = createWakeQueue(registry)
+    const got: Record<'left' | 'right', string[]> = { left: [], right: [] }
+    const loop = async (side: 'left' | 'right') => {
+      for await (const wake of queue.wakes('s')) got[side].push(wake.taskId)
+    }
+    const loops = Promise.all([loop('left'), loop('right')])
+    const ids: string[] = []
+    for (const name of ['a', 'b', 'c', 'd', 'e', 'f'])
+      ids.push((await finish(registry, 's', name)).id)
+    queue.stop()
+    await loops
+    // Waiting takers are served oldest first, so the two loops alternate.
+    expect(got.left).toEqual([ids[0], ids[2], ids[4]])
+    expect(got.right).toEqual([ids[1], ids[3], ids[5]])
+    expect(queue.pending('s')).toBe(0)
+  })
+
+  test('a loop that ends by break, abort or stop leaves no abort listener and no taker behind', async () => {
+    const registry = new InMemorySessionTaskRegistry()
+    const queue = createWakeQueue(registry)
+    const counted = () => {
+      const controller = new AbortController()
+      const add = vi.spyOn(controller.signal, 'addEventListener')
+      const remove = vi.spyOn(controller.signal, 'removeEventListener')
+      const active = () => add.mock.calls.length - remove.mock.calls.length
+      return { controller, signal: controller.signal, active, added: () => add.mock.calls.length }
+    }
+    const one = counted()
+    const broken = (async () => {
+      let n = 0
+      for await (const _ of queue.wakes('s', { signal: one.signal })) if (++n === 2) break
+    })()
+    await finish(registry, 's', 'a')
+    await finish(registry, 's', 'b')
+    await broken
+    await finish(registry, 's', 'c')
+    // No taker of the ended loop swallowed it.
+    expect(queue.drain('s')).toHaveLength(1)
+
+    const two = counted()
+    const aborted = (async () => {
+      for await (const _ of queue.wakes('s', { signal: two.signal })) throw new Error('no wake')
+    })()
+    two.controller.abort()
+    await aborted
+    await finish(registry, 's', 'd')
+    expect(queue.drain('s')).toHaveLength(1)
+
+    const three = counted()
+    const stopped = (async () => {
+      for await (const _ of queue.wakes('s', { signal: three.signal })) throw new Error('no wake')
+    })()
+    queue.stop()
+    await stopped
+    for (const { added, active } of [one, two, three]) {
+      expect(added()).toBeGreaterThan(0)
+      expect(active()).toBe(0)
+    }
+  })
+
+  test('refuses a timeoutMs by name: a loop ends on its signal or stop(), not on a pause', () => {
+    const queue = createWakeQueue(new InMemorySessionTaskRegistry())
+    expect(() => queue.wakes('s', { timeoutMs: 10 } as { signal?: AbortSignal })).toThrow(
+      /timeoutMs/,
+    )
+    expect(() => queue.wakes('')).toThrow(/sessionId/)
     queue.stop()
   })
 

@@ -59,6 +59,8 @@ export type WakeWaitOptions = {
 }
 
 const WakeSourceSchema = registryWith(['subscribeAll'])
+// An iteration has no timeout of its own: it ends on its signal or `stop()`.
+const WakeIterationOptionsSchema = WakeWaitOptionsSchema.omit({ timeoutMs: true })
 
 type Taker = { give: (wake: TaskWake | undefined) => void }
 
@@ -188,7 +190,7 @@ export function createWakeQueue(registry: SessionTaskRegistry): WakeQueue {
     wakes(sessionId, options) {
       const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
       const opts =
-        options === undefined ? {} : parseInput(WakeWaitOptionsSchema, options, 'options')
+        options === undefined ? {} : parseInput(WakeIterationOptionsSchema, options, 'options')
       const { signal } = opts
       return {
         async *[Symbol.asyncIterator]() {

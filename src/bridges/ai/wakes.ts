@@ -75,8 +75,9 @@ export function wakeSteps<TOOLS extends ToolSet>(
 
 /**
  * Resolves with the session's pending wakes once there is at least one
- * (at once if some are pending), or with none after `timeoutMs`: how a
- * runtime keeps its loop going, or resumes it, while tasks are still out.
+ * (at once if some are pending), or with none after `timeoutMs` or when
+ * `signal` aborts: how a runtime keeps its loop going, or resumes it, while
+ * tasks are still out.
  */
 export async function nextWakes(
   queue: WakeQueue,
@@ -89,10 +90,28 @@ export async function nextWakes(
       { path: ['timeoutMs'], message: problem },
     ])
   }
+  // A function, not a field read: the signal may abort while this waits.
+  const aborted = () => options.signal?.aborted === true
+  if (queue.pending(sessionId) > 0) return queue.drain(sessionId)
+  if (options.timeoutMs === 0 || aborted()) return []
+  // Woken by the queue itself; a hand-made queue without `next` is polled.
+  if (typeof queue.next === 'function') {
+    let first: TaskWake | undefined
+    try {
+      first = await queue.next(sessionId, {
+        timeoutMs: Math.min(Math.ceil(options.timeoutMs), Number.MAX_SAFE_INTEGER),
+        signal: options.signal,
+      })
+    } catch (error) {
+      if (aborted()) return []
+      throw error
+    }
+    return first === undefined ? [] : [first, ...queue.drain(sessionId)]
+  }
   const until = Date.now() + options.timeoutMs
   for (;;) {
     if (queue.pending(sessionId) > 0) return queue.drain(sessionId)
-    if (Date.now() >= until || options.signal?.aborted === true) return []
+    if (Date.now() >= until || aborted()) return []
     await new Promise((resolve) =>
       setTimeout(resolve, Math.min(options.pollMs ?? 25, until - Date.now())),
     )
