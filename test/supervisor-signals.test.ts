@@ -172,8 +172,12 @@ describe('spawn with a signal', () => {
     const tasks: SessionTask[] = []
     for (let i = 0; i < 3; i++)
       tasks.push(await supervisor.spawn(input(), { signal: session.signal }))
-    expect(abortListeners(session.signal)).toBe(3)
-    for (const task of tasks) await registry.update('s1', task.id, { state: 'succeeded' })
+    // One listener serves every task tied to the signal.
+    expect(abortListeners(session.signal)).toBe(1)
+    for (const task of tasks.slice(0, 2))
+      await registry.update('s1', task.id, { state: 'succeeded' })
+    expect(abortListeners(session.signal)).toBe(1)
+    await registry.update('s1', (tasks[2] as SessionTask).id, { state: 'succeeded' })
     expect(abortListeners(session.signal)).toBe(0)
     session.abort()
     await flush()
@@ -198,8 +202,9 @@ describe('spawn with a signal', () => {
     const controller = new AbortController()
     await supervisor.spawn(input({ sessionId: 'a' }), { signal: controller.signal })
     await supervisor.spawn(input({ sessionId: 'b' }), { signal: controller.signal })
-    expect(abortListeners(controller.signal)).toBe(2)
+    expect(abortListeners(controller.signal)).toBe(1)
     await registry.deleteSession('a')
+    // Still held for the task of session b.
     expect(abortListeners(controller.signal)).toBe(1)
     const closing = supervisor.close()
     clock.advance(1000)

@@ -16,6 +16,8 @@ export type DeliveryDeps = {
 export type InboundMessage = {
   content: TaskMessagePart[]
   inReplyTo?: string | undefined
+  /** Checked right before the message is recorded: an abort until then records nothing. */
+  signal?: AbortSignal | undefined
 }
 
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -35,6 +37,7 @@ export async function deliverMessage(
 ): Promise<{ message: TaskMessage; delivery: MessageDelivery }> {
   const { registry, executors } = deps
   const before = await registry.get(sid, tid)
+  body.signal?.throwIfAborted()
   const message = await registry.recordMessage(sid, tid, {
     direction: 'inbound',
     content: body.content,

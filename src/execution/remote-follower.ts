@@ -1,5 +1,6 @@
 import { SessionTaskError, StaleAttemptError, TaskNotFoundError } from '../model/errors.js'
 import type { SessionTask } from '../model/schemas.js'
+import { pause } from './abort.js'
 import type { TaskExecutionContext } from './executor.js'
 import { taskKey } from './task-key.js'
 
@@ -33,55 +34,6 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 // task fails. A fenced or vanished task belongs to someone else: stop.
 const isGone = (error: unknown) =>
   error instanceof StaleAttemptError || error instanceof TaskNotFoundError
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
-
-/**
- * Settles with `work`, or rejects once `signal` aborts, whichever comes
- * first: a client call that ignores its signal cannot hold the caller.
- */
-export function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {})
-    return Promise.reject(signal.reason)
-  }
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(signal.reason)
-    signal.addEventListener('abort', abort, { once: true })
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort))
-  })
-}
-
-/**
- * Runs `work` with a signal of its own that follows `signal` until `work`
- * settles: a client that never removes its abort listener (the MCP SDK's)
- * then leaves it on a signal that is dropped, not on the run's.
- */
-export async function withSignal<T>(
-  signal: AbortSignal,
-  work: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  const own = new AbortController()
-  const abort = () => own.abort(signal.reason)
-  if (signal.aborted) abort()
-  else signal.addEventListener('abort', abort, { once: true })
-  try {
-    return await work(own.signal)
-  } finally {
-    signal.removeEventListener('abort', abort)
-  }
-}
 
 /**
  * Follows the remote tasks of a client executor, one turn per local task:

@@ -131,6 +131,14 @@ export class Spawner {
       this.deps.forget(key)
       return task
     }
+    if (isTerminalState(after.state)) {
+      // Ended (by a listener, or another process) before the start above saw
+      // it: its terminal event has passed, so nothing else frees the slot.
+      const key = taskKey(task.sessionId, task.id)
+      if (runs.has(key))
+        runs.abort(key, new TaskAbortReason('canceled', 'task ended before it started'))
+      this.deps.forget(key)
+    }
     return after
   }
 }

@@ -21,6 +21,7 @@ import {
 } from '../model/supervisor-schemas.js'
 import { parseInput } from '../model/validate.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
+import { untilAborted } from './abort.js'
 import { TaskAbortReason } from './abort-reason.js'
 import { Admission } from './admission.js'
 import { Cancellation } from './cancellation.js'
@@ -40,6 +41,7 @@ import { taskKey } from './task-key.js'
 import { asyncDisposeKey, type TaskSupervisor } from './task-supervisor.js'
 import { platformTimers, type TimerSource } from './timer.js'
 import { type TaskWait, waitForAll, waitForAny, waitForTask } from './wait.js'
+import { WaitCloser } from './wait-closer.js'
 
 export type { TaskSupervisor } from './task-supervisor.js'
 
@@ -71,6 +73,8 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
   // The message in flight per task, so answers are delivered one at a time.
   const messaging = new DeliveryLine()
   const signals = new SpawnSignals()
+  const waits = new WaitCloser()
+  let closing: Promise<void> | undefined
 
   // The two need each other; the queue is only pumped on a later microtask, after both exist.
   const admission: Admission = new Admission({
@@ -134,6 +138,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
 
   // Whoever writes the terminal state, the slot is freed here.
   const forget = (key: string) => {
+    signals.release(key)
     deadlines.clear(key)
     admission.withdraw(key)
     runs.end(key)
@@ -190,16 +195,13 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     parseInput(TaskIdSchema, taskId, 'taskId'),
   ]
 
-  const waitOf = (waitOptions: unknown): TaskWait => {
+  // A wait's options, and a signal that also ends it when the supervisor closes.
+  const waited = <T>(waitOptions: unknown, run: (wait: TaskWait) => Promise<T>): Promise<T> => {
     const opts =
       waitOptions === undefined ? {} : parseInput(WaitOptionsSchema, waitOptions, 'WaitOptions')
     opts.signal?.throwIfAborted()
-    return {
-      until: opts.until ?? 'terminal',
-      timeoutMs: opts.timeoutMs,
-      signal: opts.signal,
-      timers,
-    }
+    const { until = 'terminal', timeoutMs } = opts
+    return waits.run(opts.signal, (signal) => run({ until, timeoutMs, signal, timers }))
   }
 
   // A spawn's signal, once the task exists: an abort cancels it.
@@ -301,30 +303,34 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       ]
       // One message of a task at a time here: a second answer waits until
       // the first was delivered (or put back).
-      return messaging.run(taskKey(sid, tid), () => {
-        signal?.throwIfAborted()
+      let queued = true
+      const turn = messaging.run(taskKey(sid, tid), () => {
+        queued = false
         return deliverMessage(
           { registry, executors, contextFor: (task) => runs.contextFor(task) },
           sid,
           tid,
-          { content, inReplyTo: parsed.inReplyTo },
+          { content, inReplyTo: parsed.inReplyTo, signal },
         )
       })
+      // Aborted while queued: reject now (the turn then records nothing).
+      // Once the turn has begun, the delivery decides.
+      return untilAborted(signal, turn, () => queued)
     },
 
     async wait(sessionId, taskId, waitOptions) {
       const [sid, tid] = ids(sessionId, taskId)
-      return waitForTask(registry, sid, tid, waitOf(waitOptions))
+      return waited(waitOptions, (w) => waitForTask(registry, sid, tid, w))
     },
 
     async waitAny(refs, waitOptions) {
       const list = parseInput(WaitRefsSchema, { refs }, 'waitAny').refs
-      return waitForAny(registry, list, waitOf(waitOptions))
+      return waited(waitOptions, (w) => waitForAny(registry, list, w))
     },
 
     async waitAll(refs, waitOptions) {
       const list = parseInput(WaitRefsSchema, { refs }, 'waitAll').refs
-      return waitForAll(registry, list, waitOf(waitOptions))
+      return waited(waitOptions, (w) => waitForAll(registry, list, w))
     },
 
     async reconcile(sessionId, taskId) {
@@ -361,24 +367,30 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
 
     startHousekeeping: (housekeepingOptions) => housekeeping.start(housekeepingOptions),
 
-    async close() {
-      if (closed) return
-      closed = true
-      housekeeping.stopAll()
-      dispatch?.stop()
-      signals.releaseAll()
-      admission.close()
-      runs.abortAll(new TaskAbortReason('closed', 'supervisor closed'))
-      if (runs.size > 0) await runs.whenIdle(cancelGraceMs)
-      if (shared) await handBack(registry, executors, runs.held(), onError)
-      deadlines.clearAll()
-      runs.clear()
-      unsubscribe()
-      unhook?.()
-      unhookGap?.()
+    close() {
+      // A second close() settles with the first, once everything is done.
+      closing ??= closeNow()
+      return closing
     },
 
     [asyncDisposeKey()]: () => supervisor.close(),
+  }
+
+  async function closeNow(): Promise<void> {
+    closed = true
+    waits.close()
+    housekeeping.stopAll()
+    dispatch?.stop()
+    signals.releaseAll()
+    admission.close()
+    runs.abortAll(new TaskAbortReason('closed', 'supervisor closed'))
+    if (runs.size > 0 && cancelGraceMs > 0) await runs.whenIdle(cancelGraceMs)
+    if (shared) await handBack(registry, executors, runs.held(), onError)
+    deadlines.clearAll()
+    runs.clear()
+    unsubscribe()
+    unhook?.()
+    unhookGap?.()
   }
 
   dispatch?.start()

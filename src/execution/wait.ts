@@ -45,7 +45,6 @@ function awaitTasks(
   const matched = refs.map(() => false)
   // Bumped by each event of a task: a read begun before it is older and must not win.
   const versions = refs.map(() => 0)
-  const all = refs.map((_, i) => i)
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason)
@@ -62,39 +61,49 @@ function awaitTasks(
       cleanup()
       reject(error)
     }
-    const finish = (timedOut: boolean, known?: SessionTask[]) => {
+    // The timeout: every task's record as it is now, matched or not.
+    const timeOut = () => {
       if (done) return
       const hits = [...matched]
       cleanup()
-      const read: Promise<readonly (SessionTask | undefined)[]> =
-        known !== undefined
-          ? Promise.resolve(known)
-          : Promise.all(refs.map((r) => registry.get(r.sessionId, r.taskId)))
-      read.then((tasks) => {
-        const missing = tasks.indexOf(undefined)
-        const ref = refs[missing]
+      Promise.all(refs.map((r) => registry.get(r.sessionId, r.taskId))).then((tasks) => {
+        const ref = refs[tasks.indexOf(undefined)]
         if (ref !== undefined) reject(notFound(ref))
-        else resolve({ tasks: tasks as SessionTask[], matched: hits, timedOut })
+        else resolve({ tasks: tasks as SessionTask[], matched: hits, timedOut: true })
       }, reject)
     }
-    // Reads the tasks at `which`; a record newer than any event seen since sets their match.
-    const check = (which: readonly number[]) => {
-      const at = which.map((i) => versions[i])
-      Promise.all(
-        which.map((i) => {
-          const ref = refs[i] as TaskRef
-          return registry.get(ref.sessionId, ref.taskId)
-        }),
-      ).then((tasks) => {
+    // Reads every task and resolves only if the records themselves complete
+    // the wait, so a task that moved on after its matching event is not
+    // returned as a match. A record overtaken by an event during the read is
+    // stale: that event's state stands, and a wait it completes reads again.
+    // One read at a time: a burst of events costs one more read, not one each.
+    let reading = false
+    let again = false
+    const check = () => {
+      if (reading) {
+        again = true
+        return
+      }
+      reading = true
+      again = false
+      const at = [...versions]
+      Promise.all(refs.map((r) => registry.get(r.sessionId, r.taskId))).then((tasks) => {
+        reading = false
         if (done) return
-        let fresh = which.length === refs.length
-        for (const [k, i] of which.entries()) {
-          const task = tasks[k]
-          if (task === undefined) return fail(notFound(refs[i] as TaskRef))
-          if (versions[i] !== at[k]) fresh = false
-          else matched[i] = matches(task)
+        const missing = tasks.indexOf(undefined)
+        if (missing >= 0) return fail(notFound(refs[missing] as TaskRef))
+        let fresh = true
+        for (const [i, task] of tasks.entries()) {
+          if (versions[i] !== at[i]) fresh = false
+          else matched[i] = matches(task as SessionTask)
         }
-        if (complete(matched)) finish(false, fresh ? (tasks as SessionTask[]) : undefined)
+        // Asked again during the read (a gap, or an event): read once more.
+        if (again) return check()
+        if (!complete(matched)) return
+        if (!fresh) return check()
+        const hits = [...matched]
+        cleanup()
+        resolve({ tasks: tasks as SessionTask[], matched: hits, timedOut: false })
       }, fail)
     }
     // Listen first, then read: no transition can fall in between.
@@ -113,7 +122,7 @@ function awaitTasks(
           if (i === undefined) return
           versions[i] = (versions[i] ?? 0) + 1
           matched[i] = matches(task)
-          if (complete(matched)) finish(false)
+          if (complete(matched)) check()
         }),
       )
     }
@@ -126,7 +135,7 @@ function awaitTasks(
     // Lost events may have held the transition waited for: read that session's tasks again.
     const unhookGap = registry.onEventGap?.((gap) => {
       if (done || !sessions.has(gap.sessionId)) return
-      check(all.filter((i) => refs[i]?.sessionId === gap.sessionId))
+      check()
     })
     if (unhookGap !== undefined) stops.push(unhookGap)
     if (signal !== undefined) {
@@ -134,8 +143,14 @@ function awaitTasks(
       signal.addEventListener('abort', onAbort, { once: true })
       stops.push(() => signal.removeEventListener('abort', onAbort))
     }
-    if (timeoutMs !== undefined) stops.push(timers.startTimer(timeoutMs, () => finish(true)))
-    check(all)
+    try {
+      if (timeoutMs !== undefined) stops.push(timers.startTimer(timeoutMs, timeOut))
+    } catch (error) {
+      // A timer source that throws must not leave the listeners above attached.
+      fail(error)
+      return
+    }
+    check()
   })
 }
 

@@ -11,10 +11,11 @@ export type ManualClock = TimerSource & {
   /**
    * Moves the clock forward by `ms`, firing every timer that falls due on
    * the way, each with the clock at its due instant (a timer armed by one
-   * that fires runs too, if due within `ms`).
+   * that fires runs too, if due within `ms`). Throws a `RangeError` unless
+   * `ms` is a finite number >= 0.
    */
   advance(ms: number): void
-  /** Sets the clock to an instant; a move forward fires the timers due by then. */
+  /** Sets the clock to an instant (back too); a move forward fires the timers due by then. */
   set(instant: Date | string | number): void
   /** How many timers are armed and not yet fired or canceled. */
   pendingTimers(): number
@@ -45,15 +46,25 @@ export function createManualClock(
       time = Math.max(time, timer.due)
       timer.fire()
     }
-    time = target
+    // A callback may have moved the clock past `target`; time never runs back here.
+    time = Math.max(time, target)
   }
   return {
     now: () => new Date(time),
     advance(ms) {
+      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+        throw new RangeError(`advance(ms): ms must be a finite number >= 0, got ${String(ms)}`)
+      }
       moveTo(time + ms)
     },
     set(instant) {
-      moveTo(new Date(instant).getTime())
+      const target = new Date(instant).getTime()
+      if (Number.isNaN(target)) {
+        throw new RangeError(`set(instant): instant is not a valid date: ${String(instant)}`)
+      }
+      // Setting an earlier instant moves the clock back, firing nothing.
+      if (target < time) time = target
+      else moveTo(target)
     },
     startTimer(delayMs, fire) {
       const timer: ManualTimer = { due: time + Math.max(0, delayMs), order: armed++, fire }

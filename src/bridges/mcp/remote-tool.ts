@@ -10,14 +10,12 @@ import {
   RELATED_TASK_META_KEY,
   ResultSchema,
 } from '@modelcontextprotocol/sdk/types.js'
+import { pause, untilAborted, withSignal } from '../../execution/abort.js'
 import type { TaskExecutionContext, TaskExecutor } from '../../execution/executor.js'
 import {
-  pause,
   RemoteFollower,
   type RemoteTurnState,
   type RemoteTurnSteps,
-  untilAborted,
-  withSignal,
 } from '../../execution/remote-follower.js'
 import { ValidationError } from '../../model/errors.js'
 import type { JsonValue } from '../../model/json.js'
