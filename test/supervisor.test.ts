@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
-  type AllSessionsListener,
   type ConcurrencyLimits,
   type CreateSessionTask,
   createTaskSupervisor,
@@ -13,8 +12,6 @@ import {
   registerTaskExecutor,
   type SessionTask,
   type SessionTaskEventType,
-  type SessionTaskListener,
-  type Subscription,
   TASK_ABORT_KINDS,
   TaskAbortReason,
   type TaskExecutionContext,
@@ -24,38 +21,10 @@ import {
   TaskNotFoundError,
   type TaskSupervisor,
   type TaskSupervisorOptions,
-  toSubscription,
   ValidationError,
 } from '../src/index.js'
-
-/** Counts the listeners a component attaches to the registry and has not detached. */
-class CountingRegistry extends InMemorySessionTaskRegistry {
-  live = 0
-
-  private track(off: () => void): () => void {
-    this.live++
-    let detached = false
-    return () => {
-      if (!detached) {
-        detached = true
-        this.live--
-      }
-      off()
-    }
-  }
-
-  override subscribe(sessionId: string, listener: SessionTaskListener): Subscription {
-    return toSubscription(this.track(super.subscribe(sessionId, listener)))
-  }
-
-  override subscribeAll(listener: AllSessionsListener): Subscription {
-    return toSubscription(this.track(super.subscribeAll(listener)))
-  }
-
-  override onSessionDeleted(hook: (sessionId: string) => void): () => void {
-    return this.track(super.onSessionDeleted(hook))
-  }
-}
+import { track } from './fixtures/adversary.js'
+import { CountingRegistry } from './fixtures/counting-registry.js'
 
 type Call = { task: SessionTask; ctx: TaskExecutionContext }
 type DeliverCall = Call & { message: TaskMessage }
@@ -132,22 +101,6 @@ const input = (
 
 /** Lets pending promise chains and due (zero-delay) timers run. */
 const flush = () => vi.advanceTimersByTimeAsync(0)
-
-/** Tracks whether a promise has settled. */
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false }
-  promise.then(
-    (value) => {
-      state.settled = true
-      state.value = value
-    },
-    (error: unknown) => {
-      state.settled = true
-      state.error = error
-    },
-  )
-  return state
-}
 
 const never = () => new Promise<void>(() => {})
 

@@ -14,6 +14,7 @@ import {
   type TaskSupervisor,
 } from '../src/index.js'
 import { createManualClock, type ManualClock } from '../src/testing/index.js'
+import { track } from './fixtures/adversary.js'
 import { CountingRegistry } from './fixtures/counting-registry.js'
 
 // supervisor.wait, waitAny and waitAll (src/execution/wait.ts): event
@@ -62,22 +63,6 @@ function setup() {
     registry.update(ref.sessionId, ref.taskId, update)
   const leftovers = () => ({ listeners: registry.live - baseline, timers: clock.pendingTimers() })
   return { clock, registry, supervisor, spawn, set, leftovers }
-}
-
-/** Tracks whether a promise has settled, without awaiting it. */
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false }
-  promise.then(
-    (value) => {
-      state.settled = true
-      state.value = value
-    },
-    (error: unknown) => {
-      state.settled = true
-      state.error = error
-    },
-  )
-  return state
 }
 
 /** Lets pending promise chains run (no time passes). */
