@@ -251,7 +251,7 @@ view?.stop()
 
 print(bold('\nwakes the agent would get on its next turn:'))
 for (const wake of wakes.drain(SESSION)) {
-  const [first = '', ...more] = wake.text.split('\n').map(plain)
+  const [first = '', ...more] = wakes.describe(wake).split('\n').map(plain)
   print(`  - ${first}`)
   for (const line of more) print(`    ${line}`)
 }

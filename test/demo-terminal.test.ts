@@ -42,6 +42,8 @@ describe('the demo, piped', () => {
     expect(stdout).toMatch(/^\d+\.\d{3}s {2}the session cancels the monitor$/m)
     // The end summary.
     expect(stdout).toContain('wakes the agent would get on its next turn:')
+    // The failed task's wake names its error (the queue's describe).
+    expect(stdout).toMatch(/^ {4}- error: task timed out after \d+ ms$/m)
     expect(stdout).toContain('final records:')
     expect(stdout).toMatch(
       /^ {2}count-lines +background_tool +succeeded \(5 lines; last: line 5\)$/m,
