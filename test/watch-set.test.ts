@@ -39,6 +39,21 @@ describe('WatchSet', () => {
     expect(set.follows('s')).toBe(false)
     off()
     expect(set.size).toBe(0)
+    // The deletion already dropped it: nothing is left to be told gone.
+    expect(gone).toEqual([])
+  })
+
+  test('a release from before a deletion leaves the next life of the session followed', () => {
+    const set = new WatchSet()
+    const gone: (string | undefined)[] = []
+    const old = set.add('s', (id) => gone.push(id))
+    set.delete('s')
+    const fresh = set.add('s', (id) => gone.push(id))
+    old()
+    expect(set.follows('s')).toBe(true)
+    expect(set.size).toBe(1)
+    fresh()
+    expect(set.follows('s')).toBe(false)
     expect(gone).toEqual(['s'])
   })
 })

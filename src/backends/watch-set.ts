@@ -4,7 +4,9 @@
  * all. Backends use it to keep delivery state only for what is followed.
  */
 export class WatchSet {
-  private readonly counts = new Map<string, number>()
+  // One entry per life of a session: a release from before its deletion
+  // finds another entry (or none) and leaves the new life's count alone.
+  private readonly counts = new Map<string, { n: number }>()
   private everyCount = 0
 
   /**
@@ -14,7 +16,15 @@ export class WatchSet {
    */
   add(sessionId: string | undefined, gone: (sessionId: string | undefined) => void): () => void {
     if (sessionId === undefined) this.everyCount++
-    else this.counts.set(sessionId, (this.counts.get(sessionId) ?? 0) + 1)
+    let life: { n: number } | undefined
+    if (sessionId !== undefined) {
+      life = this.counts.get(sessionId)
+      if (life === undefined) {
+        life = { n: 0 }
+        this.counts.set(sessionId, life)
+      }
+      life.n++
+    }
     let active = true
     return () => {
       if (!active) return
@@ -24,11 +34,9 @@ export class WatchSet {
         if (this.everyCount === 0) gone(undefined)
         return
       }
-      const left = (this.counts.get(sessionId) ?? 1) - 1
-      if (left > 0) {
-        this.counts.set(sessionId, left)
-        return
-      }
+      if (life === undefined || this.counts.get(sessionId) !== life) return
+      life.n--
+      if (life.n > 0) return
       this.counts.delete(sessionId)
       gone(sessionId)
     }
@@ -49,7 +57,10 @@ export class WatchSet {
     return this.everyCount > 0 || this.counts.has(sessionId)
   }
 
-  /** Drops a session's own listeners from the count (its session was deleted). */
+  /**
+   * Drops a session's own listeners from the count (its session was
+   * deleted, and its listeners with it); their releases then do nothing.
+   */
   delete(sessionId: string): void {
     this.counts.delete(sessionId)
   }

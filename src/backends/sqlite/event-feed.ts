@@ -15,14 +15,23 @@ export type EventFeedOptions = {
   reportError: (error: unknown) => void
 }
 
-/** A feed row read for delivery. */
-type FeedRow = { gid: number; sessionId: string; seq: number; row: SqliteRow }
+/**
+ * What waits for delivery, in gid order: a row read from the table, one of
+ * this process's own events (handed over at its commit), or a deletion of
+ * its own (which only moves the feed past its marker).
+ */
+type FeedRow =
+  | { gid: number; sessionId: string; seq: number; row: SqliteRow }
+  | { gid: number; sessionId: string; own: SequencedEvent }
+  | { gid: number; sessionId: string; ownDeletion: true }
 
 // Sessions whose last seq is remembered while everything is watched; the
 // least recently seen are forgotten first (they then restart without a gap check).
 const MAX_TRACKED = 10_000
 // Rows read per query while catching up.
 const BATCH = 500
+// The longest pause between polls that keep failing.
+const MAX_RETRY_MS = 1000
 
 /**
  * Delivers a SQLite database's committed events to this process in commit
@@ -68,19 +77,31 @@ export class EventFeed {
     this.sink = sink
   }
 
-  /** Polls for other processes' commits every `intervalMs`; idempotent. */
+  /**
+   * Polls for other processes' commits every `intervalMs`; idempotent. A
+   * poll that keeps failing (a connection closed under the registry) is
+   * reported once per distinct error, and retried less and less often (up
+   * to once a second) until one succeeds.
+   */
   start(intervalMs: number): void {
     if (this.stopPolling !== undefined) return
     let stopped = false
     let cancel = () => {}
+    let delay = intervalMs
+    let lastFailure: string | undefined
     const tick = () => {
       if (stopped) return
       try {
         this.poll()
+        delay = intervalMs
+        lastFailure = undefined
       } catch (error) {
-        this.o.reportError(error)
+        const text = String((error as Error)?.message ?? error)
+        if (text !== lastFailure) this.o.reportError(error)
+        lastFailure = text
+        delay = Math.min(Math.max(delay, 1) * 2, Math.max(intervalMs, MAX_RETRY_MS))
       }
-      cancel = startTimer(intervalMs, tick)
+      cancel = startTimer(delay, tick)
     }
     cancel = startTimer(intervalMs, tick)
     this.stopPolling = () => {
@@ -162,7 +183,18 @@ export class EventFeed {
     // of it (in order) before its own events, and this loop then finds it done.
     while (this.head < this.unsent.length) {
       const row = this.unsent[this.head++] as FeedRow
-      this.emitRow(row)
+      try {
+        this.emitRow(row)
+      } catch (error) {
+        // A row this process cannot read (another writer's) must not fail
+        // the write whose commit is delivering it: it is lost here, said so.
+        this.gid = Math.max(this.gid, row.gid)
+        this.o.reportError(error)
+        if ('seq' in row && this.interested(row.sessionId)) {
+          this.sink?.gap({ sessionId: row.sessionId, after: row.seq - 1, through: row.seq })
+          this.last.set(row.sessionId, row.seq)
+        }
+      }
     }
     this.unsent = []
     this.head = 0
@@ -171,7 +203,9 @@ export class EventFeed {
   /**
    * After a commit: hands over the rows read before it, then the write's
    * own events (seqs from `first`, gids from `firstGid`); a deletion of its
-   * own (`deleted`) only moves the feed past its marker.
+   * own (`deleted`) only moves the feed past its marker. Both join the one
+   * queue: a listener that writes while these are delivered hands over the
+   * rest of them before its own.
    */
   committed(
     own:
@@ -179,27 +213,35 @@ export class EventFeed {
       | undefined,
     deleted?: { sessionId: string; gid: number } | undefined,
   ): void {
-    this.flush()
     if (own !== undefined) {
       const lastGid = own.firstGid + own.events.length - 1
       this.readThrough = Math.max(this.readThrough, lastGid)
       own.events.forEach((event, i) => {
-        this.emit(own.firstGid + i, own.sessionId, true, {
-          type: event.type,
-          data: event.data,
-          seq: own.first + i,
-        } as SequencedEvent)
+        const seq = own.first + i
+        this.unsent.push({
+          gid: own.firstGid + i,
+          sessionId: own.sessionId,
+          own: { type: event.type, data: event.data, seq } as SequencedEvent,
+        })
       })
     }
     if (deleted !== undefined) {
       this.readThrough = Math.max(this.readThrough, deleted.gid)
-      if (deleted.gid > this.gid) this.gid = deleted.gid
-      this.last.delete(deleted.sessionId)
+      this.unsent.push({ gid: deleted.gid, sessionId: deleted.sessionId, ownDeletion: true })
     }
+    this.flush()
   }
 
-  private emitRow({ gid, sessionId, seq, row }: FeedRow): void {
+  private emitRow(item: FeedRow): void {
+    const { gid, sessionId } = item
     if (gid <= this.gid) return
+    if ('own' in item) return this.emit(gid, sessionId, true, item.own)
+    if ('ownDeletion' in item) {
+      this.gid = gid
+      this.forgetSession(sessionId)
+      return
+    }
+    const { seq, row } = item
     if (row.origin === this.o.origin) {
       // Our own, already handed over when it committed (or forgotten with a deleted session).
       this.gid = gid
@@ -207,7 +249,7 @@ export class EventFeed {
     }
     if (seq === 0) {
       this.gid = gid
-      this.last.delete(sessionId)
+      this.forgetSession(sessionId)
       this.sink?.deleted(sessionId)
       return
     }
@@ -221,6 +263,12 @@ export class EventFeed {
       false,
       rowToEvent(row as { seq: unknown; type: string; payload: string }),
     )
+  }
+
+  // A deleted session's listeners went with it: nothing here follows it now.
+  private forgetSession(sessionId: string): void {
+    this.last.delete(sessionId)
+    this.watches.delete(sessionId)
   }
 
   private emit(gid: number, sessionId: string, own: boolean, event: SequencedEvent): void {

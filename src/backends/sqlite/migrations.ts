@@ -1,6 +1,6 @@
 import { type TableNames, tableNames } from '../table-names.js'
 import type { SqliteDriver } from './driver.js'
-import { immediate } from './transaction.js'
+import { immediate, whileBusy } from './transaction.js'
 
 /** Options of {@link migrate}. */
 export type SqliteMigrateOptions = {
@@ -106,19 +106,16 @@ export async function migrate(
 ): Promise<number> {
   const t = tableNames(options.prefix)
   // Outside a transaction: the journal mode cannot change inside one. A
-  // memory database stays 'memory', which is fine for one connection.
-  driver.prepare('PRAGMA journal_mode = WAL').get()
+  // memory database stays 'memory', which is fine for one connection. On a
+  // new file another process may hold the lock for its own switch: wait.
+  await whileBusy(driver, { busyTimeoutMs: 30_000 }, () =>
+    driver.prepare('PRAGMA journal_mode = WAL').get(),
+  )
   return immediate(driver, { busyTimeoutMs: 30_000 }, () => {
     driver.exec(
       `CREATE TABLE IF NOT EXISTS ${t.schema} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`,
     )
-    const row = driver.prepare(`SELECT coalesce(max(version), 0) AS v FROM ${t.schema}`).get()
-    const current = Number(row?.v ?? 0)
-    if (current > SQLITE_SCHEMA_VERSION) {
-      throw new Error(
-        `session-tasks: the SQLite tables with prefix '${t.prefix}' are at schema version ${current}, newer than this library's ${SQLITE_SCHEMA_VERSION}; upgrade session-tasks`,
-      )
-    }
+    const current = refuseNewerSchema(driver, t)
     for (const m of SQLITE_MIGRATIONS) {
       if (m.version <= current) continue
       for (const statement of m.statements(t)) driver.exec(statement)
@@ -128,4 +125,25 @@ export async function migrate(
     }
     return SQLITE_SCHEMA_VERSION
   })
+}
+
+/**
+ * Throws when the tables' schema is newer than this library's (a newer
+ * library migrated them, and they may mean other things now); returns the
+ * version applied. Tables without a schema table count as version 0.
+ */
+export function refuseNewerSchema(driver: SqliteDriver, t: TableNames): number {
+  let current: number
+  try {
+    const row = driver.prepare(`SELECT coalesce(max(version), 0) AS v FROM ${t.schema}`).get()
+    current = Number(row?.v ?? 0)
+  } catch {
+    return 0 // No schema table yet: migrate creates it, and the store names migrate().
+  }
+  if (current > SQLITE_SCHEMA_VERSION) {
+    throw new Error(
+      `session-tasks: the SQLite tables with prefix '${t.prefix}' are at schema version ${current}, newer than this library's ${SQLITE_SCHEMA_VERSION}; upgrade session-tasks`,
+    )
+  }
+  return current
 }

@@ -2,6 +2,7 @@ import * as z from 'zod'
 import type { ListenerErrorHandler } from '../../events/emitter.js'
 import type { EventGap } from '../../events/event.js'
 import { asyncDisposeKey } from '../../model/dispose.js'
+import { UnsupportedOperationError } from '../../model/errors.js'
 import { FunctionSchema } from '../../model/schemas.js'
 import { parseInput } from '../../model/validate.js'
 import { SessionTaskRegistryCore } from '../../registry/core.js'
@@ -115,8 +116,17 @@ function claimConnection(driver: SqliteDriver, prefix: string): () => void {
   }
   prefixes.add(prefix)
   const taken = prefixes
-  return () => taken.delete(prefix)
+  let held = true
+  // Once only: a second close() must not free a claim another registry took since.
+  return () => {
+    if (!held) return
+    held = false
+    taken.delete(prefix)
+  }
 }
+
+/** True while some registry holds the connection and prefix. */
+const isClaimed = (driver: SqliteDriver, prefix: string) => inUse.get(driver)?.has(prefix) === true
 
 const defaultOnError = (error: unknown) => {
   console.error('session-tasks: SQLite registry background failure', error)
@@ -132,7 +142,10 @@ const defaultOnError = (error: unknown) => {
 export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
   private readonly sqlite: SqliteTaskStore
   private readonly pollIntervalMs: number
-  private readonly release: () => void
+  private readonly driver: SqliteDriver
+  private readonly prefix: string
+  private release: () => void
+  private closed = false
 
   constructor(options: SqliteSessionTaskRegistryOptions) {
     const o = parseInput(OptionsSchema, options, 'SQLite registry options')
@@ -159,7 +172,19 @@ export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
     })
     this.sqlite = store
     this.pollIntervalMs = o.pollIntervalMs ?? 20
+    this.driver = o.driver
+    this.prefix = prefix
     this.release = release
+    // A closed registry whose connection another registry took would write
+    // events that registry never hears (its own connection's commits do not
+    // change data_version): refused instead.
+    store.beforeWrite = () => {
+      if (this.closed && isClaimed(this.driver, this.prefix)) {
+        throw new UnsupportedOperationError(
+          `this SQLite registry was closed and its connection now backs another registry on prefix '${this.prefix}'`,
+        )
+      }
+    }
   }
 
   /**
@@ -169,16 +194,24 @@ export class SqliteSessionTaskRegistry extends SessionTaskRegistryCore {
    * The poll timer keeps the process alive until `close()`.
    */
   async start(): Promise<void> {
+    if (this.closed) {
+      // Taken back, or refused with a TypeError if another registry has it now.
+      this.release = claimConnection(this.driver, this.prefix)
+      this.closed = false
+    }
     this.sqlite.feed.start(this.pollIntervalMs)
   }
 
   /**
-   * Stops polling and frees the connection for another registry (this one
-   * still works, hearing only its own writes). Stored data, listeners and
-   * the connection stay as they are.
+   * Stops polling and frees the connection for another registry. This one
+   * still works, hearing only its own writes, until another registry takes
+   * the connection and prefix; its writes are then refused. `start()` takes
+   * the connection back if it is free. Stored data, listeners and the
+   * connection stay as they are. Idempotent.
    */
   async close(): Promise<void> {
     this.sqlite.feed.stop()
+    this.closed = true
     this.release()
   }
 

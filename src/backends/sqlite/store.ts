@@ -20,6 +20,7 @@ import { kindKey, parseMessage, parseTask, rowToEvent } from '../records.js'
 import type { TableNames } from '../table-names.js'
 import type { SqliteDriver, SqliteValue } from './driver.js'
 import { EventFeed } from './event-feed.js'
+import { refuseNewerSchema } from './migrations.js'
 import { appendEvents, type OwnEvents, taskColumns } from './rows.js'
 import { type SqliteStatements, sqliteStatements } from './statements.js'
 import { immediate, reading } from './transaction.js'
@@ -73,6 +74,8 @@ export class SqliteTaskStore implements SessionTaskStore {
   private readonly wal: WalKeeper
   /** Delivery of this and other processes' events. @internal */
   readonly feed: EventFeed
+  /** Runs before every write; throws to refuse it (the registry's closed check). @internal */
+  beforeWrite: () => void = () => {}
 
   constructor(options: SqliteTaskStoreOptions) {
     this.driver = options.driver
@@ -91,6 +94,7 @@ export class SqliteTaskStore implements SessionTaskStore {
     })
     this.replayBuffer = options.replayBuffer
     this.retain = Math.max(options.replayBuffer, MIN_RETAINED_EVENTS)
+    refuseNewerSchema(this.driver, options.tables)
     this.feed = new EventFeed({
       driver: this.driver,
       sql: this.sql,
@@ -125,6 +129,7 @@ export class SqliteTaskStore implements SessionTaskStore {
    * handed over, committed or not, before this write's own events.
    */
   private async write<R>(body: () => Committed<R>): Promise<R> {
+    this.beforeWrite()
     try {
       const done = await immediate(
         this.driver,
