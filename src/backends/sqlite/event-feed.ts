@@ -235,7 +235,10 @@ export class EventFeed {
   private emitRow(item: FeedRow): void {
     const { gid, sessionId } = item
     if (gid <= this.gid) return
-    if ('own' in item) return this.emit(gid, sessionId, true, item.own)
+    if ('own' in item) {
+      this.emit(gid, sessionId, true, item.own)
+      return
+    }
     if ('ownDeletion' in item) {
       this.gid = gid
       this.forgetSession(sessionId)
