@@ -158,13 +158,10 @@ export class AgentRuns {
     bus.on('event', watch)
     try {
       const sessionId = a2aSessionId(context.context, this.ownerOf, context.contextId)
-      unsubscribe = this.registry.subscribe(sessionId, (type, payload) => {
-        const deleted = type === 'task.deleted' && (payload as { taskId: string }).taskId === taskId
-        const task = type === 'task.updated' ? (payload as { task: SessionTask }).task : undefined
-        const finished = task?.id === taskId && isTerminalState(task.state)
-        if ((!deleted && !finished) || run.ended || run.turnOver || run.foreign) return
-        // Finished by someone else (a cancel elsewhere, a deadline): this
-        // stream shows the stored end, and the agent is told to stop.
+      // Finished by someone else (a cancel elsewhere, a deadline): this
+      // stream shows the stored end, and the agent is told to stop.
+      const endedElsewhere = (task: SessionTask | undefined) => {
+        if (run.ended || run.turnOver || run.foreign) return
         run.foreign = true
         if (task !== undefined) {
           const status = a2aTask(task, contextIdOf(task.sessionId), []).status
@@ -174,7 +171,32 @@ export class AgentRuns {
           })
         }
         agent.cancelTask(taskId, run.guarded).catch(() => {})
+      }
+      let heard = 0
+      const stopEvents = this.registry.subscribe(sessionId, (type, payload) => {
+        const deleted = type === 'task.deleted' && (payload as { taskId: string }).taskId === taskId
+        const task = type === 'task.updated' ? (payload as { task: SessionTask }).task : undefined
+        if (task?.id === taskId) heard++
+        if (deleted || (task?.id === taskId && isTerminalState(task.state))) endedElsewhere(task)
       })
+      // The end may have been among lost events: read the record again (a
+      // read overtaken by an event of the task is older than it, and dropped).
+      const stopGaps = this.registry.onEventGap?.((gap) => {
+        if (gap.sessionId !== sessionId) return
+        const before = heard
+        this.registry.get(sessionId, taskId).then(
+          (task) => {
+            // Absent may be not saved yet, so only a stored end counts here.
+            if (heard === before && task !== undefined && isTerminalState(task.state))
+              endedElsewhere(task)
+          },
+          () => {},
+        )
+      })
+      unsubscribe = () => {
+        stopEvents()
+        stopGaps?.()
+      }
     } catch {
       // A context too long for a session id: the store refuses the task anyway.
     }

@@ -38,6 +38,7 @@ export class RegistryMirrorBus implements ExecutionEventBus {
   private started = false
   private done = false
   private unsubscribe: (() => void) | undefined
+  private unhookGap: (() => void) | undefined
   private lastStatus = ''
   private readonly sent = new Map<string, Sent>()
   private stopIdle: (() => void) | undefined
@@ -126,6 +127,8 @@ export class RegistryMirrorBus implements ExecutionEventBus {
   private stopFollowing(): void {
     this.unsubscribe?.()
     this.unsubscribe = undefined
+    this.unhookGap?.()
+    this.unhookGap = undefined
     this.stopIdle?.()
     this.stopIdle = undefined
   }
@@ -152,23 +155,37 @@ export class RegistryMirrorBus implements ExecutionEventBus {
     const { sessionId } = found
     // Session events arrive in commit order; only the first read below can
     // be older than one of them, so it is used only when none came first.
-    let heard = false
+    let heard = 0
     this.unsubscribe = this.registry.subscribe(sessionId, (type, payload) => {
       if (type === 'task.deleted') {
         if ((payload as { taskId: string }).taskId === this.taskId) this.finished()
       } else if (type === 'task.updated' || type === 'task.created') {
         const task = (payload as { task: SessionTask }).task
         if (task.id !== this.taskId) return
-        heard = true
+        heard++
         this.relay(task)
       }
+    })
+    // Lost events may have held the terminal status: read the record again
+    // (a read overtaken by an event is older than it, and dropped).
+    this.unhookGap = this.registry.onEventGap?.((gap) => {
+      if (gap.sessionId !== sessionId || this.done) return
+      const before = heard
+      this.registry.get(sessionId, this.taskId).then(
+        (record) => {
+          if (this.done || heard !== before) return
+          if (record === undefined) this.finished()
+          else this.relay(record)
+        },
+        () => {},
+      )
     })
     this.armIdle()
     // Listening now; whatever changed before is in the current record. A
     // waiting status is not repeated: the SDK's queue ends at input-required,
     // and a caller resubscribing to a waiting task wants what comes next.
     const current = await this.registry.get(sessionId, this.taskId)
-    if (this.done || heard) return
+    if (this.done || heard > 0) return
     if (current === undefined) this.finished()
     else this.relay(current, current.state === 'awaiting_input')
   }

@@ -120,17 +120,28 @@ export class SessionTasksA2ATaskStore implements TaskStore {
       parseInput(SessionTaskUpdateSchema, update, 'A2A task')
       for (const m of messages) parseInput(NewTaskMessageSchema, m, 'A2A message')
     })
+    let created = false
     await this.wrap(async () => {
-      record ??= await this.registry.create({
-        sessionId,
-        id: task.id,
-        kind: this.kind,
-        displayName: `A2A task ${task.id}`,
-        spec: { contextId: task.contextId },
-        state: fields.state,
-      })
-      await this.recordHistory(record, messages)
-      await this.registry.update(sessionId, task.id, update)
+      if (record === undefined) {
+        record = await this.registry.create({
+          sessionId,
+          id: task.id,
+          kind: this.kind,
+          displayName: `A2A task ${task.id}`,
+          spec: { contextId: task.contextId },
+          state: fields.state,
+        })
+        created = true
+      }
+      try {
+        await this.recordHistory(record, messages)
+        await this.registry.update(sessionId, task.id, update)
+      } catch (error) {
+        // Refused only now (a message id another task holds): the task this
+        // save created goes again, so a refused save leaves nothing behind.
+        if (created) await this.registry.delete(sessionId, task.id).catch(() => {})
+        throw error
+      }
     })
   }
 

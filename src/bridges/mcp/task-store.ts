@@ -3,6 +3,7 @@ import type {
   TaskStore,
 } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js'
 import type { Request, RequestId, Result, Task } from '@modelcontextprotocol/sdk/types.js'
+import { isValidationError } from '../../model/errors.js'
 import type { JsonValue } from '../../model/json.js'
 import type { SessionTask } from '../../model/schemas.js'
 import type { SessionTaskState } from '../../model/state.js'
@@ -104,7 +105,12 @@ export class SessionTasksMcpTaskStore implements TaskStore {
   // The record, when visible from `sessionId` (as the SDK scopes: a task
   // created in a session is hidden from other sessions only).
   private async lookup(taskId: string, sessionId: string | undefined) {
-    const record = await this.registry.find(taskId).catch(() => undefined)
+    // An id the registry cannot hold names no task; any other failure (a
+    // dropped connection) is an error, not "no such task".
+    const record = await this.registry.find(taskId).catch((error: unknown) => {
+      if (isValidationError(error)) return undefined
+      throw error
+    })
     if (record === undefined || record.kind !== this.kind) return undefined
     if (sessionId !== undefined && record.sessionId !== 'mcp') {
       if (record.sessionId !== mcpSession(sessionId)) return undefined
