@@ -73,7 +73,12 @@ let packedFiles: string[]
 beforeAll(async () => {
   await ensureBuilt()
   work = await mkdtemp(path.join(tmpdir(), 'session-tasks-pack-'))
-  const packed = await run('npm', ['pack', '--json', '--pack-destination', work], ROOT)
+  // Built just above; prepack would build it again.
+  const packed = await run(
+    'npm',
+    ['pack', '--json', '--ignore-scripts', '--pack-destination', work],
+    ROOT,
+  )
   if (packed.code !== 0) throw new Error(`npm pack failed\n${show(packed)}`)
   // Lifecycle scripts could print before the JSON; it is the last thing on stdout.
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[\n'))) as {
@@ -101,6 +106,13 @@ describe('the packed tarball', { timeout: SLOW }, () => {
         !file.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(file),
     )
     expect(stray).toEqual([])
+  })
+
+  test('npm pack builds dist/ first (prepack), so a pack from a fresh clone is never empty', async () => {
+    const manifest = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>
+    }
+    expect(manifest.scripts.prepack).toBe('npm run build')
   })
 
   test('every module ships a source map with its TypeScript source inside', async () => {

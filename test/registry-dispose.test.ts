@@ -5,12 +5,24 @@ import {
   SqliteSessionTaskRegistry,
   migrate as sqliteMigrate,
 } from '../src/backends/sqlite/index.js'
+import { InMemorySessionTaskRegistry } from '../src/index.js'
 import { anySqlite } from './fixtures/sqlite.js'
 
 const pglite = new PGlite()
 afterAll(() => pglite.close())
 
 describe('registries close at the end of an await using block', () => {
+  test('in memory: await using works, close() changes nothing, and the registry still serves', async () => {
+    let kept: InMemorySessionTaskRegistry
+    {
+      await using registry = new InMemorySessionTaskRegistry()
+      kept = registry
+      await registry.create({ sessionId: 's', kind: 'k', displayName: 'd', id: 'kept' })
+    }
+    await kept.close()
+    expect((await kept.get('s', 'kept'))?.displayName).toBe('d')
+  })
+
   test('PostgreSQL: the block end stops listening (close), the data stays', async () => {
     const client = fromPGlite(pglite)
     await migrate(client, { prefix: 'dispose_' })

@@ -1,9 +1,12 @@
 import type { ListenerErrorHandler } from '../events/emitter.js'
 import type { EventGap } from '../events/event.js'
+import { asyncDisposeKey } from '../model/dispose.js'
 import { RegistryOptionsSchema } from '../model/schemas.js'
 import { parseInput } from '../model/validate.js'
 import { SessionTaskRegistryCore } from './core.js'
 import { InMemoryTaskStore } from './memory-store.js'
+
+const ASYNC_DISPOSE: typeof Symbol.asyncDispose = asyncDisposeKey()
 
 /** Options of {@link InMemorySessionTaskRegistry}. */
 export type InMemorySessionTaskRegistryOptions = {
@@ -56,6 +59,17 @@ export class InMemorySessionTaskRegistry extends SessionTaskRegistryCore {
       onEventGap: o.onEventGap as ((gap: EventGap) => void) | undefined,
     })
     this.memory = store
+  }
+
+  /**
+   * Does nothing (an in-memory registry holds no connection or timer); here
+   * so shutdown code and `await using` read the same on every backend.
+   */
+  async close(): Promise<void> {}
+
+  /** Calls `close()`: `await using registry = new ...` works as on the SQL backends. */
+  [ASYNC_DISPOSE](): Promise<void> {
+    return this.close()
   }
 
   /** Counts of what the registry holds, for leak checks and metrics. */
