@@ -24,6 +24,7 @@ export {
   registerTaskExecutor,
   TaskExecutorRegistry,
 } from './execution/executor-registry.js'
+export { FORWARDED_MESSAGE_PREFIX } from './execution/forwarding.js'
 export type { ReapOptions, ReapOutcome, ReapResult } from './execution/reaper.js'
 export type { RegistryTaskSinkOptions, SinkMessage, TaskSink } from './execution/sink.js'
 export { RegistryTaskSink } from './execution/sink.js'

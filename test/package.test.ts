@@ -184,6 +184,7 @@ describe('public surface', { timeout: SLOW }, () => {
         "CreateSessionTaskSchema",
         "DISPATCH_MODES",
         "DuplicateExecutorError",
+        "FORWARDED_MESSAGE_PREFIX",
         "GENERATED_MESSAGE_PREFIX",
         "InMemorySessionTaskRegistry",
         "InMemoryTaskStore",

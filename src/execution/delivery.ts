@@ -3,6 +3,7 @@ import { isTerminalState } from '../model/state.js'
 import type { SessionTaskRegistry } from '../registry/registry.js'
 import type { TaskExecutionContext } from './executor.js'
 import type { TaskExecutorRegistry } from './executor-registry.js'
+import { type AskedRequest, forwardedMessageId } from './forwarding.js'
 import type { MessageDelivery } from './supervisor-options.js'
 
 /** What {@link deliverMessage} needs from the supervisor. */
@@ -18,12 +19,15 @@ export type InboundMessage = {
   inReplyTo?: string | undefined
   /** Checked right before the message is recorded: an abort until then records nothing. */
   signal?: AbortSignal | undefined
+  /** Another process runs the task: record it as forwarded, for that process to deliver. */
+  forward?: boolean | undefined
 }
 
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /**
- * Records an inbound message and hands it to the task's executor. An answer
+ * Records an inbound message and hands it to the task's executor (see
+ * {@link handOver}). An answer
  * to a pending input request resumes the task when it is recorded; when it
  * then cannot be delivered, the task goes back to `awaiting_input` with the
  * same request (fenced on the attempt and on the resumed state, so a worker
@@ -35,14 +39,38 @@ export async function deliverMessage(
   tid: string,
   body: InboundMessage,
 ): Promise<{ message: TaskMessage; delivery: MessageDelivery }> {
-  const { registry, executors } = deps
+  const { registry } = deps
   const before = await registry.get(sid, tid)
   body.signal?.throwIfAborted()
   const message = await registry.recordMessage(sid, tid, {
+    ...(body.forward === true ? { id: forwardedMessageId() } : {}),
     direction: 'inbound',
     content: body.content,
     ...(body.inReplyTo === undefined ? {} : { inReplyTo: body.inReplyTo }),
   })
+  const asked =
+    before?.state === 'awaiting_input' && before.inputRequest !== undefined
+      ? { request: before.inputRequest, attempt: before.attempt }
+      : undefined
+  // Recording it was the hand-over: the process that runs the task may have
+  // delivered it, and even finished the task, before this line runs.
+  const live = before !== undefined && !isTerminalState(before.state)
+  if (body.forward === true && live) return { message, delivery: 'delivered' }
+  return handOver(deps, sid, tid, message, asked)
+}
+
+/**
+ * Hands a recorded inbound message to the task's executor; an answer to
+ * `asked` whose delivery fails puts that request back.
+ */
+export async function handOver(
+  deps: DeliveryDeps,
+  sid: string,
+  tid: string,
+  message: TaskMessage,
+  asked: AskedRequest | undefined,
+): Promise<{ message: TaskMessage; delivery: MessageDelivery }> {
+  const { registry, executors } = deps
   const task = await registry.get(sid, tid)
   if (task === undefined) return { message, delivery: { failed: 'task no longer exists' } }
   if (isTerminalState(task.state))
@@ -50,14 +78,13 @@ export async function deliverMessage(
   const failed = async (
     reason: string,
   ): Promise<{ message: TaskMessage; delivery: MessageDelivery }> => {
-    const request = before?.state === 'awaiting_input' ? before.inputRequest : undefined
     // Only an answer to that request puts it back. Answers of one task are
     // delivered one at a time by the supervisor, so a second answer racing
     // a delivered first one sees the task running and leaves it so.
-    const resumedByThis = request !== undefined && message.inReplyTo === request.id
-    if (resumedByThis && task.state === 'running' && before?.attempt === task.attempt) {
+    const resumedByThis = asked !== undefined && message.inReplyTo === asked.request.id
+    if (resumedByThis && task.state === 'running' && asked.attempt === task.attempt) {
       await registry.update(sid, tid, {
-        inputRequest: request,
+        inputRequest: asked.request,
         expectedAttempt: task.attempt,
         expectedState: 'running',
       })

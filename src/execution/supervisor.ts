@@ -26,10 +26,11 @@ import { TaskAbortReason } from './abort-reason.js'
 import { Admission } from './admission.js'
 import { Cancellation } from './cancellation.js'
 import { Deadlines } from './deadlines.js'
-import { DeliveryLine, deliverMessage } from './delivery.js'
+import { DeliveryLine, deliverMessage, handOver } from './delivery.js'
 import { handBack, runHooks, SharedDispatch } from './dispatcher.js'
 import type { ResolvedTaskExecutor } from './executor.js'
 import { defaultTaskExecutors, type TaskExecutorRegistry } from './executor-registry.js'
+import { ForwardedMessages } from './forwarding.js'
 import { recheckAfterGaps } from './gap-recheck.js'
 import { Housekeeping } from './housekeeping.js'
 import { createReaper } from './reaper.js'
@@ -94,7 +95,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       if (isValidationError(error)) onError(error, context)
     },
   })
-
   const cancellation = new Cancellation({
     registry,
     admission,
@@ -102,7 +102,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     shared,
     graceAfterCancel: (task, reason) => deadlines.graceAfterCancel(task, reason),
   })
-
   const deadlines = new Deadlines({
     registry,
     cancelGraceMs,
@@ -135,7 +134,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
           isClosed: () => closed,
         })
       : undefined
-
   // Whoever writes the terminal state, the slot is freed here.
   const forget = (key: string) => {
     signals.release(key)
@@ -162,6 +160,17 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     if (deleted && runs.has(key)) runs.abort(key, new TaskAbortReason('deleted', 'task deleted'))
     if (runs.has(key) || deadlines.pending(key) || admission.tracks(key)) forget(key)
   })
+  const deliveryDeps = { registry, executors, contextFor: runs.contextFor.bind(runs) }
+  // Shared dispatch: messages other processes recorded for tasks running here.
+  const forwarded = !shared
+    ? undefined
+    : new ForwardedMessages(
+        registry,
+        (key) => runs.has(key),
+        onError,
+        (sid, tid, message, asked) =>
+          messaging.run(taskKey(sid, tid), () => handOver(deliveryDeps, sid, tid, message, asked)),
+      )
   const unhook = registry.onSessionDeleted?.((sessionId) => {
     signals.releaseSession(sessionId)
     for (const key of runs.keysIn(sessionId)) {
@@ -172,7 +181,6 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     // Timers of its tasks that run elsewhere or wait in the shared queue.
     deadlines.clearSession(sessionId)
   })
-
   const unhookGap = recheckAfterGaps(
     registry,
     (sessionId) => [...runs.keysIn(sessionId), ...admission.waitingIn(sessionId)],
@@ -182,14 +190,12 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     },
     onError,
   )
-
   const findExecutor = (kind: string): ResolvedTaskExecutor => {
     const executor = executors.find(kind)
     if (executor === undefined)
       throw new NoExecutorError(`no executor is registered for task kind '${kind}'`)
     return executor
   }
-
   const ids = (sessionId: unknown, taskId: unknown): [string, string] => [
     parseInput(SessionIdSchema, sessionId, 'sessionId'),
     parseInput(TaskIdSchema, taskId, 'taskId'),
@@ -204,16 +210,15 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     return waits.run(opts.signal, (signal) => run({ until, timeoutMs, signal, timers }))
   }
 
-  // A spawn's signal, once the task exists: an abort cancels it.
+  const cancelOnSignal = (task: SessionTask, signal: AbortSignal) =>
+    supervisor
+      .cancel(task.sessionId, task.id, { reason: abortReasonText(signal.reason) })
+      .catch((error: unknown) => onError(error, `canceling task '${task.id}' on its spawn signal`))
+  // A spawn's signal, once the task exists: an abort cancels it (aborted
+  // mid-spawn, the spawn itself cancels, once the start is through).
   const tieToSignal = (task: SessionTask, signal: AbortSignal, spawning: { done: boolean }) => {
     signals.bind(taskKey(task.sessionId, task.id), signal, () => {
-      // Aborted mid-spawn: the spawn itself cancels, once the start is through.
-      if (!spawning.done) return
-      supervisor
-        .cancel(task.sessionId, task.id, { reason: abortReasonText(signal.reason) })
-        .catch((error: unknown) =>
-          onError(error, `canceling task '${task.id}' on its spawn signal`),
-        )
+      if (spawning.done) void cancelOnSignal(task, signal)
     })
   }
 
@@ -270,13 +275,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       )
       spawning.done = true
       if (!signal.aborted) return task
-      if (created && !isTerminalState(task.state)) {
-        await supervisor
-          .cancel(task.sessionId, task.id, { reason: abortReasonText(signal.reason) })
-          .catch((error: unknown) =>
-            onError(error, `canceling task '${task.id}' on its spawn signal`),
-          )
-      }
+      if (created && !isTerminalState(task.state)) await cancelOnSignal(task, signal)
       throw signal.reason
     },
 
@@ -304,14 +303,12 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
       // One message of a task at a time here: a second answer waits until
       // the first was delivered (or put back).
       let queued = true
+      // Shared dispatch: a task that runs in another process gets it there.
+      const forward = shared && !runs.has(taskKey(sid, tid))
       const turn = messaging.run(taskKey(sid, tid), () => {
         queued = false
-        return deliverMessage(
-          { registry, executors, contextFor: (task) => runs.contextFor(task) },
-          sid,
-          tid,
-          { content, inReplyTo: parsed.inReplyTo, signal },
-        )
+        const body = { content, inReplyTo: parsed.inReplyTo, signal, forward }
+        return deliverMessage(deliveryDeps, sid, tid, body)
       })
       // Aborted while queued: reject now (the turn then records nothing).
       // Once the turn has begun, the delivery decides.
@@ -389,6 +386,7 @@ export function createTaskSupervisor(options: TaskSupervisorOptions): TaskSuperv
     deadlines.clearAll()
     runs.clear()
     unsubscribe()
+    forwarded?.close()
     unhook?.()
     unhookGap?.()
   }
