@@ -99,7 +99,7 @@ function describe(
     }
     case 'task.wake': {
       const wake = payload as SessionTaskEvents['task.wake']
-      return `${name(wake.taskId)} ${bold(yellow('WAKE'))} ${wake.text.split('\n').map(plain).join(dim(' / '))}`
+      return `${name(wake.taskId)} ${bold(yellow('WAKE'))} ${wakes.describe(wake).split('\n').map(plain).join(dim(' / '))}`
     }
     case 'task.deleted': {
       const { taskId } = payload as SessionTaskEvents['task.deleted']

@@ -287,7 +287,7 @@ describe('WakeQueue.wakes', () => {
   test('refuses a timeoutMs by name: a loop ends on its signal or stop(), not on a pause', () => {
     const queue = createWakeQueue(new InMemorySessionTaskRegistry())
     expect(() => queue.wakes('s', { timeoutMs: 10 } as { signal?: AbortSignal })).toThrow(
-      /timeoutMs/,
+      /^invalid WakeWaitOptions: timeoutMs: /,
     )
     expect(() => queue.wakes('')).toThrow(/sessionId/)
     queue.stop()

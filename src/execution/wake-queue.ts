@@ -184,13 +184,13 @@ export function createWakeQueue(registry: SessionTaskRegistry): WakeQueue {
     next(sessionId, options) {
       const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
       const opts =
-        options === undefined ? {} : parseInput(WakeWaitOptionsSchema, options, 'options')
+        options === undefined ? {} : parseInput(WakeWaitOptionsSchema, options, 'WakeWaitOptions')
       return take(sid, opts)
     },
     wakes(sessionId, options) {
       const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
       const opts =
-        options === undefined ? {} : parseInput(WakeIterationOptionsSchema, options, 'options')
+        options === undefined ? {} : parseInput(WakeIterationOptionsSchema, options, 'WakeWaitOptions')
       const { signal } = opts
       return {
         async *[Symbol.asyncIterator]() {

@@ -67,10 +67,13 @@ export function recordEvents(registry: SessionTaskRegistry, sessionId: string): 
   }
 }
 
+const DEFAULT_SETTLE_MS = 2000
+
 /**
  * Waits (on events, no polling) until the task is terminal — or in `state`,
  * when that is `awaiting_input` — and asserts it is in `state`. Rejects with
- * a readable error on another outcome or after `timeoutMs` (default 5000).
+ * a readable error on another outcome or after `timeoutMs` (default 2000,
+ * below a test runner's usual 5 s limit, so this message is the one shown).
  */
 export async function expectTaskToSettle(
   registry: SessionTaskRegistry,
@@ -106,12 +109,12 @@ export async function expectTaskToSettle(
           const now = t === undefined ? 'missing' : describe(t)
           reject(
             new Error(
-              `task ${taskId} did not settle within ${options.timeoutMs ?? 5000} ms (it is ${now})`,
+              `task ${taskId} did not settle within ${options.timeoutMs ?? DEFAULT_SETTLE_MS} ms (it is ${now})`,
             ),
           )
         }, reject),
       )
-    }, options.timeoutMs ?? 5000)
+    }, options.timeoutMs ?? DEFAULT_SETTLE_MS)
     registry.get(sessionId, taskId).then(
       (t) => {
         if (t === undefined)
