@@ -190,7 +190,9 @@ export function createWakeQueue(registry: SessionTaskRegistry): WakeQueue {
     wakes(sessionId, options) {
       const sid = parseInput(SessionIdSchema, sessionId, 'sessionId')
       const opts =
-        options === undefined ? {} : parseInput(WakeIterationOptionsSchema, options, 'WakeWaitOptions')
+        options === undefined
+          ? {}
+          : parseInput(WakeIterationOptionsSchema, options, 'WakeWaitOptions')
       const { signal } = opts
       return {
         async *[Symbol.asyncIterator]() {
