@@ -21,13 +21,7 @@ import {
   SessionTasksA2ATaskStore,
 } from '../src/bridges/a2a/index.js'
 import { SessionTasksMcpMessageQueue, SessionTasksMcpTaskStore } from '../src/bridges/mcp/index.js'
-import {
-  type EventGap,
-  InMemorySessionTaskRegistry,
-  InMemoryTaskStore,
-  SessionTaskRegistryCore,
-  type StoreEventSink,
-} from '../src/index.js'
+import { InMemorySessionTaskRegistry, SessionTaskRegistryCore } from '../src/index.js'
 import {
   ctx,
   folded,
@@ -40,6 +34,7 @@ import {
   userMessage,
 } from './fixtures/a2a-handlers.js'
 import { CountingRegistry } from './fixtures/counting-registry.js'
+import { LossyStore } from './fixtures/lossy-store.js'
 
 // An adversary's look at the A2A and MCP server-side bridges: gaps in the
 // event feed, clocks that disagree, connections killed under streams,
@@ -84,32 +79,6 @@ const queued = (n: number): QueuedMessage => ({
   message: { jsonrpc: '2.0', method: 'notifications/progress', params: { n } },
 })
 const request: Request = { method: 'tools/call', params: { name: 'slow', arguments: {} } }
-
-/** A store that loses the events it would deliver, then reports them as one gap (as a LISTEN outage the relay could not fill does). */
-class LossyStore extends InMemoryTaskStore {
-  losing = false
-  private lost: { sessionId: string; seq: number }[] = []
-  private out: StoreEventSink | undefined
-  override attach(sink: StoreEventSink): void {
-    this.out = sink
-    super.attach({
-      deliver: (sessionId, events) => {
-        if (!this.losing) return sink.deliver(sessionId, events)
-        for (const e of events) this.lost.push({ sessionId, seq: e.seq })
-      },
-      deleted: (sessionId) => sink.deleted(sessionId),
-      gap: (gap) => sink.gap(gap),
-    })
-  }
-  report(sessionId: string): EventGap {
-    this.losing = false
-    const seqs = this.lost.filter((l) => l.sessionId === sessionId).map((l) => l.seq)
-    this.lost = []
-    const gap = { sessionId, after: Math.min(...seqs) - 1, through: Math.max(...seqs) }
-    this.out?.gap(gap)
-    return gap
-  }
-}
 
 describe('A2A bus manager across an event gap', () => {
   // A terminal status lost in an event gap must still end a resubscriber's

@@ -5,7 +5,6 @@ import {
   createWakeQueue,
   type EventGap,
   InMemorySessionTaskRegistry,
-  InMemoryTaskStore,
   type SessionTaskRegistry,
   SessionTaskRegistryCore,
   type StoreEventSink,
@@ -13,44 +12,11 @@ import {
   TaskExecutorRegistry,
   type TaskSink,
 } from '../src/index.js'
+import { LossyStore } from './fixtures/lossy-store.js'
 
 // SPEC 12.5: when a backend can no longer supply committed events, the
 // process is told: streams go on from a fresh snapshot; the supervisor, the
 // wake queue and waits re-read the records; onEventGap hears of it.
-
-/** A store that can lose the events it would deliver, then report the gap. */
-class LossyStore extends InMemoryTaskStore {
-  losing = false
-  lost: { sessionId: string; seq: number }[] = []
-  private out: StoreEventSink | undefined
-
-  override attach(sink: StoreEventSink): void {
-    this.out = sink
-    super.attach({
-      deliver: (sessionId, events) => {
-        if (!this.losing) return sink.deliver(sessionId, events)
-        for (const e of events) this.lost.push({ sessionId, seq: e.seq })
-      },
-      deleted: (sessionId) => sink.deleted(sessionId),
-      gap: (gap) => sink.gap(gap),
-    })
-  }
-
-  /** Stops losing and reports what was lost as one gap. */
-  report(sessionId: string): EventGap {
-    this.losing = false
-    const seqs = this.lost.filter((l) => l.sessionId === sessionId).map((l) => l.seq)
-    this.lost = []
-    const gap = { sessionId, after: Math.min(...seqs) - 1, through: Math.max(...seqs) }
-    this.out?.gap(gap)
-    return gap
-  }
-
-  /** Makes the store unable to replay anything (as if it was pruned). */
-  forget(): void {
-    this.readEvents = async () => undefined
-  }
-}
 
 function world() {
   const store = new LossyStore()
