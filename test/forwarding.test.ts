@@ -1,17 +1,26 @@
 import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { fromPGlite, migrate, PostgresSessionTaskRegistry } from '../src/backends/postgres/index.js'
+import {
+  fromPGlite,
+  fromPgPool,
+  migrate,
+  PostgresSessionTaskRegistry,
+} from '../src/backends/postgres/index.js'
 import {
   createTaskSupervisor,
   FORWARDED_MESSAGE_PREFIX,
   InMemorySessionTaskRegistry,
   type SessionTask,
   type SessionTaskRegistry,
+  SessionTaskRegistryCore,
   type TaskExecutionContext,
   TaskExecutorRegistry,
   type TaskMessage,
   type TaskSupervisor,
 } from '../src/index.js'
+import { LossyStore } from './fixtures/lossy-store.js'
+import { sqliteFiles } from './fixtures/sqlite.js'
 
 /** Polls an async condition every few ms until it holds, for at most 5 s. */
 async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -145,20 +154,86 @@ describe('messages to a task another supervisor runs (shared dispatch)', () => {
     expect(seen).toEqual([])
   })
 
-  it('across two registries on one PostgreSQL database (two processes): the answer reaches the worker', async () => {
-    const client = fromPGlite(pglite)
-    await migrate(client, { prefix: 'fwd_' })
-    const one = new PostgresSessionTaskRegistry({ client, prefix: 'fwd_' })
-    const two = new PostgresSessionTaskRegistry({ client, prefix: 'fwd_' })
-    await Promise.all([one.start(), two.start()])
-    opened.push(one, two)
+  it('an answer whose event was lost in a gap is found in the messages and delivered once', async () => {
+    const store = new LossyStore()
+    const registry = new SessionTaskRegistryCore(store, { onEventGap: () => {} })
     const seen: Seen[] = []
-    node(one, 'worker', seen, { runsJobs: true })
-    const chat = node(two, 'chat', seen, { runsJobs: false })
-    const task = await askingTask(two)
+    node(registry, 'worker', seen, { runsJobs: true })
+    const chat = node(registry, 'chat', seen, { runsJobs: false })
+    const task = await askingTask(registry)
+    store.losing = true
     const { message } = await chat.message('s', task.id, { text: 'eu-west', inReplyTo: 'q1' })
+    // The worker heard nothing of the answer (nor of the resume) ...
+    expect(seen).toEqual([])
+    // ... until the gap is reported: it reads the task's messages again.
+    store.report('s')
     await until(
-      async () => (await two.get('s', task.id))?.state === 'succeeded',
+      async () => (await registry.get('s', task.id))?.state === 'succeeded',
+      'the worker to finish',
+    )
+    store.report('s')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(seen.map((s) => [s.node, s.message.id])).toEqual([['worker', message.id]])
+  })
+})
+
+// Two registries over one database stand for two processes: the worker's
+// supervisor on one, the chat's on the other.
+type Pair = { worker: SessionTaskRegistry; chat: SessionTaskRegistry }
+const sqlite = sqliteFiles('fwd')
+afterAll(() => sqlite.close())
+const pairs: [string, () => Promise<Pair>][] = [
+  [
+    'PostgreSQL (PGlite)',
+    async () => {
+      const client = fromPGlite(pglite)
+      const prefix = `fwd${Math.random().toString(36).slice(2, 8)}_`
+      await migrate(client, { prefix })
+      const worker = new PostgresSessionTaskRegistry({ client, prefix })
+      const chat = new PostgresSessionTaskRegistry({ client, prefix })
+      await Promise.all([worker.start(), chat.start()])
+      opened.push(worker, chat)
+      return { worker, chat }
+    },
+  ],
+  [
+    sqlite.name,
+    async () => {
+      const file = `fwd${Math.random().toString(36).slice(2, 8)}`
+      return { worker: await sqlite.make(file), chat: await sqlite.make(file) }
+    },
+  ],
+]
+const url = process.env.TEST_DATABASE_URL
+if (url !== undefined && url !== '') {
+  pairs.push([
+    'PostgreSQL',
+    async () => {
+      const pool = new pg.Pool({ connectionString: url, max: 4 })
+      pool.on('error', () => {})
+      const client = fromPgPool(pool)
+      const prefix = `fwd${Math.random().toString(36).slice(2, 8)}_`
+      await migrate(client, { prefix })
+      const worker = new PostgresSessionTaskRegistry({ client, prefix })
+      const chat = new PostgresSessionTaskRegistry({ client, prefix })
+      await Promise.all([worker.start(), chat.start()])
+      opened.push({ close: () => pool.end() }, worker, chat)
+      return { worker, chat }
+    },
+  ])
+}
+
+describe.each(pairs)('forwarded messages across two registries on %s', (_name, open) => {
+  it('the answer sent through one reaches the worker on the other, once', async () => {
+    const { worker, chat } = await open()
+    const seen: Seen[] = []
+    node(worker, 'worker', seen, { runsJobs: true })
+    const sender = node(chat, 'chat', seen, { runsJobs: false })
+    const task = await askingTask(chat)
+    const { message } = await sender.message('s', task.id, { text: 'eu-west', inReplyTo: 'q1' })
+    expect(message.id.startsWith(FORWARDED_MESSAGE_PREFIX)).toBe(true)
+    await until(
+      async () => (await chat.get('s', task.id))?.state === 'succeeded',
       'the worker in the other registry to finish',
     )
     expect(seen.map((s) => [s.node, s.message.id])).toEqual([['worker', message.id]])
