@@ -25,3 +25,29 @@ export function recheckAfterGaps(
     }
   })
 }
+
+/**
+ * For a follower of one task: on every gap in its session, reads the task
+ * again and hands the record (or `undefined`) to `onRecord`, unless an
+ * event of the task came during the read (`heard` counts them), which is
+ * newer than the read and already handled. Returns the unhook, if the
+ * registry reports gaps.
+ */
+export function rereadAfterGaps(
+  registry: SessionTaskRegistry,
+  sessionId: string,
+  taskId: string,
+  heard: () => number,
+  onRecord: (task: SessionTask | undefined) => void,
+): (() => void) | undefined {
+  return registry.onEventGap?.((gap) => {
+    if (gap.sessionId !== sessionId) return
+    const before = heard()
+    registry.get(sessionId, taskId).then(
+      (task) => {
+        if (heard() === before) onRecord(task)
+      },
+      () => {},
+    )
+  })
+}

@@ -6,6 +6,7 @@ import type {
   OwnerResolver,
   RequestContext,
 } from '@a2a-js/sdk/server'
+import { rereadAfterGaps } from '../../execution/gap-recheck.js'
 import type { SessionTask } from '../../model/schemas.js'
 import { isTerminalState } from '../../model/state.js'
 import type { SessionTaskRegistry } from '../../registry/registry.js'
@@ -179,20 +180,17 @@ export class AgentRuns {
         if (task?.id === taskId) heard++
         if (deleted || (task?.id === taskId && isTerminalState(task.state))) endedElsewhere(task)
       })
-      // The end may have been among lost events: read the record again (a
-      // read overtaken by an event of the task is older than it, and dropped).
-      const stopGaps = this.registry.onEventGap?.((gap) => {
-        if (gap.sessionId !== sessionId) return
-        const before = heard
-        this.registry.get(sessionId, taskId).then(
-          (task) => {
-            // Absent may be not saved yet, so only a stored end counts here.
-            if (heard === before && task !== undefined && isTerminalState(task.state))
-              endedElsewhere(task)
-          },
-          () => {},
-        )
-      })
+      // The end may have been among lost events: read the record again
+      // (absent may be not saved yet, so only a stored end counts here).
+      const stopGaps = rereadAfterGaps(
+        this.registry,
+        sessionId,
+        taskId,
+        () => heard,
+        (task) => {
+          if (task !== undefined && isTerminalState(task.state)) endedElsewhere(task)
+        },
+      )
       unsubscribe = () => {
         stopEvents()
         stopGaps?.()

@@ -1,5 +1,6 @@
 import type { Artifact, Task } from '@a2a-js/sdk'
 import type { AgentExecutionEvent, ExecutionEventBus } from '@a2a-js/sdk/server'
+import { rereadAfterGaps } from '../../execution/gap-recheck.js'
 import { startTimer } from '../../execution/timer.js'
 import type { SessionTask } from '../../model/schemas.js'
 import { isTerminalState } from '../../model/state.js'
@@ -166,20 +167,18 @@ export class RegistryMirrorBus implements ExecutionEventBus {
         this.relay(task)
       }
     })
-    // Lost events may have held the terminal status: read the record again
-    // (a read overtaken by an event is older than it, and dropped).
-    this.unhookGap = this.registry.onEventGap?.((gap) => {
-      if (gap.sessionId !== sessionId || this.done) return
-      const before = heard
-      this.registry.get(sessionId, this.taskId).then(
-        (record) => {
-          if (this.done || heard !== before) return
-          if (record === undefined) this.finished()
-          else this.relay(record)
-        },
-        () => {},
-      )
-    })
+    // Lost events may have held the terminal status: read the record again.
+    this.unhookGap = rereadAfterGaps(
+      this.registry,
+      sessionId,
+      this.taskId,
+      () => heard,
+      (record) => {
+        if (this.done) return
+        if (record === undefined) this.finished()
+        else this.relay(record)
+      },
+    )
     this.armIdle()
     // Listening now; whatever changed before is in the current record. A
     // waiting status is not repeated: the SDK's queue ends at input-required,

@@ -25,6 +25,10 @@ const ENQUEUE_TRIES = 1000
 // The id of a queue's message at position n (1, 2, ...).
 const slotId = (queueId: string, n: number) => `mcpq:${queueId}:${n}`
 
+// Of a queue's messages, how many are not taken yet.
+const waitingIn = (queue: SessionTask, all: readonly TaskMessage[]) =>
+  Math.max(0, all.length - (queue.attempt - 1))
+
 // A stored message's nonce and the SDK's message.
 function queued(stored: TaskMessage): { nonce: unknown; message: unknown } | undefined {
   const part = stored.content[0]
@@ -70,7 +74,7 @@ export class SessionTasksMcpMessageQueue implements TaskMessageQueue {
   // How many messages wait: positions are dense, and `attempt - 1` are taken.
   private async waiting(queue: SessionTask): Promise<number> {
     const all = await this.registry.listMessages(MCP_QUEUE_SESSION, queue.id)
-    return Math.max(0, all.length - (queue.attempt - 1))
+    return waitingIn(queue, all)
   }
 
   /** Appends a message; throws when `maxSize` messages already wait. */
@@ -83,7 +87,7 @@ export class SessionTasksMcpMessageQueue implements TaskMessageQueue {
     const queue = await this.queueOf(taskId)
     const all = await this.registry.listMessages(MCP_QUEUE_SESSION, queue.id)
     if (maxSize !== undefined) {
-      const size = Math.max(0, all.length - (queue.attempt - 1))
+      const size = waitingIn(queue, all)
       if (size >= maxSize) {
         throw new Error(
           `Task message queue overflow: queue size (${size}) exceeds maximum (${maxSize})`,
